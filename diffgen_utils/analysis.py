@@ -1,0 +1,76 @@
+"""Measurements: PSNR, similarities, nearest neighbours, slope fits."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .data import mean_removed_unit
+from .models import denoise
+
+
+def psnr(clean: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB of each image (images in [0, 1]): 10 log10(1 / MSE)."""
+    mse = (clean - estimate).reshape(len(clean), -1).pow(2).mean(dim=1)
+    return 10 * torch.log10(1 / mse.clamp_min(1e-20))
+
+
+def input_psnr(sigma: float | np.ndarray) -> np.ndarray:
+    """PSNR of y = x + z with z ~ N(0, sigma^2 I): 10 log10(1 / sigma^2)."""
+    return -20 * np.log10(np.asarray(sigma, dtype=float))
+
+
+@torch.no_grad()
+def evaluate_psnr(model: torch.nn.Module, images: torch.Tensor, sigmas, seed: int = 0,
+                  batch: int = 256) -> np.ndarray:
+    """Mean output PSNR of the denoiser at each sigma, with fixed noise (seeded)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for sigma in sigmas:
+        values = []
+        for start in range(0, len(images), batch):
+            x = images[start:start + batch]
+            noise = torch.randn(x.shape, generator=g) * sigma
+            y = (x.cpu() + noise).to(device)
+            values.append(psnr(x.to(device), denoise(model, y)).cpu())
+        out.append(torch.cat(values).mean().item())
+    model.train(was_training)
+    return np.array(out)
+
+
+def cosine_similarity(a: torch.Tensor, b: torch.Tensor, mean_removed: bool = True) -> torch.Tensor:
+    """Row-wise cosine of two equally long image batches (mean-removed by default)."""
+    if mean_removed:
+        return (mean_removed_unit(a) * mean_removed_unit(b)).sum(dim=1).float()
+    fa, fb = a.reshape(len(a), -1).double(), b.reshape(len(b), -1).double()
+    return (torch.nn.functional.cosine_similarity(fa, fb, dim=1)).float()
+
+
+def nearest_neighbors(queries: torch.Tensor, pool: torch.Tensor, mean_removed: bool = True,
+                      block: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each query, the index of the most similar pool image and that cosine similarity."""
+    if mean_removed:
+        q, p = mean_removed_unit(queries).float(), mean_removed_unit(pool).float()
+    else:
+        q = torch.nn.functional.normalize(queries.reshape(len(queries), -1).float(), dim=1)
+        p = torch.nn.functional.normalize(pool.reshape(len(pool), -1).float(), dim=1)
+    best = torch.full((len(q),), -2.0)
+    index = torch.zeros(len(q), dtype=torch.long)
+    for start in range(0, len(p), block):
+        sims = q @ p[start:start + block].T
+        value, arg = sims.max(dim=1)
+        better = value > best
+        best[better], index[better] = value[better], arg[better] + start
+    return index, best
+
+
+def fit_slope(x: np.ndarray, y: np.ndarray, x_range: tuple[float, float] | None = None):
+    """Least-squares line y = slope * x + intercept over x in x_range (inclusive)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    keep = np.ones_like(x, bool) if x_range is None else (x >= x_range[0]) & (x <= x_range[1])
+    if keep.sum() < 2:
+        raise ValueError(f"need at least two points in {x_range} to fit a slope")
+    slope, intercept = np.polyfit(x[keep], y[keep], 1)
+    return float(slope), float(intercept)

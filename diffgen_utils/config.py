@@ -1,0 +1,157 @@
+"""Profiles and training configs: the one source of defaults for notebooks, models and runs.
+
+A *profile* says how big everything is (smoke: seconds in CI; book: a 2-core CPU; paper: a GPU
+at 80x80). A *TrainConfig* says everything that determines one trained model; it is stored in the
+model's checkpoint, and a checkpoint is only reused when its config matches exactly.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# The paper halves Adam's learning rate at epochs 100, 200, ..., 900 of 1000.
+PAPER_LR_HALVINGS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+# Validation noise levels of the paper's code: logspace(0, 2.5, 10) / 255.
+EVAL_SIGMAS = tuple(float(10 ** (2.5 * i / 9) / 255) for i in range(10))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines one trained denoiser."""
+
+    dataset: str  # "celeba", "fer2013", or a synthetic family ("calpha", "disks", ...)
+    size: int  # working resolution (size x size, grayscale)
+    n_train: int  # number of training images
+    subset: str = "S1"  # "S1" or "S2": disjoint subsets of the same pool
+    arch: str = "unet"  # "unet" or "bfcnn"
+    blocks: int = 1  # UNet blocks (Table 1: 1 at 20x20, 2 at 40x40, 3 at 80x80)
+    width: int = 64  # base channels
+    steps: int = 1000
+    batch: int = 512
+    lr: float = 1e-3
+    lr_halvings: tuple = PAPER_LR_HALVINGS  # fractions of the run where the lr halves
+    sigma_sampling: str = "uniform_squared"  # sigma = U^2 (paper) or "log_uniform"
+    loss_weighting: str = "none"  # "none" (paper) or "inverse_variance": error / sigma^2
+    seed: int = 0
+    eval_every: int = 500
+    data_options: tuple = ()  # dataset-specific (key, value) pairs, e.g. (("alpha", 4.0),)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["lr_halvings"] = list(self.lr_halvings)
+        d["data_options"] = [list(kv) for kv in self.data_options]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields {sorted(unknown)}")
+        d = dict(d)
+        d["lr_halvings"] = tuple(d.get("lr_halvings", PAPER_LR_HALVINGS))
+        d["data_options"] = tuple(tuple(kv) for kv in d.get("data_options", ()))
+        return cls(**d)
+
+    def digest(self) -> str:
+        """Short stable hash of the config (names a checkpoint's identity)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    def options(self) -> dict:
+        return dict(self.data_options)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How big everything is. Notebooks read every size from here, never hard-code one."""
+
+    name: str
+    face_size: int  # working resolution of the face chapters
+    blocks: int  # UNet blocks at that resolution (Table 1)
+    width: int  # base channels of every model
+    steps: int  # optimizer steps per model
+    batch: int
+    n_values: tuple  # training-set sizes N of the memorization chapter
+    n_seeds: int  # samples per model for statistics
+    n_test: int  # held-out test faces
+    n_eval: int  # images used for each PSNR-vs-sigma evaluation
+    train_missing: bool  # train a model when no matching checkpoint exists
+    lr_halvings: tuple = PAPER_LR_HALVINGS
+    sigma_sampling: str = "uniform_squared"
+    loss_weighting: str = "none"
+    eval_every: int = 500
+    device: str = "cpu"
+
+    def train_config(self, dataset: str, n_train: int, **overrides) -> TrainConfig:
+        """A TrainConfig with this profile's defaults; overrides win."""
+        base = dict(
+            dataset=dataset,
+            size=self.face_size,
+            n_train=n_train,
+            blocks=self.blocks,
+            width=self.width,
+            steps=self.steps,
+            batch=self.batch,
+            lr_halvings=self.lr_halvings,
+            sigma_sampling=self.sigma_sampling,
+            loss_weighting=self.loss_weighting,
+            eval_every=self.eval_every,
+        )
+        base.update(overrides)
+        return TrainConfig(**base)
+
+
+PROFILES = {
+    "smoke": Profile(
+        name="smoke", face_size=16, blocks=1, width=8, steps=40, batch=8,
+        n_values=(1, 10, 40), n_seeds=8, n_test=32, n_eval=16, train_missing=True,
+        lr_halvings=(0.5, 0.75), eval_every=20,
+    ),
+    "book": Profile(
+        name="book", face_size=20, blocks=1, width=32, steps=12_000, batch=32,
+        n_values=(1, 10, 100, 1000, 10_000, 13_000), n_seeds=256, n_test=512, n_eval=256,
+        train_missing=False, lr_halvings=(0.5, 0.75, 0.9), sigma_sampling="log_uniform",
+        eval_every=1000,
+    ),
+    "paper": Profile(
+        # 1000 epochs of ~250k images at batch 512 = 488k steps, as in the paper.
+        name="paper", face_size=80, blocks=3, width=64, steps=488_000, batch=512,
+        n_values=(1, 10, 100, 1000, 10_000, 13_000), n_seeds=256, n_test=512, n_eval=256,
+        train_missing=True, eval_every=5000, device="cuda",
+    ),
+}
+PROFILE_NAMES = tuple(PROFILES)
+
+
+def get_profile(name: str = "book", **overrides) -> Profile:
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILE_NAMES)}")
+    return replace(PROFILES[name], **overrides)
+
+
+def data_dir() -> Path:
+    """Folder with the real data sets: $DIFFGEN_DATA, else ./data in the repository."""
+    return Path(os.environ.get("DIFFGEN_DATA", REPO_ROOT / "data")).expanduser()
+
+
+def cache_dir() -> Path:
+    """Git-ignored folder for prepared arrays and non-shipped checkpoints."""
+    path = Path(os.environ.get("DIFFGEN_CACHE", REPO_ROOT / "cache")).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def checkpoint_dir(profile: str) -> Path:
+    """book checkpoints ship with the repository; smoke and paper ones are git-ignored."""
+    return REPO_ROOT / "checkpoints" / profile
+
+
+def batch_mode() -> bool:
+    """True when the runner executes notebooks: progress bars stay quiet."""
+    return os.environ.get("DIFFGEN_BATCH", "") == "1"

@@ -1,0 +1,278 @@
+"""Face data: the raw CelebA pipeline, image folders, FER2013, de-duplication and S1/S2 splits.
+
+Images are float32 tensors in [0, 1] of shape (N, 1, H, W). The face pool of a data set is
+read once, de-duplicated, put in a fixed seeded order and cached (git-ignored) at the working
+resolution; splits are slices of that order:
+
+    pool order:  [ test (n_test) | S1 (first N after test) | ... | S2 (last N) ]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from . import config
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".tif", ".tiff"}
+POOL_SEED = 20231004  # the fixed permutation of every de-duplicated pool
+DEDUP_SIZE, DEDUP_THRESHOLD = 20, 0.95  # paper: cosine > 0.95 on 20x20 mean-removed copies
+CELEBA_CROP = (slice(29, -29), slice(9, -9))  # 218x178 aligned CelebA -> 160x160
+
+
+class DataError(RuntimeError):
+    """A data folder or file is missing or malformed; the message says how to fix it."""
+
+
+# ---------------------------------------------------------------- reading images
+def list_images(folder: Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"image folder {folder} does not exist. Set DIFFGEN_DATA to the folder "
+                        f"that holds it (see README, 'Data').")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
+    return files
+
+
+def read_gray(path: Path) -> np.ndarray:
+    """One image as float64 gray in [0, 255]; gray = plain mean of R, G, B (as the paper)."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            arr = np.asarray(im.convert("RGB") if im.mode not in ("L", "I;16") else im,
+                             dtype=np.float64)
+    except (OSError, SyntaxError, ValueError) as err:
+        raise DataError(f"cannot read image {path}: {err}. Delete or replace the file.") from err
+    return arr.mean(axis=2) if arr.ndim == 3 else arr
+
+
+def load_image_folder(folder: Path) -> tuple[np.ndarray, list[str]]:
+    """All images of a folder (sorted by name) as uint8 (N, H, W), with their file stems."""
+    files = list_images(folder)
+    first = read_gray(files[0])
+    out = np.empty((len(files), *first.shape), dtype=np.uint8)
+    for i, path in enumerate(files):
+        img = first if i == 0 else read_gray(path)
+        if img.shape != first.shape:
+            raise DataError(f"mixed image sizes in {folder}: {files[0].name} is {first.shape}, "
+                            f"{path.name} is {img.shape}. Prepare the folder at one size.")
+        out[i] = np.clip(np.rint(img), 0, 255)
+    return out, [p.stem for p in files]
+
+
+def load_fer2013(root: Path) -> tuple[np.ndarray, list[str]]:
+    """FER2013 in its {train,validation,test}/{emotion}/*.png layout, in sorted path order."""
+    root = Path(root)
+    folders = sorted(p for p in root.glob("*/*") if p.is_dir())
+    if not folders:
+        raise DataError(f"{root} does not have the FER2013 layout split/emotion/*.png")
+    arrays, names = [], []
+    for folder in folders:
+        imgs, stems = load_image_folder(folder)
+        arrays.append(imgs)
+        names += [f"{folder.parent.name}/{folder.name}/{s}" for s in stems]
+    sizes = {a.shape[1:] for a in arrays}
+    if len(sizes) > 1:
+        raise DataError(f"mixed image sizes in {root}: {sorted(sizes)}")
+    return np.concatenate(arrays), names
+
+
+# ---------------------------------------------------------------- raw CelebA
+def celeba_preprocess(rgb: np.ndarray, size: int = 80) -> np.ndarray:
+    """Aligned 218x178 CelebA image -> the paper's crop [29:-29, 9:-9], gray, bicubic `size`."""
+    if rgb.shape[:2] != (218, 178):
+        raise DataError(f"aligned CelebA images are 218x178, got {rgb.shape[:2]}; use the "
+                        f"img_align_celeba folder")
+    gray = rgb.astype(np.float64).mean(axis=2) if rgb.ndim == 3 else rgb.astype(np.float64)
+    crop = Image.fromarray(gray[CELEBA_CROP].astype(np.float32), mode="F")
+    small = np.asarray(crop.resize((size, size), Image.BICUBIC))
+    return np.clip(np.rint(small), 0, 255).astype(np.uint8)
+
+
+def prepare_celeba(raw_dir: Path, out_dir: Path, size: int = 80) -> int:
+    """img_align_celeba/*.jpg -> out_dir/*.png at `size`. Written to a temporary folder first,
+    then renamed, so a stopped run never leaves a half-prepared folder."""
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    if out_dir.exists():
+        raise DataError(f"{out_dir} exists already; remove it to prepare again")
+    files = list_images(raw_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=out_dir.name + ".", dir=out_dir.parent))
+    for path in files:
+        try:
+            with Image.open(path) as im:
+                rgb = np.asarray(im.convert("RGB"))
+        except OSError as err:
+            raise DataError(f"cannot read {path}: {err}") from err
+        Image.fromarray(celeba_preprocess(rgb, size)).save(tmp / f"{path.stem}.png")
+    os.replace(tmp, out_dir)
+    return len(files)
+
+
+def prepare_celeba_main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Prepare CelebA as the paper does.")
+    parser.add_argument("raw_dir", help="the img_align_celeba/ folder (218x178 JPEGs)")
+    parser.add_argument("--out", default=None, help="default: $DIFFGEN_DATA/celeba80")
+    parser.add_argument("--size", type=int, default=80)
+    args = parser.parse_args(argv)
+    out = Path(args.out) if args.out else config.data_dir() / f"celeba{args.size}"
+    print(f"prepared {prepare_celeba(Path(args.raw_dir), out, args.size)} images in {out}")
+
+
+# ---------------------------------------------------------------- resizing, duplicates
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W) -> float32 (N, 1, H, W) in [0, 1]."""
+    return torch.from_numpy(images).float().div_(255).unsqueeze(1)
+
+
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Downsample (N, 1, H, W) to size x size: exact block means for integer factors,
+    antialiased bicubic otherwise."""
+    h = images.shape[-1]
+    if h == size:
+        return images.clone()
+    if h % size == 0:
+        return F.avg_pool2d(images, h // size)
+    return F.interpolate(images, size=(size, size), mode="bicubic", antialias=True,
+                         align_corners=False).clamp_(0, 1)
+
+
+def mean_removed_unit(x: torch.Tensor) -> torch.Tensor:
+    """Flatten, subtract each image's mean and normalise to unit norm."""
+    flat = x.reshape(len(x), -1).double()
+    flat = flat - flat.mean(dim=1, keepdim=True)
+    return flat / flat.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def near_duplicate_pairs(images: torch.Tensor, threshold: float = DEDUP_THRESHOLD,
+                         block: int = 2048) -> list[tuple[int, int]]:
+    """All pairs i < j whose mean-removed cosine exceeds `threshold`, computed in blocks."""
+    unit = mean_removed_unit(resize(images, DEDUP_SIZE)).float()
+    pairs = []
+    for start in range(0, len(unit), block):
+        sims = unit[start:start + block] @ unit.T
+        rows, cols = torch.nonzero(sims > threshold, as_tuple=True)
+        rows = rows + start
+        keep = rows < cols
+        pairs += list(zip(rows[keep].tolist(), cols[keep].tolist()))
+    return pairs
+
+
+def remove_near_duplicates(images: torch.Tensor, threshold: float = DEDUP_THRESHOLD) -> np.ndarray:
+    """Indices to keep: going in order, an image is dropped when it is a near-duplicate of an
+    earlier image that was kept."""
+    dropped = np.zeros(len(images), dtype=bool)
+    for i, j in sorted(near_duplicate_pairs(images, threshold)):
+        if not dropped[i]:
+            dropped[j] = True
+    return np.flatnonzero(~dropped)
+
+
+# ---------------------------------------------------------------- face pools and splits
+@dataclass
+class FacePool:
+    """A de-duplicated data set in its fixed order, at the working resolution."""
+
+    name: str
+    images: torch.Tensor  # (N, 1, size, size) float32 in [0, 1]
+    ids: list[str]  # source file names, same order
+    n_duplicates: int  # images dropped as near-duplicates
+    source: str  # where the images came from (shown on the page)
+    substitute: bool = False  # True when a synthetic stand-in replaces missing real data
+
+    def split(self, n: int, subset: str, n_test: int) -> torch.Tensor:
+        """S1 = the first n images after the test block, S2 = the last n; disjoint."""
+        if subset not in ("S1", "S2"):
+            raise ValueError(f"subset must be 'S1' or 'S2', got {subset!r}")
+        if 2 * n + n_test > len(self.images):
+            raise DataError(f"{self.name}: two disjoint subsets of N={n} plus {n_test} test "
+                            f"images need {2 * n + n_test} images; the pool has "
+                            f"{len(self.images)} (largest N: {self.max_n(n_test)})")
+        return self.images[n_test:n_test + n] if subset == "S1" else self.images[-n:]
+
+    def test(self, n_test: int) -> torch.Tensor:
+        return self.images[:n_test]
+
+    def max_n(self, n_test: int) -> int:
+        return (len(self.images) - n_test) // 2
+
+
+def fingerprint(images: torch.Tensor) -> str:
+    """Short sha256 of the exact training images (float32 bytes)."""
+    data = images.detach().to(torch.float32).contiguous().numpy().tobytes()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _read_source(name: str) -> tuple[np.ndarray, list[str], str]:
+    root = config.data_dir()
+    if name == "celeba":
+        folder = root / "celeba80"
+        imgs, ids = load_image_folder(folder)
+        return imgs, ids, str(folder)
+    if name == "fer2013":
+        imgs, ids = load_fer2013(root / "fer2013")
+        return imgs, ids, str(root / "fer2013")
+    raise ValueError(f"unknown face data set {name!r}; use 'celeba' or 'fer2013'")
+
+
+def face_pool(name: str = "celeba", size: int = 20, substitute_ok: bool = True) -> FacePool:
+    """The de-duplicated, seeded-order face pool at `size`, cached under cache/.
+
+    Without the data folder: a synthetic stand-in when `substitute_ok`, else a DataError.
+    """
+    try:
+        listing = list_images(config.data_dir() / "celeba80") if name == "celeba" else None
+    except DataError:
+        listing = None
+    if name == "celeba" and listing is None:
+        if not substitute_ok:
+            raise DataError(f"CelebA not found in {config.data_dir() / 'celeba80'}. Set "
+                            f"DIFFGEN_DATA (CI: ../shared/data) or run diffgen-prepare-celeba.")
+        return substitute_pool(size)
+    key = hashlib.sha256("|".join(p.name for p in listing).encode()).hexdigest()[:10] \
+        if listing else "fer"
+    cache = config.cache_dir() / f"pool_{name}_{size}_{key}.npz"
+    if cache.exists():
+        z = np.load(cache)
+        return FacePool(name, torch.from_numpy(z["images"]), list(z["ids"]),
+                        int(z["n_duplicates"]), str(z["source"]))
+    raw, ids, source = _read_source(name)
+    full = to_tensor(raw)
+    keep = remove_near_duplicates(full)
+    order = keep[np.random.default_rng(POOL_SEED).permutation(len(keep))]
+    images = resize(full[order], size)
+    pool = FacePool(name, images, [ids[i] for i in order], len(raw) - len(keep), source)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez(tmp, images=images.numpy(), ids=np.array(pool.ids), n_duplicates=pool.n_duplicates,
+             source=source)
+    os.replace(tmp, cache)
+    return pool
+
+
+def substitute_pool(size: int, n: int = 4096, seed: int = 0) -> FacePool:
+    """A synthetic stand-in for faces when no data folder exists: smooth random ellipses on
+    graded backgrounds. Pages that use it say so."""
+    g = torch.Generator().manual_seed(seed)
+    r = torch.linspace(-1, 1, size)
+    yy, xx = torch.meshgrid(r, r, indexing="ij")
+    p = torch.rand(n, 8, generator=g)
+    cx, cy = (p[:, 0] - 0.5) * 0.4, (p[:, 1] - 0.5) * 0.4
+    ax, ay = 0.45 + 0.3 * p[:, 2], 0.55 + 0.3 * p[:, 3]
+    inside = ((xx - cx[:, None, None]) / ax[:, None, None]) ** 2 \
+        + ((yy - cy[:, None, None]) / ay[:, None, None]) ** 2
+    mask = torch.sigmoid((1 - inside) * size / 2)
+    fg = 0.3 + 0.6 * p[:, 4, None, None] + 0.2 * (p[:, 5, None, None] - 0.5) * yy
+    bg = 0.1 + 0.5 * p[:, 6, None, None] + 0.2 * (p[:, 7, None, None] - 0.5) * xx
+    images = (mask * fg + (1 - mask) * bg).clamp(0, 1).unsqueeze(1).float()
+    return FacePool("substitute", images, [f"synthetic{i:05d}" for i in range(n)], 0,
+                    "synthetic ellipses (no face data found)", substitute=True)

@@ -1,0 +1,270 @@
+"""Execute the book's notebooks with papermill, then build the book with Jupyter Book 1.x.
+
+    python -m diffgen_utils.run [--profile smoke|book|paper] [--notebooks 01,03] [--device cpu|cuda]
+                                [--no-build]
+
+Source notebooks stay output-free: they are executed into a staging copy of the book,
+`_build/source/`, which is then built into `_build/html`. A failing notebook or a build warning
+fails the run: `_build/html` is removed and `_build/FAILED` says why.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import yaml
+
+from diffgen_utils.config import PROFILE_NAMES, REPO_ROOT, get_profile
+
+
+class RunFailed(RuntimeError):
+    """A notebook or the book build failed; the message says where."""
+
+
+def toc_notebooks(root=REPO_ROOT) -> list[str]:
+    """Paths like 'notebooks/01_x.ipynb' of the notebooks listed in _toc.yml, in book order."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            file = node.get("file")
+            if isinstance(file, str) and file.startswith("notebooks/"):
+                found.append(str(Path(file).with_suffix(".ipynb")))
+            for value in node.values():
+                walk(value)
+
+    walk(yaml.safe_load((Path(root) / "_toc.yml").read_text()))
+    return found
+
+
+def select_notebooks(available: list[str], prefixes: str | None) -> list[str]:
+    """The notebooks whose file names start with one of the comma-separated two-digit prefixes."""
+    if not prefixes:
+        return list(available)
+    by_prefix = {Path(nb).name[:2]: nb for nb in available}
+    wanted = [p.strip() for p in prefixes.split(",") if p.strip()]
+    unknown = [p for p in wanted if p not in by_prefix]
+    if unknown:
+        listing = ", ".join(f"{k} ({Path(v).stem})" for k, v in by_prefix.items()) or "none"
+        raise ValueError(f"unknown notebook prefix {', '.join(unknown)}; available: {listing}")
+    return [by_prefix[p] for p in wanted]
+
+
+def staging_dir(root=REPO_ROOT) -> Path:
+    return Path(root) / "_build" / "source"
+
+
+def scorecard_dir(profile: str, root=REPO_ROOT) -> Path:
+    return Path(root) / "_build" / "scorecard" / profile
+
+
+def _earlier_run(path: Path) -> dict | None:
+    """Papermill parameters of a successfully executed staging copy, else None."""
+    if not path.exists():
+        return None
+    meta = nbformat.read(path, as_version=4).metadata.get("papermill")
+    return None if not meta or meta.get("exception") else dict(meta.get("parameters") or {})
+
+
+def stage_book(selected: list[str], profile: str, root=REPO_ROOT) -> Path:
+    """Refresh the staging copy from the source tree and return its folder.
+
+    Unselected notebooks keep an earlier executed copy if staging has one, else are copied
+    unexecuted; selected ones are copied too and then overwritten by execute_notebook."""
+    root, stage = Path(root), staging_dir(root)
+    stage.mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml", "book"):
+        src, dst = root / name, stage / name
+        if dst.is_dir():
+            shutil.rmtree(dst)
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        elif src.exists():
+            shutil.copy2(src, dst)
+    skip = shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__")
+    new = stage / "notebooks.new"
+    shutil.rmtree(new, ignore_errors=True)
+    shutil.copytree(root / "notebooks", new, ignore=skip)
+    for src in sorted((root / "notebooks").rglob("*.ipynb")):
+        rel = src.relative_to(root)
+        if ".ipynb_checkpoints" in rel.parts:
+            continue
+        old, dst = stage / rel, new / rel.relative_to("notebooks")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        params = None if str(rel) in selected else _earlier_run(old)
+        shutil.copy2(old if params is not None else src, dst)
+        if params is not None:
+            note = "" if params.get("profile") == profile else "  <-- WARNING: another profile"
+            print(f"keeping the earlier output of {rel} (parameters {params}){note}")
+    shutil.rmtree(stage / "notebooks", ignore_errors=True)
+    new.rename(stage / "notebooks")
+    return stage
+
+
+@contextlib.contextmanager
+def _environ(**values):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _tags(cell) -> list:
+    return cell.metadata.setdefault("tags", [])
+
+
+def execute_notebook(src, dst, profile: str, device: str, root=REPO_ROOT) -> float:
+    """Execute `src` into `dst` (cwd = dst's folder) with papermill; return the wall time."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    src, dst = Path(src), Path(dst)
+    name = os.path.relpath(src, root)
+    scorecard = scorecard_dir(profile, root)
+    scorecard.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with _environ(DIFFGEN_BATCH="1", DIFFGEN_SCORECARD_DIR=str(scorecard)):
+        try:
+            pm.execute_notebook(str(src), str(dst), parameters={"profile": profile, "device": device},
+                                kernel_name="python3", cwd=str(dst.parent), progress_bar=False)
+        except PapermillExecutionError as e:
+            cells = [c for c in nbformat.read(dst, as_version=4).cells
+                     if "papermill-error-cell-tag" not in _tags(c)]
+            injected = sum("injected-parameters" in _tags(c) for c in cells[: e.cell_index])
+            first = (e.source.strip().splitlines() or [""])[0]
+            raise RunFailed(
+                f"notebook {name} failed at cell index {e.cell_index - injected} (0-based, in the "
+                f"source notebook), execution count {e.exec_count}: {e.ename}: {e.evalue}\n"
+                f"  the cell begins: {first}\n  traceback in: {os.path.relpath(dst, root)}"
+            ) from None
+        except Exception as e:  # the kernel died, would not start, ...
+            raise RunFailed(f"notebook {name} failed: {type(e).__name__}: {e}") from e
+    nb = nbformat.read(dst, as_version=4)
+    for cell in nb.cells:
+        if "injected-parameters" in _tags(cell) and "hide-input" not in _tags(cell):
+            _tags(cell).append("hide-input")
+    nbformat.write(nb, dst)
+    return time.perf_counter() - t0
+
+
+def _jupyter_book() -> list[str]:
+    script = Path(sys.executable).with_name("jupyter-book")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from jupyter_book.cli.main import main; main()"]
+
+
+def build_book(root=REPO_ROOT) -> float:
+    """Build the staging copy with warnings as errors; on success replace _build/html."""
+    build = Path(root) / "_build"
+    out = build / "html.new"
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = _jupyter_book() + ["build", str(staging_dir(root)), "-W", "-n", "--keep-going",
+                             "--path-output", str(out)]
+    t0, problems = time.perf_counter(), []
+    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+            if "WARNING" in line or "ERROR" in line:
+                problems.append(re.sub(r"\x1b\[[0-9;]*m", "", line.rstrip()))
+    if proc.returncode != 0:
+        shutil.rmtree(out, ignore_errors=True)
+        head = (f"jupyter-book build failed (exit {proc.returncode}); paths under "
+                f"{os.path.relpath(staging_dir(root), root)} mirror the repository")
+        raise RunFailed("\n  ".join([head] + problems[:30]))
+    shutil.rmtree(build / "html", ignore_errors=True)
+    (out / "_build" / "html").rename(build / "html")
+    shutil.rmtree(out)
+    (build / "FAILED").unlink(missing_ok=True)
+    print(f"the book is in {build / 'html'} (open index.html)", flush=True)
+    return time.perf_counter() - t0
+
+
+def record_failure(message: str, root=REPO_ROOT) -> None:
+    """Remove the book (no stale book may look good) and write _build/FAILED."""
+    build = Path(root) / "_build"
+    build.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(build / "html", ignore_errors=True)
+    (build / "FAILED").write_text(message + "\n")
+    print(f"\nFAILED: {message}", file=sys.stderr, flush=True)
+
+
+def _git_commit(root) -> str | None:
+    proc = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                          text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def run_book(profile="book", notebooks=None, device=None, build=True, root=REPO_ROOT) -> dict:
+    """Execute `notebooks` (default: all in _toc.yml) and build the book; return the run record."""
+    root, t0 = Path(root), time.perf_counter()
+    device = device or get_profile(profile).device
+    notebooks = toc_notebooks(root) if notebooks is None else list(notebooks)
+    record = dict(profile=profile, device=device, notebooks=notebooks, seconds={},
+                  git_commit=_git_commit(root), status="failed")
+    try:
+        missing = [nb for nb in notebooks if not (root / nb).exists()]
+        if missing:
+            raise RunFailed(f"listed in _toc.yml but missing: {', '.join(missing)}")
+        stage = stage_book(notebooks, profile, root)
+        for i, nb in enumerate(notebooks, 1):
+            tag = f"[{i}/{len(notebooks)}] {nb}"
+            print(f"{tag}: running ({profile}, {device})", flush=True)
+            seconds = execute_notebook(root / nb, stage / nb, profile, device, root)
+            record["seconds"][nb] = round(seconds, 1)
+            print(f"{tag}: {seconds:.1f} s", flush=True)
+        if build:
+            record["build_seconds"] = round(build_book(root), 1)
+        record["status"] = "ok"
+    except RunFailed as e:
+        record["error"] = str(e)
+        record_failure(str(e), root)
+        raise
+    finally:
+        record["total_seconds"] = round(time.perf_counter() - t0, 1)
+        print(f"total wall time {record['total_seconds']:.1f} s ({record['status']})", flush=True)
+        (root / "_build").mkdir(parents=True, exist_ok=True)
+        (root / "_build" / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def main(argv=None, root=REPO_ROOT) -> int:
+    parser = argparse.ArgumentParser(prog="python -m diffgen_utils.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=PROFILE_NAMES, default="book")
+    parser.add_argument("--notebooks", help="comma-separated two-digit prefixes (default: all)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: the profile's")
+    parser.add_argument("--no-build", action="store_true", help="execute only; skip jupyter-book")
+    args = parser.parse_args(argv)
+    try:
+        selected = select_notebooks(toc_notebooks(root), args.notebooks)
+    except ValueError as e:
+        parser.error(str(e))
+    try:
+        run_book(args.profile, selected, args.device, not args.no_build, root)
+    except RunFailed:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

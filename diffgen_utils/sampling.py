@@ -1,0 +1,122 @@
+"""Algorithm 1 of the paper: sampling by stochastic ascent of log p, using the denoiser residual.
+
+    y0 = m + sigma0 * z0
+    repeat t = 1, 2, ...:
+        d_t = f(y_{t-1}) - y_{t-1}                  (= sigma^2 * score, by Tweedie/Miyasawa)
+        sigma_t = ||d_t|| / sqrt(dim);  stop when sigma_t <= sigma_final
+        h_t = h0 t / (1 + h0 (t - 1))
+        gamma_t^2 = ((1 - beta h_t)^2 - (1 - h_t)^2) sigma_t^2
+        y_t = y_{t-1} + h_t d_t + gamma_t z_t
+    return f(y_last)        (one last denoising step, as the authors' code)
+
+Every sample owns a generator seeded with its seed, so sample i with seed s is the same in any
+batch, and two models sampled with the same seeds share y0 and every z_t.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from . import config
+from .models import denoise
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    h0: float = 0.01
+    beta: float = 0.1
+    sigma0: float = 1.0
+    sigma_final: float = 0.05
+    init_mean: float = 0.5  # the mean m of y0: the paper's code uses 0 (earlier code 0.5)
+    max_steps: int = 1000
+    final_denoise: bool = True
+
+
+@dataclass
+class Samples:
+    images: torch.Tensor  # (n, 1, H, W)
+    seeds: list[int]
+    settings: SamplerSettings
+    steps: torch.Tensor  # iterations each sample took
+    converged: torch.Tensor  # False where max_steps ran out first
+    sigmas: list[list[float]]  # effective sigma_t of each sample at each step
+    trajectories: list[dict] = field(default_factory=list)  # per sample: y and f(y) snapshots
+
+
+def step_size(t: int, h0: float) -> float:
+    return h0 * t / (1 + h0 * (t - 1))
+
+
+@torch.no_grad()
+def sample(model: torch.nn.Module, seeds, shape=None, settings: SamplerSettings | None = None,
+           record_every: int | None = None, batch: int = 256, progress: bool | None = None,
+           **overrides) -> Samples:
+    """Draw one sample per seed with Algorithm 1. `shape` = (1, H, W) of one image.
+
+    `record_every=k` keeps y_t and f(y_t) every k steps (and the last) for every sample.
+    """
+    settings = settings or SamplerSettings()
+    if overrides:
+        settings = SamplerSettings(**{**settings.__dict__, **overrides})
+    if shape is None:
+        raise ValueError("give the image shape, e.g. shape=(1, 20, 20)")
+    seeds = [int(s) for s in seeds]
+    model.eval()
+    device = next(model.parameters()).device
+    show = (not config.batch_mode()) if progress is None else progress
+    parts = [_sample_chunk(model, seeds[i:i + batch], tuple(shape), settings, record_every,
+                           device) for i in tqdm(range(0, len(seeds), batch), disable=not show,
+                                                 desc="sampling")]
+    return Samples(
+        images=torch.cat([p["images"] for p in parts]),
+        seeds=seeds, settings=settings,
+        steps=torch.cat([p["steps"] for p in parts]),
+        converged=torch.cat([p["converged"] for p in parts]),
+        sigmas=[s for p in parts for s in p["sigmas"]],
+        trajectories=[t for p in parts for t in p["trajectories"]],
+    )
+
+
+def _sample_chunk(model, seeds, shape, s: SamplerSettings, record_every, device) -> dict:
+    n, dim = len(seeds), int(torch.tensor(shape).prod())
+    gens = [torch.Generator().manual_seed(seed) for seed in seeds]
+    y = torch.stack([s.init_mean + s.sigma0 * torch.randn(shape, generator=g) for g in gens])
+    y = y.to(device)
+    out = torch.empty_like(y)
+    steps = torch.zeros(n, dtype=torch.long)
+    converged = torch.zeros(n, dtype=torch.bool)
+    sigmas = [[] for _ in range(n)]
+    trajectories = [{"step": [], "y": [], "denoised": []} for _ in range(n)] \
+        if record_every else []
+    active = torch.arange(n)
+    for t in range(1, s.max_steps + 1):
+        f_y = denoise(model, y[active])
+        d = f_y - y[active]
+        sigma = d.flatten(1).norm(dim=1) / dim**0.5
+        h = step_size(t, s.h0)
+        gamma = ((1 - s.beta * h) ** 2 - (1 - h) ** 2) ** 0.5 * sigma
+        done = (sigma <= s.sigma_final).cpu()
+        for j, i in enumerate(active.tolist()):
+            sigmas[i].append(float(sigma[j]))
+            if record_every and ((t - 1) % record_every == 0 or done[j]):
+                trajectories[i]["step"].append(t - 1)
+                trajectories[i]["y"].append(y[i].cpu().clone())
+                trajectories[i]["denoised"].append(f_y[j].cpu().clone())
+        finished = active[done]
+        out[finished] = f_y[done] if s.final_denoise else y[finished]
+        steps[finished], converged[finished] = t, True
+        keep = ~done
+        active, f_y, d, gamma = active[keep], f_y[keep], d[keep], gamma[keep]
+        if len(active) == 0:
+            break
+        z = torch.stack([torch.randn(shape, generator=gens[i]) for i in active.tolist()])
+        y[active] = y[active] + h * d + gamma.view(-1, 1, 1, 1) * z.to(device)
+        if t == s.max_steps:  # ran out of steps: return the current estimate
+            out[active] = f_y if s.final_denoise else y[active]
+            steps[active] = t
+    for traj in trajectories:
+        traj["y"], traj["denoised"] = torch.stack(traj["y"]), torch.stack(traj["denoised"])
+    return {"images": out.cpu(), "steps": steps, "converged": converged, "sigmas": sigmas,
+            "trajectories": trajectories}

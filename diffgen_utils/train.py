@@ -1,0 +1,174 @@
+"""Training a blind denoiser: random noise level per image, noise-prediction target, checkpoints.
+
+    loss = mean over the batch of  w(sigma) * || net(x + sigma n) - sigma n ||^2,
+    sigma = U^2 (paper) or log-uniform,  w = 1 (paper) or 1 / sigma^2.
+
+Checkpoints carry the config, the optimizer and RNG states, the history and the data
+fingerprint; they are written atomically, and a resumed run ends bit-for-bit where an
+uninterrupted one would (on CPU).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import __version__, config
+from .analysis import evaluate_psnr
+from .config import TrainConfig
+from .data import fingerprint
+from .models import build_model
+
+MIN_SIGMA = 1e-3  # floor of the log-uniform draw and of the 1/sigma^2 weight
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or inf; the last good checkpoint is kept."""
+
+
+def sample_sigmas(cfg: TrainConfig, n: int, g: torch.Generator, device) -> torch.Tensor:
+    u = torch.rand(n, generator=g, device=device)
+    if cfg.sigma_sampling == "uniform_squared":
+        return u**2
+    if cfg.sigma_sampling == "log_uniform":
+        return MIN_SIGMA ** (1 - u)
+    raise ValueError(f"unknown sigma_sampling {cfg.sigma_sampling!r}")
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    halvings = sum(step >= round(f * cfg.steps) for f in cfg.lr_halvings)
+    return cfg.lr * 0.5**halvings
+
+
+def loss_fn(cfg: TrainConfig, model, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    sigma = sample_sigmas(cfg, len(x), g, x.device).view(-1, 1, 1, 1)
+    noise = torch.randn(x.shape, generator=g, device=x.device) * sigma
+    per_image = (model(x + noise) - noise).pow(2).sum(dim=(1, 2, 3))
+    if cfg.loss_weighting == "inverse_variance":
+        per_image = per_image / sigma.view(-1).clamp_min(MIN_SIGMA) ** 2
+    elif cfg.loss_weighting != "none":
+        raise ValueError(f"unknown loss_weighting {cfg.loss_weighting!r}")
+    return per_image.mean()
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, map_location="cpu") -> dict:
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def environment() -> dict:
+    return {"torch": str(torch.__version__), "numpy": np.__version__, "diffgen": __version__,
+            "python": platform.python_version()}
+
+
+def machine(device: str) -> str:
+    name = f"{platform.machine()}, {os.cpu_count()} cpus, torch threads {torch.get_num_threads()}"
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        name += ", " + torch.cuda.get_device_name(device)
+    return name
+
+
+def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tensor,
+          path: Path, device: str = "cpu", n_eval: int = 256, stop_at: int | None = None,
+          progress: bool | None = None) -> dict:
+    """Train (or resume) the model of `cfg` on `train_images`; returns the final checkpoint.
+
+    `stop_at` ends the run early after that many steps (the checkpoint then resumes).
+    """
+    if len(train_images) != cfg.n_train:
+        raise ValueError(f"config says n_train={cfg.n_train}, got {len(train_images)} images")
+    data_print = fingerprint(train_images)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    g = torch.Generator(device=device).manual_seed(cfg.seed)
+    state = {"step": 0, "history": [], "wall_time": 0.0}
+    if path.exists():
+        ckpt = load_checkpoint(path, map_location=device)
+        if TrainConfig.from_dict(ckpt["config"]) != cfg or ckpt["data_fingerprint"] != data_print:
+            raise ValueError(f"{path} belongs to another config or data set; move it away "
+                             f"to retrain")
+        model.load_state_dict(ckpt["state_dict"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        g.set_state(ckpt["rng_state"].cpu())
+        state = {k: ckpt[k] for k in ("step", "history", "wall_time")}
+    x_all = train_images.to(device)
+    eval_train = train_images[torch.arange(n_eval) % len(train_images)]
+    eval_test = test_images[:n_eval]
+    last = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
+    show = (not config.batch_mode()) if progress is None else progress
+    bar = tqdm(total=last, initial=state["step"], disable=not show, desc=f"train N={cfg.n_train}")
+    model.train()
+    start = time.perf_counter() - state["wall_time"]
+    running = []
+    for step in range(state["step"], last):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, step)
+        idx = torch.randint(len(x_all), (cfg.batch,), generator=g, device=device)
+        loss = loss_fn(cfg, model, x_all[idx], g)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        running.append(loss.detach())
+        done = step + 1
+        if done % cfg.eval_every == 0 or done == last:
+            mean_loss = torch.stack(running).mean().item()
+            running = []
+            if not np.isfinite(mean_loss):
+                raise TrainingDiverged(f"loss became {mean_loss} before step {done}; the last "
+                                       f"good checkpoint {path} is kept. Lower lr or check data.")
+            sigmas = config.EVAL_SIGMAS
+            state["history"].append({
+                "step": done, "loss": mean_loss, "lr": learning_rate(cfg, step),
+                "sigmas": list(sigmas),
+                "train_psnr": evaluate_psnr(model, eval_train, sigmas, seed=1).tolist(),
+                "test_psnr": evaluate_psnr(model, eval_test, sigmas, seed=2).tolist(),
+            })
+            state["step"], state["wall_time"] = done, time.perf_counter() - start
+            save_atomic({
+                "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "rng_state": g.get_state(), "config": cfg.to_dict(), "data_fingerprint": data_print,
+                "versions": environment(), "machine": machine(device), **state,
+            }, path)
+            bar.set_postfix(loss=f"{mean_loss:.3g}")
+        bar.update(1)
+    bar.close()
+    return load_checkpoint(path)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Train (or resume) the named models of a "
+                                     "profile. Checkpoints resume where they stopped.")
+    parser.add_argument("--profile", default="book", choices=config.PROFILE_NAMES)
+    parser.add_argument("--only", nargs="*", default=None, help="model names (default: all)")
+    parser.add_argument("--device", default=None, help="default: the profile's device")
+    parser.add_argument("--list", action="store_true", help="list the models and their state")
+    args = parser.parse_args(argv)
+    from . import zoo
+
+    names = args.only or zoo.model_names(args.profile)
+    if args.list:
+        for name in names:
+            print(f"{name:32s} {zoo.status(name, args.profile)}")
+        return
+    for name in names:
+        t0 = time.perf_counter()
+        zoo.load(name, args.profile, device=args.device, train_missing=True)
+        print(f"{name}: ready ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Named models: load the checkpoint when its config and data match, else train (or say how).
+
+    model = zoo.load("celeba-N13000-S1", "book")
+
+Names: `celeba-N{n}-S{1|2}` (CelebA faces; N from the profile's n_values).
+A profile's `train_missing` says whether a missing model is trained on the spot (smoke, paper)
+or is an error that names the training command (book: the shipped checkpoints).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import config, data
+from .config import Profile, TrainConfig
+from .models import build_model
+from .train import load_checkpoint, train
+
+FACE_NAME = re.compile(r"^(celeba|fer2013)-N(\d+)-(S1|S2)$")
+
+
+@dataclass
+class Spec:
+    """What a named model is trained on."""
+
+    name: str
+    config: TrainConfig
+    pool: data.FacePool | None  # None while only the config is needed
+
+    def train_images(self, profile: Profile) -> torch.Tensor:
+        return self.pool.split(self.config.n_train, self.config.subset, profile.n_test)
+
+    def test_images(self, profile: Profile) -> torch.Tensor:
+        return self.pool.test(profile.n_test)
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    model: torch.nn.Module  # in eval mode
+    config: TrainConfig
+    checkpoint: dict  # history, fingerprint, versions, machine, wall_time, step
+    data_checked: bool  # False when the data folder was absent: fingerprint not checked
+    substitute: bool  # True when trained on the synthetic stand-in for missing faces
+
+    @property
+    def history(self) -> list[dict]:
+        return self.checkpoint["history"]
+
+
+def model_names(profile: str | Profile) -> list[str]:
+    p = config.get_profile(profile) if isinstance(profile, str) else profile
+    return [f"celeba-N{n}-{s}" for n in p.n_values for s in ("S1", "S2")]
+
+
+def spec(name: str, profile: Profile, with_data: bool = True) -> Spec:
+    match = FACE_NAME.match(name)
+    if not match:
+        raise KeyError(f"unknown model name {name!r}; known patterns: celeba-N<n>-S1|S2")
+    dataset, n, subset = match.group(1), int(match.group(2)), match.group(3)
+    cfg = profile.train_config(dataset, n, subset=subset)
+    pool = data.face_pool(dataset, profile.face_size) if with_data else None
+    return Spec(name, cfg, pool)
+
+
+def checkpoint_path(name: str, profile: Profile) -> Path:
+    return config.checkpoint_dir(profile.name) / f"{name}.pt"
+
+
+def status(name: str, profile: str | Profile) -> str:
+    p = config.get_profile(profile) if isinstance(profile, str) else profile
+    path = checkpoint_path(name, p)
+    if not path.exists():
+        return "missing"
+    ckpt = load_checkpoint(path)
+    cfg = spec(name, p, with_data=False).config
+    if TrainConfig.from_dict(ckpt["config"]) != cfg:
+        return f"stale (config differs: {diff_configs(ckpt['config'], cfg.to_dict())})"
+    return "done" if ckpt["step"] >= cfg.steps else f"at step {ckpt['step']} of {cfg.steps}"
+
+
+def diff_configs(old: dict, new: dict) -> str:
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys)
+
+
+def load(name: str, profile: str | Profile = "book", device: str | None = None,
+         train_missing: bool | None = None) -> LoadedModel:
+    """The trained model `name` of `profile`; trains or resumes it when allowed."""
+    p = config.get_profile(profile) if isinstance(profile, str) else profile
+    device = device or ("cuda" if p.device == "cuda" and torch.cuda.is_available() else "cpu")
+    allowed = p.train_missing if train_missing is None else train_missing
+    path = checkpoint_path(name, p)
+    s = spec(name, p, with_data=False)
+    ckpt = load_checkpoint(path) if path.exists() else None
+    pool = _pool_or_none(s.config.dataset, p)
+    problem = None
+    if ckpt is None:
+        problem = "is missing"
+    elif TrainConfig.from_dict(ckpt["config"]) != s.config:
+        problem = f"has another config ({diff_configs(ckpt['config'], s.config.to_dict())})"
+    elif pool is not None and ckpt["data_fingerprint"] != data.fingerprint(
+            pool.split(s.config.n_train, s.config.subset, p.n_test)):
+        problem = f"was trained on other images than {name} of {pool.source}"
+    elif ckpt["step"] < s.config.steps:
+        problem = f"stopped at step {ckpt['step']} of {s.config.steps}"
+    if problem:
+        if not allowed:
+            raise FileNotFoundError(f"checkpoint {path} {problem}. Train it with: python -m "
+                                    f"diffgen_utils.train --profile {p.name} --only {name}")
+        if ckpt is not None and not problem.startswith("stopped"):
+            path.unlink()  # another config or data set cannot resume: start again
+        if pool is None:
+            pool = data.face_pool(s.config.dataset, p.face_size)
+        s.pool = pool
+        ckpt = train(s.config, s.train_images(p), s.test_images(p), path, device=device,
+                     n_eval=p.n_eval)
+        if p.name == "book":
+            update_manifest(name, p, ckpt)
+    model = build_model(s.config)
+    model.load_state_dict(ckpt["state_dict"])
+    model.to(device).eval()
+    meta = {k: v for k, v in ckpt.items() if k not in ("state_dict", "optimizer", "rng_state")}
+    return LoadedModel(name, model, s.config, meta, data_checked=pool is not None,
+                       substitute=pool is not None and pool.substitute)
+
+
+def _pool_or_none(dataset: str, p: Profile) -> data.FacePool | None:
+    """The data pool if its folder exists (or a substitute at profiles that train)."""
+    try:
+        return data.face_pool(dataset, p.face_size, substitute_ok=p.train_missing)
+    except data.DataError:
+        return None
+
+
+def update_manifest(name: str, profile: Profile, ckpt: dict) -> None:
+    path = config.checkpoint_dir(profile.name) / "manifest.json"
+    manifest = json.loads(path.read_text()) if path.exists() else {}
+    last = ckpt["history"][-1]
+    manifest[name] = {
+        "file": f"{name}.pt",
+        "config_digest": TrainConfig.from_dict(ckpt["config"]).digest(),
+        "config": ckpt["config"],
+        "data_fingerprint": ckpt["data_fingerprint"],
+        "steps": ckpt["step"],
+        "wall_time_s": round(ckpt["wall_time"], 1),
+        "machine": ckpt["machine"],
+        "versions": ckpt["versions"],
+        "final_train_psnr": [round(v, 3) for v in last["train_psnr"]],
+        "final_test_psnr": [round(v, 3) for v in last["test_psnr"]],
+        "sigmas": [round(v, 6) for v in last["sigmas"]],
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,134 @@
+"""Tests of the runner (diffgen_utils.run) on a throw-away mini-book, independent of the chapters."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from diffgen_utils import run
+
+CONFIG = """title: mini
+author: tests
+only_build_toc_files: true
+exclude_patterns: [_build]
+execute:
+  execute_notebooks: "off"
+"""
+TOC = """format: jb-book
+root: book/intro
+parts:
+  - caption: Chapters
+    chapters:
+      - file: notebooks/01_good
+      - file: notebooks/02_bad
+"""
+
+
+def _notebook(path, *sources):
+    params = new_code_cell('profile = "book"\ndevice = "cpu"', metadata={"tags": ["parameters"]})
+    cells = [new_markdown_cell(f"# {path.stem}"), params] + [new_code_cell(s) for s in sources]
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",
+                                                            "display_name": "Python 3",
+                                                            "language": "python"}})
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def book(tmp_path):
+    (tmp_path / "_config.yml").write_text(CONFIG)
+    (tmp_path / "_toc.yml").write_text(TOC)
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "intro.md").write_text("# Mini book\n\nA test.\n")
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    (nbs / "helper.txt").write_text("data next to the notebooks\n")
+    _notebook(nbs / "01_good.ipynb",
+              "import os, pathlib\n"
+              "print(profile, device, os.environ['DIFFGEN_BATCH'], pathlib.Path('helper.txt').exists())",
+              "card = pathlib.Path(os.environ['DIFFGEN_SCORECARD_DIR'])\n"
+              "(card / 'good.json').write_text('{}')")
+    _notebook(nbs / "02_bad.ipynb", "x = 1", "raise ValueError('boom')", "print('never')")
+    return tmp_path
+
+
+def test_toc_and_selection(book):
+    nbs = run.toc_notebooks(book)
+    assert nbs == ["notebooks/01_good.ipynb", "notebooks/02_bad.ipynb"]
+    assert run.select_notebooks(nbs, "02") == ["notebooks/02_bad.ipynb"]
+    assert run.select_notebooks(nbs, None) == nbs
+    with pytest.raises(ValueError, match=r"unknown notebook prefix 07.*01 \(01_good\)"):
+        run.select_notebooks(nbs, "01,07")
+
+
+def test_good_notebook_executes_into_staging(book):
+    source = (book / "notebooks" / "01_good.ipynb").read_bytes()
+    record = run.run_book("smoke", ["notebooks/01_good.ipynb"], "cpu", build=False, root=book)
+    assert record["status"] == "ok" and record["seconds"]["notebooks/01_good.ipynb"] > 0
+    staged = book / "_build" / "source"
+    nb = nbformat.read(staged / "notebooks" / "01_good.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "hide-input" in injected[0].metadata["tags"]
+    assert 'profile = "smoke"' in injected[0].source
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "smoke cpu 1 True" in printed
+    assert (book / "notebooks" / "01_good.ipynb").read_bytes() == source  # source untouched
+    assert (staged / "notebooks" / "helper.txt").exists() and (staged / "book" / "intro.md").exists()
+    assert (book / "_build" / "scorecard" / "smoke" / "good.json").exists()
+    assert json.loads((book / "_build" / "run.json").read_text())["profile"] == "smoke"
+    # 02 was not selected: staged unexecuted
+    assert "papermill" not in nbformat.read(staged / "notebooks" / "02_bad.ipynb", 4).metadata
+
+
+def test_unselected_notebook_keeps_earlier_output(book, capsys):
+    staged = run.stage_book([], "smoke", root=book)
+    path = staged / "notebooks" / "01_good.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["papermill"] = {"parameters": {"profile": "smoke", "device": "cpu"}}
+    nbformat.write(nb, path)
+    run.stage_book(["notebooks/02_bad.ipynb"], "smoke", root=book)
+    assert "papermill" in nbformat.read(path, as_version=4).metadata
+    assert "keeping the earlier output of notebooks/01_good.ipynb" in capsys.readouterr().out
+    run.stage_book(["notebooks/01_good.ipynb"], "smoke", root=book)  # selected: fresh copy
+    assert "papermill" not in nbformat.read(path, as_version=4).metadata
+
+
+def test_failing_notebook_fails_the_run(book, capsys):
+    html = book / "_build" / "html"
+    html.mkdir(parents=True)
+    (html / "index.html").write_text("stale")
+    rc = run.main(["--profile", "smoke", "--notebooks", "02", "--no-build"], root=book)
+    assert rc != 0
+    err = capsys.readouterr().err
+    message = (book / "_build" / "FAILED").read_text()
+    for text in (err, message):
+        assert "notebooks/02_bad.ipynb" in text
+        # cells: markdown, parameters, x = 1, raise; the injected cell also runs (In [2])
+        assert "cell index 3" in text and "execution count 4" in text
+        assert "ValueError: boom" in text
+    assert not html.exists()
+    assert json.loads((book / "_build" / "run.json").read_text())["status"] == "failed"
+
+
+def test_unknown_prefix_is_a_usage_error(book, capsys):
+    with pytest.raises(SystemExit) as exc:
+        run.main(["--notebooks", "09"], root=book)
+    assert exc.value.code == 2
+    assert "available: 01 (01_good), 02 (02_bad)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_full_run_builds_the_book(book):
+    """The one test that runs jupyter-book (a few seconds here; up to ~30 s on a busy machine)."""
+    (book / "_toc.yml").write_text(TOC.replace("      - file: notebooks/02_bad\n", ""))
+    (book / "_build").mkdir()
+    (book / "_build" / "FAILED").write_text("an earlier failure")
+    assert run.main(["--profile", "smoke"], root=book) == 0
+    html = book / "_build" / "html"
+    assert (html / "index.html").exists() and (html / "notebooks" / "01_good.html").exists()
+    assert "smoke cpu 1 True" in (html / "notebooks" / "01_good.html").read_text()
+    assert not (book / "_build" / "FAILED").exists()
+    assert not (book / "_build" / "html.new").exists()
+    record = json.loads((book / "_build" / "run.json").read_text())
+    assert record["status"] == "ok" and record["notebooks"] == ["notebooks/01_good.ipynb"]

@@ -1,0 +1,52 @@
+import torch
+
+from diffgen_utils.models import UNet
+from diffgen_utils.sampling import SamplerSettings, sample, step_size
+
+
+def model():
+    torch.manual_seed(0)
+    m = UNet(blocks=1, width=8)
+    m(torch.rand(16, 1, 8, 8))
+    return m.eval()
+
+
+def test_a_seed_gives_the_same_sample_in_any_batch():
+    m = model()
+    alone = sample(m, [7], shape=(1, 8, 8), max_steps=30, progress=False)
+    mixed = sample(m, [3, 7, 11, 12], shape=(1, 8, 8), max_steps=30, progress=False, batch=3)
+    torch.testing.assert_close(alone.images[0], mixed.images[1], rtol=0, atol=1e-6)
+    assert alone.steps[0] == mixed.steps[1]
+
+
+def test_different_seeds_differ_and_settings_are_recorded():
+    out = sample(model(), [1, 2], shape=(1, 8, 8), max_steps=20, init_mean=0.0, progress=False)
+    assert not torch.allclose(out.images[0], out.images[1])
+    assert out.settings == SamplerSettings(init_mean=0.0, max_steps=20)
+    assert len(out.sigmas[0]) == int(out.steps[0])
+
+
+class Shrink(torch.nn.Module):
+    """A noise predictor for the data set {0}: f(y) = y / 2, so sigma_t halves-ish each step."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, y):
+        return self.w * y
+
+
+def test_sampler_converges_and_records_trajectories():
+    out = sample(Shrink(), [0, 1], shape=(1, 4, 4), init_mean=0.0, record_every=5,
+                 progress=False)
+    assert out.converged.all()
+    assert out.sigmas[0][-1] <= 0.05 < out.sigmas[0][-2]
+    traj = out.trajectories[0]
+    assert traj["y"].shape[1:] == (1, 4, 4) and traj["step"][0] == 0
+    assert traj["step"][-1] == int(out.steps[0]) - 1
+
+
+def test_step_size_schedule_grows_from_h0_towards_one():
+    assert step_size(1, 0.01) == 0.01
+    assert 0.5 < step_size(200, 0.01) < step_size(2000, 0.01) < 1
