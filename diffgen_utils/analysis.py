@@ -25,7 +25,8 @@ def evaluate_psnr(model: torch.nn.Module, images: torch.Tensor, sigmas, seed: in
     """Mean output PSNR of the denoiser at each sigma, with fixed noise (seeded)."""
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    first = next(iter(model.parameters()), None)  # parameter-free denoisers are allowed
+    device = first.device if first is not None else images.device
     g = torch.Generator().manual_seed(seed)
     out = []
     for sigma in sigmas:
@@ -74,3 +75,17 @@ def fit_slope(x: np.ndarray, y: np.ndarray, x_range: tuple[float, float] | None 
         raise ValueError(f"need at least two points in {x_range} to fit a slope")
     slope, intercept = np.polyfit(x[keep], y[keep], 1)
     return float(slope), float(intercept)
+
+
+def add_noise(x: torch.Tensor, sigma, seed: int = 0) -> torch.Tensor:
+    """y = x + sigma * z with a seeded generator; sigma a float or one value per image."""
+    g = torch.Generator().manual_seed(seed)
+    sigma = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
+    return x + sigma * torch.randn(x.shape, generator=g, dtype=x.dtype)
+
+
+@torch.no_grad()
+def residual_noise_level(model: torch.nn.Module, y: torch.Tensor) -> torch.Tensor:
+    """sigma estimated from the residual, ||f(y) - y|| / sqrt(d): what Algorithm 1 uses."""
+    residual = denoise(model, y) - y
+    return residual.flatten(1).norm(dim=1) / residual[0].numel() ** 0.5

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,14 +109,18 @@ def prepare_celeba(raw_dir: Path, out_dir: Path, size: int = 80) -> int:
     files = list_images(raw_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out_dir.name + ".", dir=out_dir.parent))
-    for path in files:
-        try:
-            with Image.open(path) as im:
-                rgb = np.asarray(im.convert("RGB"))
-        except OSError as err:
-            raise DataError(f"cannot read {path}: {err}") from err
-        Image.fromarray(celeba_preprocess(rgb, size)).save(tmp / f"{path.stem}.png")
-    os.replace(tmp, out_dir)
+    try:
+        for path in files:
+            try:
+                with Image.open(path) as im:
+                    rgb = np.asarray(im.convert("RGB"))
+            except (OSError, SyntaxError, ValueError) as err:
+                raise DataError(f"cannot read {path}: {err}") from err
+            Image.fromarray(celeba_preprocess(rgb, size)).save(tmp / f"{path.stem}.png")
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # no half-prepared folder left behind
+        raise
     return len(files)
 
 
@@ -194,6 +199,8 @@ class FacePool:
         """S1 = the first n images after the test block, S2 = the last n; disjoint."""
         if subset not in ("S1", "S2"):
             raise ValueError(f"subset must be 'S1' or 'S2', got {subset!r}")
+        if n < 1:
+            raise ValueError(f"N must be at least 1, got {n}")
         if 2 * n + n_test > len(self.images):
             raise DataError(f"{self.name}: two disjoint subsets of N={n} plus {n_test} test "
                             f"images need {2 * n + n_test} images; the pool has "
@@ -211,6 +218,25 @@ def fingerprint(images: torch.Tensor) -> str:
     """Short sha256 of the exact training images (float32 bytes)."""
     data = images.detach().to(torch.float32).contiguous().numpy().tobytes()
     return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _source_folder(name: str) -> Path:
+    if name == "celeba":
+        return config.data_dir() / "celeba80"
+    if name == "fer2013":
+        return config.data_dir() / "fer2013"
+    raise ValueError(f"unknown face data set {name!r}; use 'celeba' or 'fer2013'")
+
+
+def _source_listing(name: str) -> list[str]:
+    """The sorted image file names of a data set, relative to its folder (DataError if absent)."""
+    folder = _source_folder(name)
+    if name == "celeba":
+        return [p.name for p in list_images(folder)]
+    subfolders = sorted(p for p in folder.glob("*/*") if p.is_dir())
+    if not subfolders:
+        raise DataError(f"{folder} does not have the FER2013 layout split/emotion/*.png")
+    return [p.relative_to(folder).as_posix() for sub in subfolders for p in list_images(sub)]
 
 
 def _read_source(name: str) -> tuple[np.ndarray, list[str], str]:
@@ -231,16 +257,14 @@ def face_pool(name: str = "celeba", size: int = 20, substitute_ok: bool = True) 
     Without the data folder: a synthetic stand-in when `substitute_ok`, else a DataError.
     """
     try:
-        listing = list_images(config.data_dir() / "celeba80") if name == "celeba" else None
-    except DataError:
-        listing = None
-    if name == "celeba" and listing is None:
+        listing = _source_listing(name)
+    except DataError as err:
         if not substitute_ok:
-            raise DataError(f"CelebA not found in {config.data_dir() / 'celeba80'}. Set "
-                            f"DIFFGEN_DATA (CI: ../shared/data) or run diffgen-prepare-celeba.")
+            hint = "run diffgen-prepare-celeba" if name == "celeba" else "unpack FER2013 there"
+            raise DataError(f"{name} not found in {_source_folder(name)} ({err}). Set "
+                            f"DIFFGEN_DATA (CI: ../shared/data) or {hint}.") from err
         return substitute_pool(size)
-    key = hashlib.sha256("|".join(p.name for p in listing).encode()).hexdigest()[:10] \
-        if listing else "fer"
+    key = hashlib.sha256("|".join(listing).encode()).hexdigest()[:10]
     cache = config.cache_dir() / f"pool_{name}_{size}_{key}.npz"
     if cache.exists():
         z = np.load(cache)

@@ -98,7 +98,7 @@ def load(name: str, profile: str | Profile = "book", device: str | None = None,
     path = checkpoint_path(name, p)
     s = spec(name, p, with_data=False)
     ckpt = load_checkpoint(path) if path.exists() else None
-    pool = _pool_or_none(s.config.dataset, p)
+    pool = _pool_or_none(s, p, ckpt)
     problem = None
     if ckpt is None:
         problem = "is missing"
@@ -116,7 +116,7 @@ def load(name: str, profile: str | Profile = "book", device: str | None = None,
         if ckpt is not None and not problem.startswith("stopped"):
             path.unlink()  # another config or data set cannot resume: start again
         if pool is None:
-            pool = data.face_pool(s.config.dataset, p.face_size)
+            pool = data.face_pool(s.config.dataset, p.face_size, substitute_ok=p.train_missing)
         s.pool = pool
         ckpt = train(s.config, s.train_images(p), s.test_images(p), path, device=device,
                      n_eval=p.n_eval)
@@ -130,12 +130,26 @@ def load(name: str, profile: str | Profile = "book", device: str | None = None,
                        substitute=pool is not None and pool.substitute)
 
 
-def _pool_or_none(dataset: str, p: Profile) -> data.FacePool | None:
-    """The data pool if its folder exists (or a substitute at profiles that train)."""
+def _pool_or_none(s: Spec, p: Profile, ckpt: dict | None) -> data.FacePool | None:
+    """The data pool if its folder exists (or a substitute at profiles that train).
+
+    None (data not checked) also when only the substitute is at hand but the checkpoint was
+    trained on other images (the real data, absent here): such a checkpoint is loaded as it is,
+    never deleted and replaced by a model of the synthetic stand-in.
+    """
     try:
-        return data.face_pool(dataset, p.face_size, substitute_ok=p.train_missing)
+        pool = data.face_pool(s.config.dataset, p.face_size, substitute_ok=p.train_missing)
     except data.DataError:
         return None
+    if pool.substitute and ckpt is not None:
+        try:
+            same = ckpt["data_fingerprint"] == data.fingerprint(
+                pool.split(s.config.n_train, s.config.subset, p.n_test))
+        except data.DataError:  # the substitute is too small for this N
+            same = False
+        if not same:
+            return None
+    return pool
 
 
 def update_manifest(name: str, profile: Profile, ckpt: dict) -> None:

@@ -1,0 +1,360 @@
+"""Data pipeline on small synthetic images made here (never the real face data)."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from diffgen_utils import data
+from diffgen_utils.data import DataError
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """DIFFGEN_DATA and DIFFGEN_CACHE in tmp_path; the data folder starts empty."""
+    root = tmp_path / "data"
+    root.mkdir()
+    monkeypatch.setenv("DIFFGEN_DATA", str(root))
+    monkeypatch.setenv("DIFFGEN_CACHE", str(tmp_path / "cache"))
+    return root
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def save(arr, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(arr, dtype=np.uint8)).save(path)
+    return path
+
+
+def faces(n, size=80, seed=0):
+    """Independent random uint8 images in [50, 150] (room for a*x+b copies without clipping)."""
+    return rng(seed).integers(50, 151, size=(n, size, size)).astype(np.uint8)
+
+
+def as_tensor(images):
+    return data.to_tensor(np.asarray(images, dtype=np.uint8))
+
+
+# ---------------------------------------------------------------- raw CelebA
+def test_celeba_crop_is_29_9_and_output_sizes():
+    rgb = np.zeros((218, 178, 3), np.uint8)
+    rgb[29:-29, 9:-9] = 255  # the 160x160 crop is white, the border black
+    out = data.celeba_preprocess(rgb, 80)
+    assert out.shape == (80, 80) and out.dtype == np.uint8
+    assert out.min() >= 250
+    assert data.celeba_preprocess(rgb, 20).shape == (20, 20)
+    # one more row of the border (a crop shifted by one) would bring black into the edge
+    rgb[29] = 0
+    assert data.celeba_preprocess(rgb, 80)[0].max() < 250
+
+
+def test_celeba_crop_orientation():
+    rgb = np.zeros((218, 178, 3), np.uint8)
+    rgb[29:109, 9:-9] = 255  # top half of the crop white, bottom half black
+    out = data.celeba_preprocess(rgb, 20).astype(int)
+    assert out[:9].min() >= 250 and out[11:].max() <= 5
+
+
+def test_celeba_gray_is_mean_of_rgb():
+    rgb = np.empty((218, 178, 3), np.uint8)
+    rgb[...] = (30, 90, 210)
+    assert np.all(data.celeba_preprocess(rgb, 80) == 110)
+
+
+def test_celeba_wrong_size_raises():
+    with pytest.raises(DataError, match="218x178"):
+        data.celeba_preprocess(np.zeros((200, 178, 3), np.uint8))
+
+
+def raw_celeba(folder, n=3):
+    folder.mkdir(parents=True)
+    imgs = rng(1).integers(0, 256, size=(n, 218, 178, 3)).astype(np.uint8)
+    for i, img in enumerate(imgs):
+        Image.fromarray(img).save(folder / f"{i:06d}.{'png' if i % 2 else 'jpg'}")
+    return imgs
+
+
+def test_prepare_celeba_writes_one_png_per_image(tmp_path):
+    raw = tmp_path / "img_align_celeba"
+    imgs = raw_celeba(raw)
+    out = tmp_path / "prepared" / "celeba80"
+    assert data.prepare_celeba(raw, out) == 3
+    assert sorted(p.name for p in out.iterdir()) == ["000000.png", "000001.png", "000002.png"]
+    with Image.open(out / "000001.png") as im:  # a PNG input: lossless, exactly the pipeline
+        assert im.size == (80, 80) and im.mode == "L"
+        assert np.array_equal(np.asarray(im), data.celeba_preprocess(imgs[1]))
+    assert [p.name for p in out.parent.iterdir()] == ["celeba80"]  # no temporary left over
+    with pytest.raises(DataError, match="exists already"):
+        data.prepare_celeba(raw, out)
+
+
+@pytest.mark.parametrize("bad", ["garbage", "truncated", "wrong_size"])
+def test_prepare_celeba_is_atomic(tmp_path, bad):
+    raw = tmp_path / "img_align_celeba"
+    raw_celeba(raw)
+    path = raw / "000009.jpg"  # sorts last: the other files are written first
+    if bad == "garbage":
+        path.write_bytes(b"this is not a jpeg")
+    elif bad == "truncated":
+        save(rng().integers(0, 256, (218, 178, 3)), path)
+        path.write_bytes(path.read_bytes()[:500])
+    else:
+        save(np.zeros((100, 100, 3)), path)
+    out = tmp_path / "prepared" / "celeba80"
+    with pytest.raises(DataError, match="000009.jpg" if bad != "wrong_size" else "218x178"):
+        data.prepare_celeba(raw, out)
+    assert not out.exists()
+    assert list(out.parent.iterdir()) == []  # no half-prepared temporary folder either
+
+
+# ---------------------------------------------------------------- image folders, FER2013
+def test_load_image_folder_sorted_uint8(tmp_path):
+    for name, value in (("b", 20), ("a", 10), ("c", 30)):
+        save(np.full((6, 5), value), tmp_path / f"{name}.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    images, stems = data.load_image_folder(tmp_path)
+    assert stems == ["a", "b", "c"]
+    assert images.dtype == np.uint8 and images.shape == (3, 6, 5)
+    assert images[:, 0, 0].tolist() == [10, 20, 30]
+
+
+def test_load_image_folder_rgb_is_mean_gray(tmp_path):
+    rgb = np.empty((4, 4, 3), np.uint8)
+    rgb[...] = (0, 30, 90)
+    save(rgb, tmp_path / "x.png")
+    assert np.all(data.load_image_folder(tmp_path)[0] == 40)
+
+
+def test_load_image_folder_missing(tmp_path):
+    with pytest.raises(DataError, match="does not exist.*DIFFGEN_DATA"):
+        data.load_image_folder(tmp_path / "nope")
+
+
+def test_load_image_folder_without_images(tmp_path):
+    (tmp_path / "readme.txt").write_text("x")
+    with pytest.raises(DataError, match="no images"):
+        data.load_image_folder(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["truncated", "garbage"])
+def test_load_image_folder_unreadable(tmp_path, kind):
+    save(np.zeros((8, 8)), tmp_path / "a.png")
+    bad = tmp_path / "b.jpg"
+    if kind == "truncated":
+        save(rng().integers(0, 256, (64, 64)), bad)
+        bad.write_bytes(bad.read_bytes()[:300])
+    else:
+        bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(DataError, match="cannot read image .*b.jpg"):
+        data.load_image_folder(tmp_path)
+
+
+def test_load_image_folder_mixed_sizes(tmp_path):
+    save(np.zeros((8, 8)), tmp_path / "a.png")
+    save(np.zeros((8, 9)), tmp_path / "b.png")
+    with pytest.raises(DataError, match="mixed image sizes.*b.png"):
+        data.load_image_folder(tmp_path)
+
+
+def fer_layout(root, files):
+    for i, rel in enumerate(files):
+        save(np.full((8, 8), 10 * i), root / f"{rel}.png")
+
+
+def test_load_fer2013_layout(tmp_path):
+    fer_layout(tmp_path, ["train/happy/0", "train/angry/1", "train/angry/0", "test/angry/0"])
+    images, names = data.load_fer2013(tmp_path)
+    assert names == ["test/angry/0", "train/angry/0", "train/angry/1", "train/happy/0"]
+    assert images.shape == (4, 8, 8) and images.dtype == np.uint8
+    assert images[:, 0, 0].tolist() == [30, 20, 10, 0]
+
+
+def test_load_fer2013_wrong_layout(tmp_path):
+    save(np.zeros((8, 8)), tmp_path / "flat.png")
+    with pytest.raises(DataError, match="FER2013 layout"):
+        data.load_fer2013(tmp_path)
+
+
+# ---------------------------------------------------------------- resizing, duplicates
+def test_resize_integer_factor_is_block_mean():
+    x = torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    blocks = x.reshape(3, 1, 4, 4, 4, 4).mean(dim=(3, 5))
+    assert torch.allclose(data.resize(x, 4), blocks, atol=1e-6, rtol=0)
+    same = data.resize(x, 16)
+    assert torch.equal(same, x) and same is not x
+
+
+def test_resize_non_integer_is_bicubic_in_range():
+    x = (torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    y = data.resize(x, 6)
+    expected = torch.nn.functional.interpolate(x, size=(6, 6), mode="bicubic", antialias=True,
+                                               align_corners=False).clamp(0, 1)
+    assert y.shape == (3, 1, 6, 6) and torch.allclose(y, expected)
+    assert y.min() >= 0 and y.max() <= 1
+
+
+def duplicate_set():
+    """8 independent images, then a*x+b copies of 0, 2 and of the copy of 0 (at 40x40)."""
+    base = faces(8, size=40).astype(float)
+    copies = [1.3 * base[0] + 10, 0.8 * base[2] - 20, 0.9 * (1.3 * base[0] + 10) + 5]
+    stack = np.concatenate([base, np.rint(copies)])
+    assert stack.min() >= 0 and stack.max() <= 255
+    return as_tensor(stack)  # indices 8, 9, 10 are the copies
+
+
+def test_mean_removed_cosine_sees_affine_copies():
+    images = duplicate_set()
+    pairs = set(data.near_duplicate_pairs(images))
+    assert pairs == {(0, 8), (2, 9), (0, 10), (8, 10)}
+
+
+def test_remove_near_duplicates_keeps_first_of_each_group():
+    images = duplicate_set()
+    assert data.remove_near_duplicates(images).tolist() == list(range(8))
+    # a copy placed before its original: the earlier one (the copy) is kept
+    reordered = images[torch.tensor([8, 1, 0, 3])]
+    assert data.remove_near_duplicates(reordered).tolist() == [0, 1, 3]
+
+
+def test_near_duplicate_threshold_is_respected():
+    a, b = faces(2, size=40, seed=3).astype(float)
+    mixed = np.rint(0.5 * a + 0.25 * b)
+    images = as_tensor(np.stack([a, mixed]))
+    unit = data.mean_removed_unit(data.resize(images, data.DEDUP_SIZE))
+    cos = float(unit[0] @ unit[1])
+    assert 0.5 < cos < 0.95
+    assert data.near_duplicate_pairs(images, threshold=cos - 0.01) == [(0, 1)]
+    assert data.near_duplicate_pairs(images, threshold=cos + 0.01) == []
+    assert data.remove_near_duplicates(images).tolist() == [0, 1]  # default 0.95
+    assert data.remove_near_duplicates(images, threshold=cos - 0.01).tolist() == [0]
+
+
+@pytest.mark.parametrize("threshold", [0.95, 0.0])
+def test_near_duplicate_pairs_blockwise_equals_unblocked(threshold):
+    images = torch.cat([duplicate_set(), as_tensor(faces(6, size=40, seed=7))])
+    whole = data.near_duplicate_pairs(images, threshold, block=len(images))
+    blocked = data.near_duplicate_pairs(images, threshold, block=3)
+    assert sorted(blocked) == sorted(whole)
+    assert all(i < j for i, j in whole) and len(set(whole)) == len(whole)
+    if threshold == 0.0:
+        assert len(whole) > 20  # many pairs, across block boundaries
+
+
+# ---------------------------------------------------------------- pools and splits
+def numbered_pool(n=20):
+    images = torch.arange(n, dtype=torch.float32).div(100).view(n, 1, 1, 1).expand(n, 1, 4, 4)
+    return data.FacePool("test", images.clone(), [f"f{i}" for i in range(n)], 0, "numbers")
+
+
+def ids_of(images):
+    return set(torch.round(images[:, 0, 0, 0] * 100).long().tolist())
+
+
+def test_split_disjoint_and_deterministic():
+    pool = numbered_pool()
+    test = ids_of(pool.test(4))
+    s1, s2 = ids_of(pool.split(8, "S1", 4)), ids_of(pool.split(8, "S2", 4))
+    assert len(s1) == len(s2) == 8 and len(test) == 4
+    assert not (s1 & s2) and not (s1 & test) and not (s2 & test)
+    assert torch.equal(pool.split(8, "S1", 4), pool.split(8, "S1", 4))
+    assert ids_of(pool.split(3, "S1", 4)) < s1  # S1 of a smaller N is nested in S1
+    assert ids_of(pool.split(3, "S2", 4)) < s2
+
+
+def test_split_too_large_names_largest_n():
+    pool = numbered_pool()
+    assert pool.max_n(4) == 8
+    with pytest.raises(DataError, match=r"largest N: 8"):
+        pool.split(9, "S1", 4)
+    with pytest.raises(ValueError, match="S1"):
+        pool.split(2, "S3", 4)
+    with pytest.raises(ValueError, match="at least 1"):
+        pool.split(0, "S2", 4)  # images[-0:] would be the whole pool
+
+
+def fingerprint_images():
+    return torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+
+
+def test_fingerprint():
+    x = fingerprint_images()
+    fp = data.fingerprint(x)
+    assert len(fp) == 16 and fp == data.fingerprint(x.clone()) == data.fingerprint(
+        fingerprint_images())
+    y = x.clone()
+    y[3, 0, 2, 5] += 1 / 255
+    assert data.fingerprint(y) != fp
+
+
+# ---------------------------------------------------------------- face_pool
+def celeba80(root, n=30, n_copies=5):
+    """n images named img000.. in celeba80/; the last n_copies are a*x+b copies of earlier
+    ones. Returns the stems kept by de-duplication."""
+    imgs = faces(n - n_copies, seed=11).astype(float)
+    for k in range(n - n_copies):
+        save(imgs[k], root / "celeba80" / f"img{k:03d}.png")
+    for k in range(n_copies):
+        copy = np.rint(1.1 * imgs[3 * k] + 5 * k)
+        save(copy, root / "celeba80" / f"img{n - n_copies + k:03d}.png")
+    return [f"img{k:03d}" for k in range(n - n_copies)]
+
+
+def test_face_pool_dedups_orders_and_caches(env, tmp_path, monkeypatch):
+    kept = celeba80(env)
+    pool = data.face_pool("celeba", 20, substitute_ok=False)
+    assert not pool.substitute and pool.n_duplicates == 5
+    assert pool.images.shape == (25, 1, 20, 20) and pool.images.dtype == torch.float32
+    perm = np.random.default_rng(data.POOL_SEED).permutation(25)
+    assert pool.ids == [kept[i] for i in perm]
+    # images are the files, in that order, as block means at 20x20
+    first = np.array(Image.open(env / "celeba80" / f"{pool.ids[0]}.png"))
+    assert torch.allclose(pool.images[0], data.resize(as_tensor(first[None]), 20)[0], atol=1e-6)
+
+    caches = list((tmp_path / "cache").glob("pool_celeba_20_*.npz"))
+    assert len(caches) == 1
+    mtime = caches[0].stat().st_mtime_ns
+
+    def no_read(name):
+        raise AssertionError("the cache was not used")
+
+    monkeypatch.setattr(data, "_read_source", no_read)
+    again = data.face_pool("celeba", 20)
+    assert again.ids == pool.ids and torch.equal(again.images, pool.images)
+    assert again.n_duplicates == 5 and again.source == pool.source
+    assert caches[0].stat().st_mtime_ns == mtime
+    assert not list((tmp_path / "cache").glob("*.tmp*"))
+
+
+def test_face_pool_new_listing_new_cache(env, tmp_path):
+    celeba80(env, n=12, n_copies=2)
+    assert len(data.face_pool("celeba", 20).images) == 10
+    save(faces(1, seed=99)[0], env / "celeba80" / "new.png")
+    assert len(data.face_pool("celeba", 20).images) == 11
+    assert len(list((tmp_path / "cache").glob("pool_celeba_20_*.npz"))) == 2
+
+
+def test_face_pool_fer2013_cache_follows_listing(env, tmp_path):
+    root = env / "fer2013"
+    imgs = faces(7, size=40, seed=5)
+    for k, rel in enumerate(["train/angry/0", "train/angry/1", "train/happy/0",
+                             "test/happy/0", "test/sad/0", "test/sad/1"]):
+        save(imgs[k], root / f"{rel}.png")
+    pool = data.face_pool("fer2013", 20, substitute_ok=False)
+    assert len(pool.images) == 6 and not pool.substitute
+    assert sorted(pool.ids)[0] == "test/happy/0"
+    save(imgs[6], root / "validation" / "angry" / "0.png")
+    pool = data.face_pool("fer2013", 20, substitute_ok=False)  # not the stale cached pool
+    assert len(pool.images) == 7 and "validation/angry/0" in pool.ids
+    assert len(list((tmp_path / "cache").glob("pool_fer2013_20_*.npz"))) == 2
+
+
+@pytest.mark.parametrize("name", ["celeba", "fer2013"])
+def test_face_pool_without_data(env, tmp_path, name):
+    pool = data.face_pool(name, 16)
+    assert pool.substitute and pool.images.shape[1:] == (1, 16, 16)
+    assert 0 <= pool.images.min() and pool.images.max() <= 1
+    with pytest.raises(DataError, match="DIFFGEN_DATA"):
+        data.face_pool(name, 16, substitute_ok=False)
+    assert not list((tmp_path / "cache").glob("*.npz"))
