@@ -300,3 +300,7 @@ def substitute_pool(size: int, n: int = 4096, seed: int = 0) -> FacePool:
     images = (mask * fg + (1 - mask) * bg).clamp(0, 1).unsqueeze(1).float()
     return FacePool("substitute", images, [f"synthetic{i:05d}" for i in range(n)], 0,
                     "synthetic ellipses (no face data found)", substitute=True)
+
+
+if __name__ == "__main__":
+    prepare_celeba_main()

@@ -52,10 +52,12 @@ def step_size(t: int, h0: float) -> float:
 @torch.no_grad()
 def sample(model: torch.nn.Module, seeds, shape=None, settings: SamplerSettings | None = None,
            record_every: int | None = None, batch: int = 256, progress: bool | None = None,
-           **overrides) -> Samples:
+           noise_seeds=None, **overrides) -> Samples:
     """Draw one sample per seed with Algorithm 1. `shape` = (1, H, W) of one image.
 
     `record_every=k` keeps y_t and f(y_t) every k steps (and the last) for every sample.
+    `noise_seeds` (one per seed) draws the injected noise z_t from other generators than y0:
+    the same start with different paths.
     """
     settings = settings or SamplerSettings()
     if overrides:
@@ -63,11 +65,14 @@ def sample(model: torch.nn.Module, seeds, shape=None, settings: SamplerSettings 
     if shape is None:
         raise ValueError("give the image shape, e.g. shape=(1, 20, 20)")
     seeds = [int(s) for s in seeds]
+    noise_seeds = seeds if noise_seeds is None else [int(s) for s in noise_seeds]
+    if len(noise_seeds) != len(seeds):
+        raise ValueError("give one noise seed per seed")
     model.eval()
     device = next(model.parameters()).device
     show = (not config.batch_mode()) if progress is None else progress
-    parts = [_sample_chunk(model, seeds[i:i + batch], tuple(shape), settings, record_every,
-                           device) for i in tqdm(range(0, len(seeds), batch), disable=not show,
+    parts = [_sample_chunk(model, seeds[i:i + batch], noise_seeds[i:i + batch], tuple(shape),
+                           settings, record_every, device) for i in tqdm(range(0, len(seeds), batch), disable=not show,
                                                  desc="sampling")]
     return Samples(
         images=torch.cat([p["images"] for p in parts]),
@@ -79,10 +84,13 @@ def sample(model: torch.nn.Module, seeds, shape=None, settings: SamplerSettings 
     )
 
 
-def _sample_chunk(model, seeds, shape, s: SamplerSettings, record_every, device) -> dict:
+def _sample_chunk(model, seeds, noise_seeds, shape, s: SamplerSettings, record_every,
+                  device) -> dict:
     n, dim = len(seeds), int(torch.tensor(shape).prod())
     gens = [torch.Generator().manual_seed(seed) for seed in seeds]
     y = torch.stack([s.init_mean + s.sigma0 * torch.randn(shape, generator=g) for g in gens])
+    if noise_seeds != seeds:
+        gens = [torch.Generator().manual_seed(seed) for seed in noise_seeds]
     y = y.to(device)
     out = torch.empty_like(y)
     steps = torch.zeros(n, dtype=torch.long)

@@ -50,3 +50,15 @@ def test_sampler_converges_and_records_trajectories():
 def test_step_size_schedule_grows_from_h0_towards_one():
     assert step_size(1, 0.01) == 0.01
     assert 0.5 < step_size(200, 0.01) < step_size(2000, 0.01) < 1
+
+
+def test_noise_seeds_keep_the_start_and_change_the_path():
+    m = Shrink()
+    base = sample(m, [5], shape=(1, 8, 8), max_steps=3, record_every=1, progress=False)
+    other = sample(m, [5], shape=(1, 8, 8), max_steps=3, record_every=1, progress=False,
+                   noise_seeds=[99])
+    same = sample(m, [5], shape=(1, 8, 8), max_steps=3, progress=False, noise_seeds=[5])
+    assert base.steps[0] == 3
+    assert torch.equal(base.trajectories[0]["y"][0], other.trajectories[0]["y"][0])
+    assert not torch.allclose(base.images, other.images)
+    assert torch.equal(base.images, same.images)

@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+import torch
+
+from diffgen_utils import analysis
+
+
+def rand(*shape, seed=0):
+    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def test_psnr_known_values():
+    clean = torch.zeros(3, 1, 4, 4)
+    est = clean + torch.tensor([0.1, 0.01, 1.0]).view(3, 1, 1, 1)  # MSE 1e-2, 1e-4, 1
+    assert torch.allclose(analysis.psnr(clean, est), torch.tensor([20.0, 40.0, 0.0]), atol=1e-4)
+    assert torch.isfinite(analysis.psnr(clean, clean)).all()  # no division by zero
+
+
+def test_input_psnr():
+    assert np.allclose(analysis.input_psnr([1.0, 0.1, 0.01]), [0.0, 20.0, 40.0])
+    assert np.isclose(analysis.input_psnr(25 / 255), 10 * np.log10(255**2 / 25**2))
+
+
+def test_cosine_mean_removed_invariant_to_affine_maps():
+    a = rand(6, 1, 8, 8)
+    b = 2.5 * a + 0.7
+    mr = analysis.cosine_similarity(a, b)
+    assert torch.allclose(mr, torch.ones(6), atol=1e-6)
+    raw = analysis.cosine_similarity(a, b, mean_removed=False)
+    assert (raw < 0.999).all()
+    assert torch.allclose(analysis.cosine_similarity(a, 3 * a, mean_removed=False),
+                          torch.ones(6), atol=1e-6)
+    assert torch.allclose(analysis.cosine_similarity(a, -a + 1), -torch.ones(6), atol=1e-6)
+
+
+def test_cosine_matches_formula():
+    a, b = rand(5, 1, 6, 6), rand(5, 1, 6, 6, seed=1)
+    fa, fb = a.flatten(1).double(), b.flatten(1).double()
+    fa, fb = fa - fa.mean(1, keepdim=True), fb - fb.mean(1, keepdim=True)
+    expected = (fa * fb).sum(1) / (fa.norm(dim=1) * fb.norm(dim=1))
+    assert torch.allclose(analysis.cosine_similarity(a, b), expected.float(), atol=1e-6)
+
+
+@pytest.mark.parametrize("mean_removed", [True, False])
+def test_nearest_neighbors_equals_brute_force(mean_removed):
+    queries, pool = rand(7, 1, 5, 5, seed=2), rand(23, 1, 5, 5, seed=3)
+    index, best = analysis.nearest_neighbors(queries, pool, mean_removed=mean_removed, block=4)
+    sims = torch.stack([analysis.cosine_similarity(q.expand_as(pool), pool, mean_removed)
+                        for q in queries])
+    value, arg = sims.max(dim=1)
+    assert torch.equal(index, arg)
+    assert torch.allclose(best, value, atol=1e-5)
+
+
+def test_nearest_neighbors_finds_affine_copy():
+    pool = rand(10, 1, 6, 6, seed=4)
+    queries = 0.5 * pool[[7, 2]] + 0.2
+    index, best = analysis.nearest_neighbors(queries, pool, block=3)
+    assert index.tolist() == [7, 2] and torch.allclose(best, torch.ones(2), atol=1e-5)
+
+
+def test_fit_slope():
+    x = np.linspace(0, 10, 11)
+    y = -0.75 * x + 4
+    y[[0, 10]] = 100  # outside the range
+    slope, intercept = analysis.fit_slope(x, y, (1, 9))
+    assert slope == pytest.approx(-0.75) and intercept == pytest.approx(4)
+    assert analysis.fit_slope(x[1:10], y[1:10]) == pytest.approx((-0.75, 4))
+    assert analysis.fit_slope([2, 3], [1, 3], (2, 3)) == pytest.approx((2, -3))  # inclusive
+    with pytest.raises(ValueError, match="at least two points"):
+        analysis.fit_slope(x, y, (1.5, 1.9))
+    with pytest.raises(ValueError, match="at least two points"):
+        analysis.fit_slope(x, y, (4.5, 5.5))
+
+
+class Zero(torch.nn.Module):
+    """Predicts no noise: the denoiser f(y) = y - 0 is the identity."""
+
+    def forward(self, y):
+        return torch.zeros_like(y)
+
+
+class ZeroWithParameter(Zero):
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+
+@pytest.mark.parametrize("net", [Zero, ZeroWithParameter])
+def test_evaluate_psnr_of_identity_denoiser_is_input_psnr(net):
+    images = rand(64, 1, 8, 8, seed=5)
+    sigmas = [0.02, 0.1, 0.4]
+    model = net().train()
+    out = analysis.evaluate_psnr(model, images, sigmas, batch=24)
+    assert out.shape == (3,)
+    assert np.allclose(out, analysis.input_psnr(sigmas), atol=0.3)
+    assert model.training  # mode restored
+    assert np.array_equal(out, analysis.evaluate_psnr(model, images, sigmas, batch=24))  # seeded

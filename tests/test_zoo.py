@@ -1,0 +1,134 @@
+"""The model zoo with a tiny profile, synthetic faces made here and checkpoints in tmp_path."""
+import shutil
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from diffgen_utils import config, data, zoo
+
+NAME = "celeba-N4-S1"
+
+
+@pytest.fixture
+def tiny():
+    return replace(config.get_profile("smoke"), name="tiny", face_size=8, width=4, steps=4,
+                   batch=4, n_values=(1, 4), n_test=4, n_eval=4, eval_every=2,
+                   lr_halvings=(0.5,), train_missing=True)
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    root.mkdir()
+    monkeypatch.setenv("DIFFGEN_DATA", str(root))
+    monkeypatch.setenv("DIFFGEN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("DIFFGEN_BATCH", "1")
+    ckpts = tmp_path / "checkpoints"
+    monkeypatch.setattr(config, "checkpoint_dir", lambda profile: ckpts / profile)
+    return root, ckpts
+
+
+def write_faces(root, n=20, seed=0, prefix="face"):
+    folder = root / "celeba80"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir()
+    imgs = np.random.default_rng(seed).integers(0, 256, size=(n, 80, 80)).astype(np.uint8)
+    for i, img in enumerate(imgs):
+        Image.fromarray(img).save(folder / f"{prefix}{i:03d}.png")
+
+
+def no_training(*args, **kwargs):
+    raise AssertionError("zoo.load trained although a matching checkpoint exists")
+
+
+def test_load_trains_then_reuses(env, tiny, monkeypatch):
+    root, ckpts = env
+    write_faces(root)
+    assert zoo.status(NAME, tiny) == "missing"
+    first = zoo.load(NAME, tiny, train_missing=True)
+    path = ckpts / "tiny" / f"{NAME}.pt"
+    assert path.exists() and not list(ckpts.rglob("*.tmp"))
+    assert first.data_checked and not first.substitute
+    assert first.checkpoint["step"] == 4 and len(first.history) == 2
+    assert not first.model.training and first.config.n_train == 4
+    assert not (ckpts / "tiny" / "manifest.json").exists()  # only the book profile keeps one
+    assert zoo.status(NAME, tiny) == "done"
+
+    monkeypatch.setattr(zoo, "train", no_training)
+    again = zoo.load(NAME, tiny, train_missing=False)
+    assert again.data_checked
+    assert again.checkpoint["data_fingerprint"] == first.checkpoint["data_fingerprint"]
+    for key, value in first.model.state_dict().items():
+        assert value.equal(again.model.state_dict()[key])
+
+
+def test_missing_checkpoint_names_the_command(env, tiny):
+    write_faces(env[0])
+    with pytest.raises(FileNotFoundError,
+                       match=rf"is missing.*python -m diffgen_utils\.train --profile tiny "
+                             rf"--only {NAME}"):
+        zoo.load(NAME, tiny, train_missing=False)
+    with pytest.raises(FileNotFoundError, match="--profile tiny"):  # the profile's own setting
+        zoo.load(NAME, replace(tiny, train_missing=False))
+
+
+def test_stale_config_is_reported(env, tiny):
+    write_faces(env[0])
+    zoo.load(NAME, tiny)
+    wider = replace(tiny, width=8)
+    status = zoo.status(NAME, wider)
+    assert status.startswith("stale") and "width: 4 -> 8" in status
+    with pytest.raises(FileNotFoundError, match="another config.*width"):
+        zoo.load(NAME, wider, train_missing=False)
+    assert zoo.status(NAME, replace(tiny, steps=6)) == "at step 4 of 6"
+
+
+def test_data_change_is_detected(env, tiny, monkeypatch):
+    root, ckpts = env
+    write_faces(root)
+    old = zoo.load(NAME, tiny)
+    write_faces(root, seed=1, prefix="other")  # other images: a new listing, a new pool
+    with pytest.raises(FileNotFoundError, match="other images"):
+        zoo.load(NAME, tiny, train_missing=False)
+    new = zoo.load(NAME, tiny, train_missing=True)  # retrains from scratch on the new images
+    assert new.checkpoint["data_fingerprint"] != old.checkpoint["data_fingerprint"]
+    assert new.checkpoint["data_fingerprint"] == data.fingerprint(
+        data.face_pool("celeba", 8).split(4, "S1", 4))
+
+
+def test_without_data_existing_checkpoint_loads_unchecked(env, tiny, monkeypatch):
+    root, ckpts = env
+    write_faces(root)
+    zoo.load(NAME, tiny)
+    path = ckpts / "tiny" / f"{NAME}.pt"
+    before = path.read_bytes()
+    shutil.rmtree(root / "celeba80")
+    monkeypatch.setattr(zoo, "train", no_training)
+    loaded = zoo.load(NAME, tiny, train_missing=False)
+    assert not loaded.data_checked and not loaded.substitute
+    # a profile that trains must not replace it by a model of the synthetic substitute either
+    loaded = zoo.load(NAME, tiny, train_missing=True)
+    assert not loaded.data_checked and not loaded.substitute
+    assert path.read_bytes() == before
+
+
+def test_without_data_trains_on_substitute_only_where_allowed(env, tiny, monkeypatch):
+    with pytest.raises(data.DataError, match="DIFFGEN_DATA"):  # book-like: never a substitute
+        zoo.load(NAME, replace(tiny, train_missing=False), train_missing=True)
+    sub = zoo.load(NAME, tiny)
+    assert sub.substitute and sub.data_checked
+    monkeypatch.setattr(zoo, "train", no_training)
+    assert zoo.load(NAME, tiny).substitute
+
+
+def test_model_names(tiny):
+    assert zoo.model_names(tiny) == ["celeba-N1-S1", "celeba-N1-S2", "celeba-N4-S1",
+                                     "celeba-N4-S2"]
+    book = zoo.model_names("book")
+    assert book == [f"celeba-N{n}-{s}" for n in config.get_profile("book").n_values
+                    for s in ("S1", "S2")]
+    with pytest.raises(KeyError, match="unknown model name"):
+        zoo.spec("celeba-N4-S3", tiny)
