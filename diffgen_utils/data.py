@@ -25,6 +25,7 @@ from . import config
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".tif", ".tiff"}
 POOL_SEED = 20231004  # the fixed permutation of every de-duplicated pool
+PIXEL_SEED = 21  # the fixed pixel permutation of shuffled faces
 DEDUP_SIZE, DEDUP_THRESHOLD = 20, 0.95  # paper: cosine > 0.95 on 20x20 mean-removed copies
 CELEBA_CROP = (slice(29, -29), slice(9, -9))  # 218x178 aligned CelebA -> 160x160
 
@@ -216,7 +217,7 @@ class FacePool:
 
 def fingerprint(images: torch.Tensor) -> str:
     """Short sha256 of the exact training images (float32 bytes)."""
-    data = images.detach().to(torch.float32).contiguous().numpy().tobytes()
+    data = images.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
     return hashlib.sha256(data).hexdigest()[:16]
 
 
@@ -251,11 +252,30 @@ def _read_source(name: str) -> tuple[np.ndarray, list[str], str]:
     raise ValueError(f"unknown face data set {name!r}; use 'celeba' or 'fer2013'")
 
 
+def pixel_permutation(size: int) -> torch.Tensor:
+    """The one fixed permutation of the size*size pixels used for shuffled faces."""
+    return torch.randperm(size * size, generator=torch.Generator().manual_seed(PIXEL_SEED))
+
+
+def shuffle_pixels(images: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+    """Apply (or undo) the fixed pixel permutation to images (..., size, size)."""
+    perm = pixel_permutation(images.shape[-1])
+    if inverse:
+        perm = torch.argsort(perm)
+    return images.flatten(-2)[..., perm].reshape(images.shape)
+
+
 def face_pool(name: str = "celeba", size: int = 20, substitute_ok: bool = True) -> FacePool:
     """The de-duplicated, seeded-order face pool at `size`, cached under cache/.
 
-    Without the data folder: a synthetic stand-in when `substitute_ok`, else a DataError.
+    `celeba_shuffled` is the CelebA pool with every image's pixels permuted by one fixed
+    permutation. Without the data folder: a synthetic stand-in when `substitute_ok`, else a
+    DataError.
     """
+    if name == "celeba_shuffled":
+        pool = face_pool("celeba", size, substitute_ok)
+        return FacePool(name, shuffle_pixels(pool.images), pool.ids, pool.n_duplicates,
+                        pool.source + ", pixels shuffled", pool.substitute)
     try:
         listing = _source_listing(name)
     except DataError as err:
@@ -268,7 +288,7 @@ def face_pool(name: str = "celeba", size: int = 20, substitute_ok: bool = True) 
     cache = config.cache_dir() / f"pool_{name}_{size}_{key}.npz"
     if cache.exists():
         z = np.load(cache)
-        return FacePool(name, torch.from_numpy(z["images"]), list(z["ids"]),
+        return FacePool(name, torch.from_numpy(z["images"]), [str(i) for i in z["ids"]],
                         int(z["n_duplicates"]), str(z["source"]))
     raw, ids, source = _read_source(name)
     full = to_tensor(raw)
@@ -276,7 +296,8 @@ def face_pool(name: str = "celeba", size: int = 20, substitute_ok: bool = True) 
     order = keep[np.random.default_rng(POOL_SEED).permutation(len(keep))]
     images = resize(full[order], size)
     pool = FacePool(name, images, [ids[i] for i in order], len(raw) - len(keep), source)
-    tmp = cache.with_suffix(".tmp.npz")
+    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=cache.parent)  # unique: builds may race
+    os.close(fd)
     np.savez(tmp, images=images.numpy(), ids=np.array(pool.ids), n_duplicates=pool.n_duplicates,
              source=source)
     os.replace(tmp, cache)

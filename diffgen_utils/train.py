@@ -166,7 +166,11 @@ def main(argv=None) -> None:
         return
     for name in names:
         t0 = time.perf_counter()
-        zoo.load(name, args.profile, device=args.device, train_missing=True)
+        try:
+            zoo.load(name, args.profile, device=args.device, train_missing=True)
+        except zoo.ModelBusy as busy:
+            print(f"{name}: skipped, {busy}", file=sys.stderr)
+            continue
         print(f"{name}: ready ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
 
 

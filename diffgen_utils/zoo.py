@@ -8,6 +8,7 @@ or is an error that names the training command (book: the shipped checkpoints).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -84,6 +85,15 @@ def status(name: str, profile: str | Profile) -> str:
     return "done" if ckpt["step"] >= cfg.steps else f"at step {ckpt['step']} of {cfg.steps}"
 
 
+def available(names, profile: str | Profile) -> list[str]:
+    """The names (in the given order) whose checkpoint is complete and has the right config.
+
+    Cheap (no data is read): pages use it to show what exists while the rest is still training.
+    """
+    p = config.get_profile(profile) if isinstance(profile, str) else profile
+    return [name for name in names if status(name, p) == "done"]
+
+
 def diff_configs(old: dict, new: dict) -> str:
     keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys)
@@ -118,8 +128,9 @@ def load(name: str, profile: str | Profile = "book", device: str | None = None,
         if pool is None:
             pool = data.face_pool(s.config.dataset, p.face_size, substitute_ok=p.train_missing)
         s.pool = pool
-        ckpt = train(s.config, s.train_images(p), s.test_images(p), path, device=device,
-                     n_eval=p.n_eval)
+        with training_lock(path):
+            ckpt = train(s.config, s.train_images(p), s.test_images(p), path, device=device,
+                         n_eval=p.n_eval)
         if p.name == "book":
             update_manifest(name, p, ckpt)
     model = build_model(s.config)
@@ -128,6 +139,45 @@ def load(name: str, profile: str | Profile = "book", device: str | None = None,
     meta = {k: v for k, v in ckpt.items() if k not in ("state_dict", "optimizer", "rng_state")}
     return LoadedModel(name, model, s.config, meta, data_checked=pool is not None,
                        substitute=pool is not None and pool.substitute)
+
+
+class ModelBusy(RuntimeError):
+    """Another live process is training this model."""
+
+
+@contextlib.contextmanager
+def training_lock(path: Path):
+    """A `<checkpoint>.lock` file holding our pid while we train; a dead owner's lock is taken
+    over, a live owner's is an error (two processes must never write one checkpoint)."""
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            owner = int(lock.read_text() or 0)
+            if owner and _alive(owner):
+                raise ModelBusy(f"{path.name} is being trained by process {owner}") from None
+            lock.unlink(missing_ok=True)
+    else:
+        raise ModelBusy(f"could not take {lock}")
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _pool_or_none(s: Spec, p: Profile, ckpt: dict | None) -> data.FacePool | None:

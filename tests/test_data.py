@@ -358,3 +358,14 @@ def test_face_pool_without_data(env, tmp_path, name):
     with pytest.raises(DataError, match="DIFFGEN_DATA"):
         data.face_pool(name, 16, substitute_ok=False)
     assert not list((tmp_path / "cache").glob("*.npz"))
+
+
+def test_shuffled_faces_use_one_fixed_invertible_permutation():
+    images = torch.rand(3, 1, 6, 6)
+    shuffled = data.shuffle_pixels(images)
+    assert not torch.equal(shuffled, images)
+    assert torch.equal(data.shuffle_pixels(images), shuffled)  # the same permutation each time
+    assert torch.equal(data.shuffle_pixels(shuffled, inverse=True), images)
+    # one permutation for all images: pixel k of every image moves to the same place
+    k = int(torch.nonzero(shuffled[0].flatten() == images[0].flatten()[5])[0])
+    assert torch.equal(shuffled[:, 0].flatten(1)[:, k], images[:, 0].flatten(1)[:, 5])

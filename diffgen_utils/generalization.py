@@ -1,0 +1,354 @@
+"""From memorization to generalization (chapter 02): everything the chapter computes and draws.
+
+    s1, s2 = pair_samples(model_s1, model_s2, seeds, shape)       # same seeds: same y0 and z_t
+    stats = similarity_stats(s1.images, s2.images, train_s1, train_s2)
+    gap = psnr_gap(model, train_s1, test, config.EVAL_SIGMAS, n_eval=256)
+
+Every similarity is the mean-removed cosine (`data.mean_removed_unit`), the measure the pool's
+de-duplication uses too. Nothing here reads files: models and images are passed in, so every
+function runs on tiny toy inputs in the tests.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from . import analysis, config, sampling, zoo
+from .config import Profile
+from .data import mean_removed_unit
+
+SUBSETS = ("S1", "S2")
+
+
+# ---------------------------------------------------------------- which models exist
+def model_name(n: int, subset: str, dataset: str = "celeba") -> str:
+    return f"{dataset}-N{n}-{subset}"
+
+
+def ready_ns(profile: str | Profile, dataset: str = "celeba") -> tuple[list[int], list[int]]:
+    """(N values whose S1 and S2 models can be used now, N values still missing).
+
+    A profile that trains missing models on the spot (smoke, paper) has every N ready; at
+    `book` an N is ready once both shipped checkpoints are complete (`zoo.available`).
+    """
+    p = config.get_profile(profile) if isinstance(profile, str) else profile
+    if p.train_missing:
+        return list(p.n_values), []
+    names = [model_name(n, s, dataset) for n in p.n_values for s in SUBSETS]
+    done = set(zoo.available(names, p))
+    ready = [n for n in p.n_values if all(model_name(n, s, dataset) in done for s in SUBSETS)]
+    return ready, [n for n in p.n_values if n not in ready]
+
+
+# ---------------------------------------------------------------- PSNR: train versus test
+def eval_images(images: torch.Tensor, n: int) -> torch.Tensor:
+    """The first n images, cycling through them again when there are fewer (as training does)."""
+    return images[torch.arange(n) % len(images)]
+
+
+@dataclass
+class PsnrGap:
+    sigmas: np.ndarray
+    train: np.ndarray  # mean output PSNR on training images, per sigma
+    test: np.ndarray  # the same on held-out test images
+
+    @property
+    def input_psnr(self) -> np.ndarray:
+        return analysis.input_psnr(self.sigmas)
+
+    @property
+    def gap(self) -> float:
+        """Train minus test output PSNR (dB), averaged over the noise levels."""
+        return float(np.mean(self.train - self.test))
+
+
+def psnr_gap(model: torch.nn.Module, train: torch.Tensor, test: torch.Tensor, sigmas,
+             n_eval: int | None = None, seeds=(1, 2)) -> PsnrGap:
+    """Output PSNR of `model` on its training images and on test images at each sigma.
+
+    With `n_eval`, train = the first n_eval training images (repeated when N is smaller) and
+    test = the first n_eval test images. The default noise seeds (1 for train, 2 for test) are
+    the ones training used for its own evaluations, so the numbers match the checkpoint's.
+    """
+    if n_eval is not None:
+        train, test = eval_images(train, n_eval), test[:n_eval]
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    sigmas = np.asarray(sigmas, dtype=float)
+    return PsnrGap(sigmas,
+                   analysis.evaluate_psnr(model, train.to(device), sigmas, seed=seeds[0]),
+                   analysis.evaluate_psnr(model, test.to(device), sigmas, seed=seeds[1]))
+
+
+# ---------------------------------------------------------------- paired samples, similarities
+def pair_samples(model_s1: torch.nn.Module, model_s2: torch.nn.Module, seeds, shape,
+                 settings: sampling.SamplerSettings | None = None, **kwargs):
+    """Samples of both models from the same seeds: the same initial noise y0 and the same
+    injected noise z_t at every step. Returns (samples of model_s1, samples of model_s2)."""
+    settings = settings or sampling.SamplerSettings()
+    seeds = [int(s) for s in seeds]
+    return (sampling.sample(model_s1, seeds, shape=shape, settings=settings, **kwargs),
+            sampling.sample(model_s2, seeds, shape=shape, settings=settings, **kwargs))
+
+
+def seed_similarities(images: torch.Tensor) -> torch.Tensor:
+    """Mean-removed cosine between the images of every pair of distinct seeds (i < j)."""
+    unit = mean_removed_unit(images).float()
+    sims = unit @ unit.T
+    i, j = torch.triu_indices(len(unit), len(unit), offset=1)
+    return sims[i, j]
+
+
+@dataclass
+class PairStats:
+    """Per seed (index k): similarities of the S1 and S2 samples drawn from seed k."""
+
+    pair: torch.Tensor  # S1 sample vs S2 sample
+    near1: torch.Tensor  # S1 sample vs its nearest S1 training image
+    near1_index: torch.Tensor  # index of that image in the S1 training set
+    near2: torch.Tensor
+    near2_index: torch.Tensor
+    next1: torch.Tensor  # S1 sample of seed k vs S1 sample of seed k+1 (cyclic)
+    next2: torch.Tensor
+    seeds1: torch.Tensor  # all pairs of distinct seeds, S1 model (i < j)
+    seeds2: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.pair)
+
+    @property
+    def near(self) -> torch.Tensor:
+        """Sample vs nearest training image, both models pooled."""
+        return torch.cat([self.near1, self.near2])
+
+    @property
+    def seeds(self) -> torch.Tensor:
+        """Samples of distinct seeds of one model, both models pooled."""
+        return torch.cat([self.seeds1, self.seeds2])
+
+    def medians(self) -> dict:
+        return {"S1 vs S2 sample": self.pair.median().item(),
+                "sample vs nearest training image": self.near.median().item(),
+                "samples of distinct seeds": self.seeds.median().item()}
+
+
+def similarity_stats(samples1: torch.Tensor, samples2: torch.Tensor, train1: torch.Tensor,
+                     train2: torch.Tensor) -> PairStats:
+    """Similarities of paired samples (row k of samples1 and samples2 share a seed)."""
+    if samples1.shape != samples2.shape:
+        raise ValueError(f"paired samples differ in shape: {tuple(samples1.shape)} vs "
+                         f"{tuple(samples2.shape)}")
+    idx1, near1 = analysis.nearest_neighbors(samples1, train1)
+    idx2, near2 = analysis.nearest_neighbors(samples2, train2)
+    roll = lambda x: torch.roll(x, -1, dims=0)  # noqa: E731
+    return PairStats(
+        pair=analysis.cosine_similarity(samples1, samples2),
+        near1=near1, near1_index=idx1, near2=near2, near2_index=idx2,
+        next1=analysis.cosine_similarity(samples1, roll(samples1)),
+        next2=analysis.cosine_similarity(samples2, roll(samples2)),
+        seeds1=seed_similarities(samples1), seeds2=seed_similarities(samples2))
+
+
+@dataclass
+class Comparison:
+    """The S1 and S2 models of one N sampled from the same seeds, with their training sets."""
+
+    samples1: sampling.Samples
+    samples2: sampling.Samples
+    train1: torch.Tensor
+    train2: torch.Tensor
+    stats: PairStats
+
+    def four(self, k: int) -> torch.Tensor:
+        return four_images(k, self.samples1.images, self.samples2.images, self.train1,
+                           self.train2, self.stats)
+
+    def titles(self, k: int) -> list[str]:
+        return four_titles(k, self.stats)
+
+    def png(self, k: int) -> bytes:
+        """Seed k's four images as one PNG row (for the explorer)."""
+        titles = self.titles(k)
+        titles[1] += f"\nseed {self.samples1.seeds[k]}"
+        return row_png(self.four(k), titles)
+
+    @property
+    def converged(self) -> float:
+        """Fraction of the samples of both models that reached sigma_final."""
+        return torch.cat([self.samples1.converged, self.samples2.converged]).float().mean().item()
+
+
+def compare(model1, model2, train1: torch.Tensor, train2: torch.Tensor, seeds, shape,
+            settings: sampling.SamplerSettings | None = None, **kwargs) -> Comparison:
+    """`pair_samples` then `similarity_stats`, kept together."""
+    s1, s2 = pair_samples(model1, model2, seeds, shape, settings, **kwargs)
+    return Comparison(s1, s2, train1, train2,
+                      similarity_stats(s1.images, s2.images, train1, train2))
+
+
+def scorecard_measurements(largest_n: int, gaps: dict, stats: dict) -> list[dict]:
+    """The chapter's scorecard rows for the N that were measured.
+
+    gaps[n] = PsnrGap of the S1 model, stats[n] = PairStats of the S1/S2 pair; an N that is
+    absent gives no row. `largest_n` is the profile's largest N (not the largest one present).
+    """
+    specs = [
+        ("F1.gap_largest_N", largest_n, "train - test output PSNR (dB), mean over sigma",
+         lambda n: gaps[n].gap, "<= 0.5"),
+        ("F1.gap_N10", 10, "train - test output PSNR (dB), mean over sigma",
+         lambda n: gaps[n].gap, ">= 5"),
+        ("F2.pair_similarity_largest_N", largest_n, "median over seeds of cos(S1 sample, S2 "
+         "sample)", lambda n: stats[n].pair.median().item(), ">= 0.9"),
+        ("F2.pair_similarity_N10", 10, "median over seeds of cos(S1 sample, S2 sample)",
+         lambda n: stats[n].pair.median().item(), "<= 0.6"),
+        ("F2.nearest_train_similarity_N10", 10, "median cos(sample, nearest training image)",
+         lambda n: stats[n].near.median().item(), ">= 0.95"),
+        ("F3.seed_similarity_largest_N", largest_n, "median cos between samples of distinct "
+         "seeds of one model", lambda n: stats[n].seeds.median().item(), "<= 0.7"),
+    ]
+    return [{"id": id_, "n": n, "measure": f"{measure}, N={n}", "measured": value(n),
+             "target": target}
+            for id_, n, measure, value, target in specs if n in gaps and n in stats]
+
+
+def closest_cross_pairs(s1: torch.Tensor, s2: torch.Tensor, block: int = 4096):
+    """For each S1 image: (index of the most similar S2 image, that mean-removed cosine)."""
+    return analysis.nearest_neighbors(s1, s2, block=block)
+
+
+def four_images(k: int, samples1, samples2, train1, train2, stats: PairStats) -> torch.Tensor:
+    """Seed k as (4, 1, H, W): nearest S1 training image, S1 sample, S2 sample, nearest S2 one."""
+    return torch.stack([train1[stats.near1_index[k]], samples1[k], samples2[k],
+                        train2[stats.near2_index[k]]]).clamp(0, 1)
+
+
+def four_titles(k: int, stats: PairStats) -> list[str]:
+    return [f"nearest S1 image\ncos {stats.near1[k]:.2f}", "S1 sample",
+            f"S2 sample\ncos(S1,S2) {stats.pair[k]:.2f}",
+            f"nearest S2 image\ncos {stats.near2[k]:.2f}"]
+
+
+# ---------------------------------------------------------------- diverging trajectories
+def trajectory_similarity(traj_a: dict, traj_b: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, mean-removed cosine of the one-step denoised images f(y_t)) over the steps both
+    recorded trajectories share."""
+    steps_a, steps_b = list(traj_a["step"]), list(traj_b["step"])
+    common = sorted(set(steps_a) & set(steps_b))
+    a = traj_a["denoised"][[steps_a.index(t) for t in common]]
+    b = traj_b["denoised"][[steps_b.index(t) for t in common]]
+    return np.array(common), analysis.cosine_similarity(a, b).numpy()
+
+
+def split_step(steps: np.ndarray, cos: np.ndarray, threshold: float = 0.9):
+    """First step at which the similarity falls below `threshold` (None if it never does)."""
+    below = np.flatnonzero(np.asarray(cos) < threshold)
+    return int(steps[below[0]]) if len(below) else None
+
+
+def two_paths(model: torch.nn.Module, seed: int, noise_seeds, shape,
+              settings: sampling.SamplerSettings | None = None, partner=None,
+              **overrides) -> dict:
+    """Two runs of `model` from one start y0 (`seed`) with different injected noise
+    (`noise_seeds`, two of them), recorded at every step; optionally `partner` (the other
+    subset's model) from the same start *and* the same noise as the first run. `overrides`
+    change sampler settings (e.g. max_steps)."""
+    settings = settings or sampling.SamplerSettings()
+    if overrides:
+        settings = sampling.SamplerSettings(**{**settings.__dict__, **overrides})
+    a, b = [int(s) for s in noise_seeds]
+    runs = sampling.sample(model, [seed, seed], shape=shape, settings=settings, record_every=1,
+                           noise_seeds=[a, b])
+    out = {"a": runs.trajectories[0], "b": runs.trajectories[1],
+           "sigmas": runs.sigmas[:2], "images": runs.images}
+    out["steps"], out["cos_ab"] = trajectory_similarity(out["a"], out["b"])
+    if partner is not None:
+        other = sampling.sample(partner, [seed], shape=shape, settings=settings, record_every=1,
+                                noise_seeds=[a])
+        out["partner"], out["partner_sigmas"] = other.trajectories[0], other.sigmas[0]
+        out["partner_steps"], out["cos_partner"] = trajectory_similarity(out["a"], out["partner"])
+    return out
+
+
+# ---------------------------------------------------------------- figures
+def n_colors(ns) -> dict:
+    """One colour per N, ordered along a colour map."""
+    cmap = matplotlib.colormaps["viridis"]
+    ns = list(ns)
+    return {n: cmap(0.85 * k / max(len(ns) - 1, 1)) for k, n in enumerate(ns)}
+
+
+def plot_psnr_curves(gaps: dict, axes) -> None:
+    """Fig 1: output vs input PSNR per N on two axes (train, test), with the identity line."""
+    from .plotting import psnr_axes
+
+    colors = n_colors(gaps)
+    for ax, part in zip(axes, ("train", "test")):
+        first = next(iter(gaps.values()))
+        psnr_axes(ax, sigmas=first.sigmas, title=f"{part} images")
+        for n, g in gaps.items():
+            ax.plot(g.input_psnr, getattr(g, part), "o-", ms=3, color=colors[n], label=f"N={n}")
+        ax.legend(fontsize=8)
+
+
+def similarity_histograms(stats: dict, axes) -> None:
+    """Fig 2 (bottom): per N, histograms of S1-vs-S2 similarity and of sample-vs-nearest-
+    training-image similarity."""
+    colors = n_colors(stats)
+    parts = [("pair", "S1 sample vs S2 sample (same seed)"),
+             ("near", "sample vs nearest training image")]
+    lo = min(min(getattr(s, k).min().item() for s in stats.values()) for k, _ in parts)
+    bins = np.linspace(min(0.0, np.floor(lo * 10) / 10), 1.0, 45)
+    for ax, (key, title) in zip(axes, parts):
+        for n, s in stats.items():
+            ax.hist(getattr(s, key).numpy(), bins=bins, histtype="step", lw=1.6, density=True,
+                    color=colors[n], label=f"N={n}")
+        ax.set_xlabel("mean-removed cosine similarity")
+        ax.set_ylabel("density")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, loc="upper left")
+
+
+def row_png(images: torch.Tensor, titles: list[str], width_in: float = 6.4,
+            dpi: int = 100) -> bytes:
+    """PNG bytes of one row of gray images with titles (no pyplot: nothing is displayed)."""
+    n = len(images)
+    fig = Figure(figsize=(width_in, width_in / n * 1.32), dpi=dpi)
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    for ax, im, title in zip(axes, images, titles):
+        ax.imshow(im.reshape(im.shape[-2:]).cpu().numpy(), cmap="gray", vmin=0, vmax=1,
+                  interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout(pad=0.4)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def explorer(rows: dict, description: str = "N"):
+    """A widget that works without a kernel: rows[label] = list of PNG bytes, one per seed
+    0, 1, 2, ... (seed k is item k). A Dropdown picks the label, a slider the seed; all images
+    are in the saved widget state and the links run in the browser (jslink)."""
+    import ipywidgets as widgets
+
+    labels = list(rows)
+    n_seeds = {len(v) for v in rows.values()}
+    if not labels or len(n_seeds) != 1:
+        raise ValueError("give at least one label, with the same number of images for each")
+    n_seeds = n_seeds.pop()
+    pick = widgets.Dropdown(options=labels, index=0, description=description)
+    seed = widgets.IntSlider(value=0, min=0, max=n_seeds - 1, description="seed",
+                             continuous_update=True)
+    inner = [widgets.Stack([widgets.Image(value=png, format="png") for png in rows[label]],
+                           selected_index=0) for label in labels]
+    outer = widgets.Stack(inner, selected_index=0)
+    links = [widgets.jslink((pick, "index"), (outer, "selected_index"))]
+    links += [widgets.jslink((seed, "value"), (stack, "selected_index")) for stack in inner]
+    box = widgets.VBox([widgets.HBox([pick, seed]), outer])
+    box.links = links  # keep the links alive with the box
+    return box

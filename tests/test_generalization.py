@@ -1,0 +1,176 @@
+"""Chapter 02's computations on tiny toy models and images (no data, no checkpoints)."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from diffgen_utils import config, generalization as gen, zoo
+from diffgen_utils.models import UNet
+
+SHAPE = (1, 8, 8)
+
+
+def tiny_unet(seed=0):
+    torch.manual_seed(seed)
+    m = UNet(blocks=1, width=4)
+    m(torch.rand(16, *SHAPE))  # set the running sd of the batch norms
+    return m.eval()
+
+
+def images(n, seed):
+    return torch.rand(n, *SHAPE, generator=torch.Generator().manual_seed(seed))
+
+
+class Memorizer(torch.nn.Module):
+    """A noise predictor whose denoiser returns the nearest training image: it has memorized."""
+
+    def __init__(self, train):
+        super().__init__()
+        self.register_buffer("images", train)
+        self.w = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, y):
+        dist = torch.cdist(y.flatten(1), self.images.flatten(1))
+        return y - self.w * self.images[dist.argmin(dim=1)]
+
+
+class Zero(torch.nn.Module):
+    """Predicts no noise: the denoiser is the identity."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, y):
+        return self.w * y
+
+
+def test_identical_models_give_identical_pairs():
+    m = tiny_unet()
+    s1, s2 = gen.pair_samples(m, m, range(5), SHAPE, max_steps=15, progress=False)
+    assert s1.seeds == s2.seeds == list(range(5))
+    stats = gen.similarity_stats(s1.images, s2.images, images(6, 1), images(6, 2))
+    torch.testing.assert_close(stats.pair, torch.ones(5), rtol=0, atol=1e-5)
+    assert len(stats) == 5 and stats.seeds1.shape == (10,)  # 5 choose 2 pairs of seeds
+    assert stats.medians()["S1 vs S2 sample"] == pytest.approx(1, abs=1e-5)
+
+
+def test_different_models_differ_with_the_same_seeds():
+    s1, s2 = gen.pair_samples(tiny_unet(0), tiny_unet(1), range(3), SHAPE, max_steps=10,
+                              progress=False)
+    assert not torch.allclose(s1.images, s2.images)
+
+
+def test_a_memorizing_model_samples_its_training_images():
+    train1, train2 = images(4, 1), images(4, 2)
+    s1, s2 = gen.pair_samples(Memorizer(train1), Memorizer(train2), range(6), SHAPE,
+                              progress=False)
+    assert s1.converged.all() and s2.converged.all()
+    stats = gen.similarity_stats(s1.images, s2.images, train1, train2)
+    torch.testing.assert_close(stats.near, torch.ones(12), rtol=0, atol=1e-5)
+    torch.testing.assert_close(s1.images, train1[stats.near1_index])
+    assert (stats.pair < 0.9).all()  # the two training sets share no image
+
+
+def test_nearest_training_image_of_a_training_image_is_itself():
+    train1, train2 = images(7, 1), images(7, 2)
+    pick = torch.tensor([4, 0, 6])
+    stats = gen.similarity_stats(train1[pick], train2[pick], train1, train2)
+    assert stats.near1_index.tolist() == pick.tolist() == stats.near2_index.tolist()
+    torch.testing.assert_close(stats.near1, torch.ones(3), rtol=0, atol=1e-5)
+    images4 = gen.four_images(1, train1[pick], train2[pick], train1, train2, stats)
+    assert images4.shape == (4, *SHAPE) and torch.equal(images4[0], train1[0])
+    assert len(gen.four_titles(1, stats)) == 4
+
+
+def test_seed_similarities_cover_every_pair_once():
+    x = images(4, 3)
+    sims = gen.seed_similarities(torch.cat([x, x[:1]]))  # image 4 repeats image 0
+    assert sims.shape == (10,)
+    assert sims.max().item() == pytest.approx(1, abs=1e-5)
+    assert (sims > 0.999).sum() == 1
+    stats = gen.similarity_stats(x, x, x, x)
+    torch.testing.assert_close(stats.next1, gen.analysis.cosine_similarity(x, x.roll(-1, 0)))
+
+
+def test_psnr_gap_of_the_identity_denoiser_is_zero():
+    train, test = images(3, 1), images(40, 2)
+    gap = gen.psnr_gap(Zero(), train, test, [0.05, 0.2], n_eval=40, seeds=(5, 5))
+    assert gap.gap == pytest.approx(0, abs=1e-5)  # same noise on both: the image does not matter
+    np.testing.assert_allclose(gap.train, gap.input_psnr, atol=0.5)
+    other = gen.psnr_gap(Zero(), train, test, [0.05, 0.2], n_eval=40)  # seeds 1 and 2
+    assert abs(other.gap) < 0.5
+
+
+def test_psnr_gap_of_a_memorizer_is_large():
+    train, test = images(3, 1), images(16, 2)
+    gap = gen.psnr_gap(Memorizer(train), train, test, [0.05, 0.1], n_eval=16)
+    assert gap.train.min() > 60 and gap.gap > 30  # exact recall of training images
+
+
+def test_eval_images_cycle_a_small_training_set():
+    x = images(3, 0)
+    assert torch.equal(gen.eval_images(x, 7)[[0, 3, 6]], x[[0, 0, 0]])
+    assert torch.equal(gen.eval_images(images(10, 0), 4), images(10, 0)[:4])
+
+
+def test_closest_cross_pairs_finds_a_rescaled_copy():
+    s1, s2 = images(5, 1), images(9, 2)
+    s2[6] = 0.5 * s1[3] + 0.2  # mean-removed cosine ignores brightness and contrast
+    index, sim = gen.closest_cross_pairs(s1, s2, block=4)
+    assert index[3] == 6 and sim[3].item() == pytest.approx(1, abs=1e-5)
+    assert (sim[[0, 1, 2, 4]] < 0.99).all()
+
+
+class Halve(torch.nn.Module):
+    """Predicts half of its input as noise: the denoiser f(y) = y / 2 shrinks towards 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, y):
+        return self.w * y
+
+
+def test_two_paths_share_the_start_and_split():
+    m = Halve()
+    out = gen.two_paths(m, 3, (100, 101), SHAPE, partner=m, max_steps=12)
+    assert len(out["steps"]) == 12
+    assert torch.equal(out["a"]["y"][0], out["b"]["y"][0])  # one start
+    assert out["cos_ab"][0] == pytest.approx(1, abs=1e-5)
+    assert out["cos_ab"][-1] < 0.999  # different injected noise: different paths
+    np.testing.assert_allclose(out["cos_partner"], 1, atol=1e-5)  # same model, same noise
+    steps, cos = np.arange(5), np.array([1, 0.99, 0.95, 0.7, 0.2])
+    assert gen.split_step(steps, cos) == 3 and gen.split_step(steps, cos, 0.1) is None
+
+
+def test_explorer_links_every_stack():
+    widgets = pytest.importorskip("ipywidgets")
+    x = images(4, 0)
+    png = gen.row_png(x, ["a", "b", "c", "d"])
+    assert png.startswith(b"\x89PNG")
+    box = gen.explorer({"N=1": [png, png, png], "N=10": [png, png, png]})
+    (pick, seed), outer = box.children[0].children, box.children[1]
+    assert isinstance(outer, widgets.Stack) and len(outer.children) == 2
+    assert all(len(s.children) == 3 for s in outer.children)
+    assert seed.max == 2 and list(pick.options) == ["N=1", "N=10"]
+    assert len(box.links) == 3
+    assert box.links[0].source == (pick, "index") and box.links[0].target == (outer, "selected_index")
+    with pytest.raises(ValueError):
+        gen.explorer({"a": [png], "b": [png, png]})
+
+
+def test_ready_ns_and_zoo_available(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "checkpoint_dir", lambda profile: tmp_path / profile)
+    book = replace(config.get_profile("book"), n_values=(1, 10))
+    assert zoo.available(zoo.model_names(book), book) == []
+    assert gen.ready_ns(book) == ([], [1, 10])
+    assert gen.ready_ns(replace(book, train_missing=True)) == ([1, 10], [])
+    statuses = {"celeba-N10-S1": "done", "celeba-N10-S2": "done", "celeba-N1-S1": "done",
+                "celeba-N1-S2": "at step 5 of 10"}
+    monkeypatch.setattr(zoo, "status", lambda name, p: statuses.get(name, "missing"))
+    assert zoo.available(zoo.model_names(book), book) == ["celeba-N1-S1", "celeba-N10-S1",
+                                                          "celeba-N10-S2"]
+    assert gen.ready_ns(book) == ([10], [1])
