@@ -5,14 +5,18 @@ J = grad f(y) is the linear map obtained by freezing every ReLU's on/off pattern
 f(y) = J y (no additive constant). This module computes J (d x d, d = H*W), its symmetric
 eigendecomposition, and the derived quantities of the paper.
 
-Methods of `jacobian` (all give the same matrix up to float rounding):
+Methods of `jacobian` (all give the same matrix up to float rounding; rows J[j, :] = df_j/dy):
 
-* ``"frozen"`` (default): record each ReLU's mask at y, then push the identity basis through the
-  network, chunk by chunk as the batch, with every ReLU replaced by multiplication with its mask
-  (and eval-mode BN a fixed per-channel scale). A plain batched forward pass without autograd:
-  the columns of J. An affine offset (a net with biases) is removed by subtracting the image of 0,
-  and a random directional derivative is checked against ``torch.func.jvp``, so a nonlinearity the
-  hooks do not know (e.g. a functional relu or max-pool) raises instead of returning a wrong J.
+* ``"local"`` (default for UNet / BFCNN): the frozen network's *adjoint*, applied to tiles of
+  output pixels as the batch, with every activation kept on a window around the tile (cropped to
+  the image). In the adjoint pass the decoder comes first and its full-resolution layers only see
+  a few pixels around the tile; only the encoder end of the pass is dense. About 3x fewer flops
+  than any dense method at 20x20 to 80x80 (see ``_LocalAdjoint``). No autograd.
+* ``"frozen"`` (generic fallback): record each ReLU's mask at y, then push the identity basis
+  through the network, chunk by chunk as the batch, with every ReLU replaced by multiplication
+  with its mask (eval-mode BN is a fixed per-channel scale). A plain batched forward pass without
+  autograd: the columns of J. Works for any model whose only nonlinearities are nn.ReLU /
+  nn.LeakyReLU modules; an affine offset (biases) is removed by subtracting the image of 0.
 * ``"vjp"``: ``torch.func.vmap`` over ``torch.func.vjp`` on chunks of basis vectors (rows of J).
 * ``"jacrev"``: ``torch.func.jacrev(..., chunk_size=chunk)`` (the same computation, one call).
 * ``"jvp"``: ``vmap`` over forward-mode ``torch.func.jvp`` (columns of J).
@@ -20,7 +24,11 @@ Methods of `jacobian` (all give the same matrix up to float rounding):
   one forward, one ``torch.autograd.grad`` with the basis chunk as grad_outputs (rows of J).
 * ``"loop"``: one ``torch.autograd.grad`` per output pixel (the authors' code; the reference).
 
-``benchmarks/jacobian.py`` times them; ``"auto"`` picks ``DEFAULT_METHOD[device type]``.
+"local" and "frozen" are verified after the fact: (I - J) v for a random v must equal
+``torch.func.jvp`` of the net, so a nonlinearity the hooks do not know (a functional relu, a
+max-pool, train-mode BN) raises instead of returning a wrong J. ``benchmarks/jacobian.py`` times
+all methods; ``"auto"`` picks ``DEFAULT_METHOD`` of the device type ("local" when the model is
+supported, else "frozen").
 """
 from __future__ import annotations
 
@@ -34,13 +42,32 @@ from torch import nn
 
 from .models import denoise
 
-METHODS = ("frozen", "vjp", "jacrev", "jvp", "autograd_batch", "loop")
-# Chosen from benchmarks/jacobian.py (see its docstring for the measured table).
-DEFAULT_METHOD = {"cpu": "frozen", "cuda": "frozen"}
-# Default chunk (batch of basis vectors) per method; "frozen" sizes its chunk from memory.
-DEFAULT_CHUNK = {"vjp": 64, "jacrev": 64, "jvp": 64, "autograd_batch": 64}
-# Memory the frozen method may spend on activations of one chunk.
+METHODS = ("local", "frozen", "vjp", "jacrev", "jvp", "autograd_batch", "loop")
+# From benchmarks/jacobian.py (AMD EPYC, 1 torch thread, a training job on the other core):
+# "local" took 0.42 s / 13.3 s / ~250 s (estimate) at 20x20 / 40x40 / 80x80 against 1.57 s /
+# 31.8 s / ~590 s for the per-pixel loop (3.7x / 2.4x / 2.4x); every dense method (frozen, vjp,
+# jvp, autograd_batch) was within 0.6-1.4x of the loop. On CUDA "local" is chosen for its ~3x
+# fewer flops, not timed on a GPU yet. A model "local" does not support falls back to "frozen".
+DEFAULT_METHOD = {"cpu": "local", "cuda": "local"}
+# Default chunk (basis vectors per batch; for "local" the tile area) per device type.
+DEFAULT_CHUNK = {
+    "cpu": {"local": 16, "frozen": 32, "vjp": 64, "jacrev": 64, "jvp": 64, "autograd_batch": 64},
+    "cuda": {"local": 256, "frozen": 1024, "vjp": 256, "jacrev": 256, "jvp": 256,
+             "autograd_batch": 256},
+}
+# Memory one chunk of "frozen" may spend on activations (caps its chunk).
 FROZEN_MEMORY_BYTES = {"cpu": 512 * 2**20, "cuda": 8 * 2**30}
+
+
+def default_chunk(method: str, device) -> int:
+    kind = torch.device(device).type
+    return DEFAULT_CHUNK.get(kind, DEFAULT_CHUNK["cpu"])[method]
+
+
+def _starts(d: int, chunk: int, part: slice | None):
+    """Chunk start indices; `part` (a slice) selects a subset (benchmark estimates)."""
+    starts = list(range(0, d, chunk))
+    return starts if part is None else starts[part]
 
 
 # --------------------------------------------------------------------------------------------
@@ -53,8 +80,8 @@ def _as_batch(y: torch.Tensor) -> torch.Tensor:
         y = y[None]
     if y.dim() == 3:
         y = y[None]
-    if y.dim() != 4 or y.shape[0] != 1:
-        raise ValueError(f"expected one image of shape (1, H, W), got {tuple(y.shape)}")
+    if y.dim() != 4 or y.shape[:2] != (1, 1):
+        raise ValueError(f"expected one grayscale image of shape (1, H, W), got {tuple(y.shape)}")
     return y
 
 
@@ -118,12 +145,14 @@ class FrozenReLUs:
         self.modules = [m for m in model.modules() if isinstance(m, (nn.ReLU, nn.LeakyReLU))]
         self.masks: dict[int, list[torch.Tensor]] = {}
         self.max_activation = 0  # largest activation numel seen while recording
+        self.recorded = False
 
     @staticmethod
     def _slopes(module: nn.Module, pre: torch.Tensor) -> torch.Tensor:
         on = pre > 0
         if isinstance(module, nn.LeakyReLU):
-            return torch.where(on, 1.0, module.negative_slope).to(pre.dtype)
+            slope = module.negative_slope
+            return on.to(pre.dtype) * (1 - slope) + slope
         return on.to(pre.dtype)
 
     @contextlib.contextmanager
@@ -143,6 +172,7 @@ class FrozenReLUs:
         """Run the model at y (batch 1), store the masks; returns model(y)."""
         self.masks = {i: [] for i in range(len(self.modules))}
         self.max_activation = 0
+        self.recorded = True
 
         def make(i, m, orig):
             def forward(x):
@@ -158,7 +188,7 @@ class FrozenReLUs:
     def linear(self):
         """Within the context, `run(v)` applies the frozen (affine) map at the recorded y to a
         batch v: the model with every ReLU replaced by `x * mask` (masks broadcast over v)."""
-        if not self.masks:
+        if not self.recorded:
             raise RuntimeError("call record(y) first")
         calls = {i: 0 for i in self.masks}
 
@@ -185,90 +215,298 @@ class FrozenReLUs:
             return run(v)
 
 
-def _frozen_columns(model, y4, chunk, check):
+def _frozen_columns(model, y4, chunk, part=None):
     """Columns of J via the frozen-ReLU linear map: J e_i = e_i - (A e_i) with net ~ A v + b."""
     _, _, H, W = y4.shape
     d = H * W
     frozen = FrozenReLUs(model)
     with torch.no_grad():
-        net_y = frozen.record(y4)
-        if chunk is None:  # ~4 live activations of the largest size per basis vector
+        frozen.record(y4)
+        if chunk is None:  # the device default, capped so ~4 live activations fit the budget
             per = 4 * max(frozen.max_activation, d) * y4.element_size()
-            chunk = max(1, min(d, FROZEN_MEMORY_BYTES.get(y4.device.type, 2**30) // per))
-        J = torch.empty(d, d, dtype=y4.dtype, device=y4.device)
-        offset = frozen.apply(torch.zeros_like(y4))  # b: zero for a bias-free net
+            cap = FROZEN_MEMORY_BYTES.get(y4.device.type, 2**30) // per
+            chunk = max(1, min(d, cap, default_chunk("frozen", y4.device)))
+        J = torch.zeros(d, d, dtype=y4.dtype, device=y4.device)
         with frozen.linear() as run:
-            for start in range(0, d, chunk):
+            offset = run(torch.zeros_like(y4))  # b: zero for a bias-free net
+            for start in _starts(d, chunk, part):
                 stop = min(d, start + chunk)
                 e = _basis(start, stop, d, (1, H, W), y4.dtype, y4.device)
                 A_e = (run(e) - offset).reshape(stop - start, d)
                 J[:, start:stop] = (e.reshape(stop - start, d) - A_e).T
-    if check:
-        _check_linearization(model, y4, frozen, offset, net_y)
     return J
 
 
-def _check_linearization(model, y4, frozen, offset, net_y):
-    """The frozen map must reproduce net(y) and a directional derivative from autodiff."""
+def _check_matvec(model, y4, J, method):
+    """(I - J) v must equal the directional derivative of the net from torch.func.jvp."""
     g = torch.Generator().manual_seed(1234)
     v = torch.randn(y4.shape, generator=g, dtype=y4.dtype).to(y4.device)
     _, jvp = torch.func.jvp(model, (y4,), (v,))
+    jvp = jvp.reshape(-1).detach()
     with torch.no_grad():
-        lin_v = frozen.apply(v) - offset
-        lin_y = frozen.apply(y4)
-    tol = 1e-3 if y4.dtype in (torch.float32, torch.float16, torch.bfloat16) else 1e-8
-    err_v = ((lin_v - jvp).norm() / jvp.norm().clamp_min(1e-30)).item()
-    err_y = ((lin_y - net_y).norm() / net_y.norm().clamp_min(1e-30)).item()
-    if not (err_v < tol and err_y < tol):
+        ours = v.reshape(-1).double() - J.double() @ v.reshape(-1).double()
+    # J = I - A is stored in J's dtype: its diagonal carries a rounding error ~eps relative to
+    # ||v||, so the error is measured against ||A v|| + floor * ||v||.
+    low = y4.dtype in (torch.float32, torch.float16, torch.bfloat16)
+    tol, floor = (1e-3, 1e-3) if low else (1e-8, 1e-9)
+    err = ((ours - jvp.double()).norm() / (jvp.norm() + floor * v.norm())).item()
+    if not err < tol:
         raise RuntimeError(
-            f"the frozen-ReLU linearization does not match autodiff (relative errors "
-            f"{err_v:.2e} on a random direction, {err_y:.2e} at y): the model has a "
-            f"nonlinearity other than nn.ReLU / nn.LeakyReLU modules (functional relu, max-pool, "
-            f"train-mode BN...). Use method='vjp'.")
+            f"method={method!r}: the frozen-ReLU linearization does not match autodiff (relative "
+            f"error {err:.2e} on a random direction): the model has a nonlinearity other than "
+            f"nn.ReLU / nn.LeakyReLU modules (functional relu, max-pool, ...). Use method='vjp'.")
+
+
+# --------------------------------------------------------------------------------------------
+# frozen-ReLU adjoint on local windows (UNet, BFCNN)
+#
+# Row j of A = grad net(y) is A^T e_j: the adjoint (transposed) linear network applied to e_j.
+# In the adjoint pass the decoder comes first and its full-resolution layers only see a small
+# window around pixel j (each 3x3 conv grows it by one pixel a side, pooling halves it), so a
+# tile of output pixels is pushed through the adjoint network on a common window that is cropped
+# to the image and only becomes the whole image deep in the network. Same matrix, fewer flops:
+# with 4x4 tiles, 0.34x (40x40, 2 blocks) and 0.33x (80x80, 3 blocks) of the convolution flops of
+# a dense pass; what is left is mostly the encoder end (dense) of the adjoint pass.
+
+
+class _Win:
+    """A batch of adjoint activations (n, C, h, w) on window rows oy.., cols ox.. of an
+    Hl x Wl image; zero outside the window."""
+
+    __slots__ = ("t", "oy", "ox", "H", "W")
+
+    def __init__(self, t, oy, ox, H, W):
+        self.t, self.oy, self.ox, self.H, self.W = t, oy, ox, H, W
+
+    @property
+    def h(self):
+        return self.t.shape[-2]
+
+    @property
+    def w(self):
+        return self.t.shape[-1]
+
+    def crop(self, full: torch.Tensor) -> torch.Tensor:
+        """The window of a full-image tensor (..., H, W)."""
+        return full[..., self.oy:self.oy + self.h, self.ox:self.ox + self.w]
+
+    def grown(self, top, bottom, left, right, t) -> "_Win":
+        return _Win(t, self.oy - top, self.ox - left, self.H, self.W)
+
+
+def _pad_to(win: _Win, oy, ox, h, w) -> torch.Tensor:
+    """win's tensor embedded (zero-padded) in the larger window (oy, ox, h, w)."""
+    top, left = win.oy - oy, win.ox - ox
+    bottom, right = h - top - win.h, w - left - win.w
+    if top == left == bottom == right == 0:
+        return win.t
+    return nn.functional.pad(win.t, (left, right, top, bottom))
+
+
+def _conv_adjoint(win: _Win, weight_adj: torch.Tensor) -> _Win:
+    """Adjoint of a 3x3 'same' convolution: a full correlation with the flipped, transposed
+    kernel, cropped to the image (the window grows by one pixel on each side inside the image)."""
+    top = 2 if win.oy > 0 else 1
+    left = 2 if win.ox > 0 else 1
+    bottom = 2 if win.oy + win.h < win.H else 1
+    right = 2 if win.ox + win.w < win.W else 1
+    if top == left == bottom == right == 1:
+        t = nn.functional.conv2d(win.t, weight_adj, padding=1)
+    else:
+        t = nn.functional.conv2d(nn.functional.pad(win.t, (left, right, top, bottom)), weight_adj)
+    return _Win(t, win.oy + 1 - top, win.ox + 1 - left, win.H, win.W)
+
+
+def _add(a: _Win, b: _Win) -> _Win:
+    oy, ox = min(a.oy, b.oy), min(a.ox, b.ox)
+    h = max(a.oy + a.h, b.oy + b.h) - oy
+    w = max(a.ox + a.w, b.ox + b.w) - ox
+    return _Win(_pad_to(a, oy, ox, h, w) + _pad_to(b, oy, ox, h, w), oy, ox, a.H, a.W)
+
+
+def _pool_adjoint(win: _Win) -> _Win:
+    """Adjoint of 2x2 average pooling: each value spread over its 2x2 block, divided by 4."""
+    t = win.t.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1) / 4
+    return _Win(t, 2 * win.oy, 2 * win.ox, 2 * win.H, 2 * win.W)
+
+
+def _upsample_adjoint(win: _Win, weight: torch.Tensor) -> _Win:
+    """Adjoint of ConvTranspose2d(k=2, stride=2): conv2d(., weight, stride=2) on an even-aligned
+    window; goes one level down (half resolution)."""
+    oy, ox = win.oy - win.oy % 2, win.ox - win.ox % 2
+    ey, ex = win.oy + win.h, win.ox + win.w
+    h, w = ey + ey % 2 - oy, ex + ex % 2 - ox
+    t = nn.functional.conv2d(_pad_to(win, oy, ox, h, w), weight, stride=2)
+    return _Win(t, oy // 2, ox // 2, win.H // 2, win.W // 2)
+
+
+class _LocalAdjoint:
+    """The frozen adjoint network of a UNet / BFCNN / plain Sequential of supported layers."""
+
+    def __init__(self, model: nn.Module, frozen: FrozenReLUs):
+        from .models import BFCNN, BiasFreeBatchNorm, UNet
+
+        self.model, self._bfbn = model, BiasFreeBatchNorm
+        self.masks = {id(m): frozen.masks[i][0] for i, m in enumerate(frozen.modules)
+                      if len(frozen.masks[i]) == 1}
+        self.seq = None
+        if isinstance(model, UNet):
+            self.kind = "unet"
+            seqs = [*model.encoder, model.mid, *model.decoder]
+        elif isinstance(model, BFCNN):
+            self.kind, self.seq = "seq", model.net
+            seqs = [self.seq]
+        elif isinstance(model, nn.Sequential):
+            self.kind, self.seq = "seq", model
+            seqs = [self.seq]
+        else:
+            raise NotImplementedError(f"no local adjoint for {type(model).__name__}")
+        self.ops = {id(s): self._compile(s) for s in seqs}
+        if self.kind == "unet":
+            for up in model.upsample:
+                if (up.kernel_size, up.stride, up.padding, up.output_padding, up.groups,
+                        up.dilation) != ((2, 2), (2, 2), (0, 0), (0, 0), 1, (1, 1)):
+                    raise NotImplementedError("upsampling must be ConvTranspose2d(k=2, s=2)")
+            if not (isinstance(model.pool, nn.AvgPool2d) and model.pool.kernel_size == 2
+                    and model.pool.stride in (2, None) and model.pool.padding == 0):
+                raise NotImplementedError("pooling must be AvgPool2d(2)")
+
+    def _compile(self, seq: nn.Sequential):
+        """Reversed list of adjoint ops ("conv", weight_adj) / ("scale", s) / ("mask", mask)."""
+        ops = []
+        for m in seq:
+            if isinstance(m, nn.Conv2d):
+                if (m.kernel_size, m.stride, m.padding, m.dilation, m.groups) != (
+                        (3, 3), (1, 1), (1, 1), (1, 1), 1) or m.padding_mode != "zeros":
+                    raise NotImplementedError(f"unsupported conv {m}")
+                # the bias (if any) does not enter the Jacobian
+                ops.append(("conv", m.weight.detach().transpose(0, 1).flip(2, 3).contiguous()))
+            elif isinstance(m, self._bfbn):
+                ops.append(("scale", (m.gamma / m.running_sd).detach()))
+            elif isinstance(m, nn.BatchNorm2d):
+                if m.training or not m.track_running_stats:
+                    raise NotImplementedError("BatchNorm2d must use running statistics")
+                s = torch.rsqrt(m.running_var + m.eps)
+                if m.weight is not None:
+                    s = s * m.weight.detach()
+                ops.append(("scale", s.reshape(1, -1, 1, 1)))
+            elif isinstance(m, (nn.ReLU, nn.LeakyReLU)):
+                if id(m) not in self.masks:
+                    raise NotImplementedError("a ReLU module is used more than once")
+                ops.append(("mask", self.masks[id(m)]))
+            elif isinstance(m, (nn.Identity, nn.Dropout)):
+                continue
+            else:
+                raise NotImplementedError(f"unsupported layer {type(m).__name__}")
+        return ops[::-1]
+
+    def _seq(self, seq, win: _Win) -> _Win:
+        for kind, p in self.ops[id(seq)]:
+            if kind == "conv":
+                win = _conv_adjoint(win, p)
+            elif kind == "scale":
+                win = _Win(win.t * p, win.oy, win.ox, win.H, win.W)
+            else:
+                win = _Win(win.t * win.crop(p), win.oy, win.ox, win.H, win.W)
+        return win
+
+    def __call__(self, win: _Win) -> _Win:
+        """A^T applied to a window at full resolution (1 channel) -> window at full resolution."""
+        m = self.model
+        if self.kind == "seq":
+            return self._seq(self.seq, win)
+        skips = []
+        for b in range(m.blocks):  # the decoder, in reverse order of the forward pass
+            win = self._seq(m.decoder[b], win)
+            c = m.upsample[b].out_channels
+            skips.append(_Win(win.t[:, c:], win.oy, win.ox, win.H, win.W))
+            up = _Win(win.t[:, :c], win.oy, win.ox, win.H, win.W)
+            win = _upsample_adjoint(up, m.upsample[b].weight.detach())
+        win = self._seq(m.mid, win)
+        for b in reversed(range(m.blocks)):
+            win = _add(_pool_adjoint(win), skips[b])
+            win = self._seq(m.encoder[b], win)
+        return win
+
+
+def local_supported(model: nn.Module) -> bool:
+    """True when method="local" can handle the model (UNet, BFCNN, Sequential of conv/BN/ReLU)."""
+    try:
+        frozen = FrozenReLUs(model)
+        frozen.masks = {i: [None] for i in range(len(frozen.modules))}
+        _LocalAdjoint(model, frozen)
+        return True
+    except NotImplementedError:
+        return False
+
+
+def _local_rows(model, y4, chunk, part=None):
+    """Rows of J = I - A: tiles of output pixels through the frozen adjoint network."""
+    _, _, H, W = y4.shape
+    d = H * W
+    frozen = FrozenReLUs(model)
+    with torch.no_grad():
+        frozen.record(y4)
+        adjoint = _LocalAdjoint(model, frozen)
+        t = max(1, int(round(math.sqrt(chunk or default_chunk("local", y4.device)))))
+        J = torch.zeros(d, d, dtype=y4.dtype, device=y4.device)
+        J3 = J.view(d, H, W)
+        tiles = [(ty, tx) for ty in range(0, H, t) for tx in range(0, W, t)]
+        for ty, tx in (tiles if part is None else tiles[part]):
+            th, tw = min(t, H - ty), min(t, W - tx)
+            n = th * tw
+            k = torch.arange(n, device=y4.device)
+            e = torch.zeros(n, 1, th, tw, dtype=y4.dtype, device=y4.device)
+            e[k, 0, k // tw, k % tw] = 1
+            g = adjoint(_Win(e, ty, tx, H, W))
+            rows = (ty + k // tw) * W + tx + k % tw
+            J3[rows, g.oy:g.oy + g.h, g.ox:g.ox + g.w] = -g.t[:, 0]
+            J[rows, rows] += 1
+    return J
 
 
 # --------------------------------------------------------------------------------------------
 # autodiff methods
 
 
-def _vjp_rows(model, y4, chunk):
+def _vjp_rows(model, y4, chunk, part=None):
     _, _, H, W = y4.shape
     d = H * W
     f = lambda v: denoise(model, v)
     _, vjp_fn = torch.func.vjp(f, y4)
     rows = torch.func.vmap(lambda u: vjp_fn(u)[0])
-    J = torch.empty(d, d, dtype=y4.dtype, device=y4.device)
-    for start in range(0, d, chunk):
+    J = torch.zeros(d, d, dtype=y4.dtype, device=y4.device)
+    for start in _starts(d, chunk, part):
         stop = min(d, start + chunk)
         e = _basis(start, stop, d, (1, 1, H, W), y4.dtype, y4.device)
         J[start:stop] = rows(e).reshape(stop - start, d).detach()
     return J
 
 
-def _jacrev(model, y4, chunk):
+def _jacrev(model, y4, chunk, part=None):
     d = y4.numel()
     J = torch.func.jacrev(lambda v: denoise(model, v), chunk_size=chunk)(y4)
     return J.reshape(d, d).detach()
 
 
-def _jvp_columns(model, y4, chunk):
+def _jvp_columns(model, y4, chunk, part=None):
     _, _, H, W = y4.shape
     d = H * W
     f = lambda v: denoise(model, v)
     cols = torch.func.vmap(lambda u: torch.func.jvp(f, (y4,), (u,))[1])
-    J = torch.empty(d, d, dtype=y4.dtype, device=y4.device)
-    for start in range(0, d, chunk):
+    J = torch.zeros(d, d, dtype=y4.dtype, device=y4.device)
+    for start in _starts(d, chunk, part):
         stop = min(d, start + chunk)
         e = _basis(start, stop, d, (1, 1, H, W), y4.dtype, y4.device)
         J[:, start:stop] = cols(e).reshape(stop - start, d).T.detach()
     return J
 
 
-def _autograd_batch_rows(model, y4, chunk):
+def _autograd_batch_rows(model, y4, chunk, part=None):
     _, _, H, W = y4.shape
     d = H * W
-    J = torch.empty(d, d, dtype=y4.dtype, device=y4.device)
-    for start in range(0, d, chunk):
+    J = torch.zeros(d, d, dtype=y4.dtype, device=y4.device)
+    for start in _starts(d, chunk, part):
         stop = min(d, start + chunk)
         yb = y4.expand(stop - start, 1, H, W).clone().requires_grad_(True)
         out = denoise(model, yb)
@@ -306,17 +544,19 @@ def jacobian(model: nn.Module, y: torch.Tensor, chunk: int | None = None, method
     """The d x d Jacobian of f(v) = v - model(v) at v = y, with J[i, j] = d f_i / d y_j.
 
     y: one image, (1, H, W) (also (H, W) or (1, 1, H, W)), moved to the model's device.
-    chunk: basis vectors per batch (memory ~ chunk x activations of one image); None = a default
-        per method ("frozen": sized to FROZEN_MEMORY_BYTES).
-    method: "auto" (DEFAULT_METHOD of the device type) or one of METHODS.
+    chunk: basis vectors per batch (memory ~ chunk x activations of one image; for "local" the
+        area of a square tile of output pixels); None = DEFAULT_CHUNK of the device type
+        ("frozen": also capped by FROZEN_MEMORY_BYTES).
+    method: "auto" (DEFAULT_METHOD of the device type; "frozen" for models "local" does not
+        support) or one of METHODS.
     dtype: compute in this dtype (a cast copy of the model); default the model's dtype.
-    check: for "frozen", verify the linearization against one torch.func.jvp.
+    check: for "local" / "frozen", verify (I - J) v against torch.func.jvp of the net for one
+        random v (about the cost of three forward passes) and raise on a mismatch.
     The model is evaluated in eval mode (restored afterwards); TF32 is disabled meanwhile.
     Returns a (d, d) tensor of the compute dtype on the model's device.
     """
     model, y4 = _prepare(model, y, dtype)
-    if method == "auto":
-        method = DEFAULT_METHOD.get(y4.device.type, "frozen")
+    method = resolve_method(model, method)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose 'auto' or one of {METHODS}")
     if chunk is not None and chunk < 1:
@@ -324,16 +564,26 @@ def jacobian(model: nn.Module, y: torch.Tensor, chunk: int | None = None, method
     if method == "loop":
         return jacobian_rows_loop(model, y4)
     with _eval_mode(model), _no_tf32():
-        if method == "frozen":
-            return _frozen_columns(model, y4, chunk, check)
-        chunk = chunk or DEFAULT_CHUNK[method]
-        if method == "vjp":
-            return _vjp_rows(model, y4, chunk)
-        if method == "jacrev":
-            return _jacrev(model, y4, chunk)
-        if method == "jvp":
-            return _jvp_columns(model, y4, chunk)
-        return _autograd_batch_rows(model, y4, chunk)
+        if method in ("local", "frozen"):
+            J = _FUNCS[method](model, y4, chunk)
+            if check:
+                _check_matvec(model, y4, J, method)
+            return J
+        return _FUNCS[method](model, y4, chunk or default_chunk(method, y4.device))
+
+
+_FUNCS = {"local": _local_rows, "frozen": _frozen_columns, "vjp": _vjp_rows, "jacrev": _jacrev,
+          "jvp": _jvp_columns, "autograd_batch": _autograd_batch_rows}
+
+
+def resolve_method(model: nn.Module, method: str = "auto") -> str:
+    """The method "auto" stands for with this model on its device."""
+    if method != "auto":
+        return method
+    method = DEFAULT_METHOD.get(_model_dtype_device(model)[1].type, "local")
+    if method == "local" and not local_supported(model):
+        method = "frozen"
+    return method
 
 
 def symmetric_part(J: torch.Tensor) -> torch.Tensor:
@@ -392,7 +642,7 @@ class JacobianAnalysis:
     effective_dim: float  # tr J
     asymmetry: float  # ||J - J^T||_F / ||J||_F
     homogeneity_error: float  # ||f(y) - J y|| / ||f(y)||
-    method: str = "auto"
+    method: str = "local"  # the method that computed the Jacobian
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -420,6 +670,7 @@ def analyze(model: nn.Module, x: torch.Tensor, sigma: float, seed: int = 0,
     z = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype)
     y = x + sigma * z
     mdtype, device = _model_dtype_device(model)
+    method = resolve_method(model, method)
     J = jacobian(model, y, chunk=chunk, method=method, dtype=dtype)
     with _eval_mode(model), torch.no_grad():
         fy = denoise(model, y[None].to(device=device, dtype=mdtype))[0].cpu()
@@ -430,3 +681,48 @@ def analyze(model: nn.Module, x: torch.Tensor, sigma: float, seed: int = 0,
         coeffs=coefficients(x, vecs), effective_dim=effective_dimension(Jc),
         asymmetry=asymmetry(Jc), homogeneity_error=homogeneity_error(model, y, J),
         method=method)
+
+
+def top_eigenvectors(model: nn.Module, y: torch.Tensor, k: int = 20, iters: int = 30,
+                     seed: int = 0, oversample: int = 8, tol: float = 1e-6):
+    """The k largest eigenvalues / eigenvectors of the symmetric part of J without forming J.
+
+    Subspace iteration with Rayleigh-Ritz on S = (J + J^T)/2, whose products S V come from
+    vmapped torch.func.jvp (J V) and torch.func.vjp (J^T V). Converges to the eigenvalues of
+    largest magnitude (for a denoiser the largest positive ones). Stops after `iters` iterations
+    or when the top k Ritz values change by less than tol (relative). Returns (eigvals (k,)
+    descending, eigvecs (d, k)) in float64 on the CPU; for small images `eigen(jacobian(...))`
+    is exact.
+    """
+    _, device = _model_dtype_device(model)
+    model64, y4 = _prepare(model, y, torch.float64)
+    _, _, H, W = y4.shape
+    d = H * W
+    p = min(d, k + oversample)
+    f = lambda v: denoise(model64, v)
+    with _eval_mode(model64), _no_tf32():
+        _, vjp_fn = torch.func.vjp(f, y4)
+        jv = torch.func.vmap(lambda u: torch.func.jvp(f, (y4,), (u,))[1])
+        jtv = torch.func.vmap(lambda u: vjp_fn(u)[0])
+
+        def S(V):  # (d, p) -> (d, p)
+            U = V.T.reshape(-1, 1, 1, H, W).to(device)
+            return ((jv(U) + jtv(U)) / 2).reshape(V.shape[1], d).T.detach().cpu()
+
+        g = torch.Generator().manual_seed(seed)
+        V, _ = torch.linalg.qr(torch.randn(d, p, generator=g, dtype=torch.float64))
+        previous = None
+        for _ in range(iters):
+            SV = S(V)
+            vals, R = torch.linalg.eigh(V.T @ SV)  # Rayleigh-Ritz
+            order = vals.abs().argsort(descending=True)
+            vals, R = vals[order], R[:, order]
+            V, _ = torch.linalg.qr(SV @ R)
+            top = vals[:k]
+            if previous is not None and ((top - previous).abs().max() <= tol * top.abs().max()):
+                break
+            previous = top
+        vals, R = torch.linalg.eigh(V.T @ S(V))
+        V = V @ R
+        order = vals.argsort(descending=True)[:k]
+    return vals[order], V[:, order]
