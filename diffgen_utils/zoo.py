@@ -2,7 +2,8 @@
 
     model = zoo.load("celeba-N13000-S1", "book")
 
-Names: `celeba-N{n}-S{1|2}` (CelebA faces; N from the profile's n_values).
+Names: `celeba-N{n}-S{1|2}` (CelebA faces; N from the profile's n_values) and
+`celeba_shuffled-N{n}-S1` (the same faces under one fixed pixel permutation).
 A profile's `train_missing` says whether a missing model is trained on the spot (smoke, paper)
 or is an error that names the training command (book: the shipped checkpoints).
 """
@@ -22,7 +23,7 @@ from .config import Profile, TrainConfig
 from .models import build_model
 from .train import load_checkpoint, train
 
-FACE_NAME = re.compile(r"^(celeba|fer2013)-N(\d+)-(S1|S2)$")
+FACE_NAME = re.compile(r"^(celeba|celeba_shuffled|fer2013)-N(\d+)-(S1|S2)$")
 
 
 @dataclass
@@ -56,13 +57,15 @@ class LoadedModel:
 
 def model_names(profile: str | Profile) -> list[str]:
     p = config.get_profile(profile) if isinstance(profile, str) else profile
-    return [f"celeba-N{n}-{s}" for n in p.n_values for s in ("S1", "S2")]
+    faces = [f"celeba-N{n}-{s}" for n in p.n_values for s in ("S1", "S2")]
+    return faces + [f"celeba_shuffled-N{max(p.n_values)}-S1"]
 
 
 def spec(name: str, profile: Profile, with_data: bool = True) -> Spec:
     match = FACE_NAME.match(name)
     if not match:
-        raise KeyError(f"unknown model name {name!r}; known patterns: celeba-N<n>-S1|S2")
+        raise KeyError(f"unknown model name {name!r}; known patterns: "
+                       f"celeba-N<n>-S1|S2, celeba_shuffled-N<n>-S1, fer2013-N<n>-S1|S2")
     dataset, n, subset = match.group(1), int(match.group(2)), match.group(3)
     cfg = profile.train_config(dataset, n, subset=subset)
     pool = data.face_pool(dataset, profile.face_size) if with_data else None

@@ -151,10 +151,12 @@ def test_without_data_trains_on_substitute_only_where_allowed(env, tiny, monkeyp
 
 def test_model_names(tiny):
     assert zoo.model_names(tiny) == ["celeba-N1-S1", "celeba-N1-S2", "celeba-N4-S1",
-                                     "celeba-N4-S2"]
+                                     "celeba-N4-S2", "celeba_shuffled-N4-S1"]
     book = zoo.model_names("book")
-    assert book == [f"celeba-N{n}-{s}" for n in config.get_profile("book").n_values
-                    for s in ("S1", "S2")]
+    assert book[:-1] == [f"celeba-N{n}-{s}" for n in config.get_profile("book").n_values
+                         for s in ("S1", "S2")]
+    assert zoo.spec(book[-1], config.get_profile("book"), with_data=False).config.dataset \
+        == "celeba_shuffled"
     with pytest.raises(KeyError, match="unknown model name"):
         zoo.spec("celeba-N4-S3", tiny)
 
