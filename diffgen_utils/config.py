@@ -68,6 +68,33 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """How the models of one synthetic family are trained: TrainConfig fields that differ from
+    the profile's face models (None: the profile's value)."""
+
+    arch: str | None = None
+    blocks: int | None = None
+    width: int | None = None
+    steps: int | None = None
+    batch: int | None = None
+    lr_halvings: tuple | None = None
+    sigma_sampling: str | None = None
+    loss_weighting: str | None = None
+    eval_every: int | None = None
+
+    def overrides(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None}
+
+
+# The book's recipe for synthetic sets: a probe on C^alpha (alpha = 4) gave a PSNR slope of
+# 0.32 with the paper's unweighted loss and 0.74 with the 1/sigma^2 weighting (optimal 0.80).
+BOOK_SYNTHETIC_RECIPE = Recipe(blocks=1, width=32, steps=5_000, batch=32,
+                               lr_halvings=(0.5, 0.75, 0.9), sigma_sampling="uniform_squared",
+                               loss_weighting="inverse_variance", eval_every=500)
+
+
+@dataclass(frozen=True)
 class Profile:
     """How big everything is. Notebooks read every size from here, never hard-code one."""
 
@@ -87,6 +114,14 @@ class Profile:
     loss_weighting: str = "none"
     eval_every: int = 500
     device: str = "cpu"
+    # synthetic chapters (C^alpha images; low-dimensional manifolds), see synthetic.py / zoo.py
+    synthetic_size: int = 16  # resolution of every synthetic set
+    synthetic_n: int = 64  # training images per synthetic model
+    calpha_alphas: tuple = (1.0, 2.0, 3.0, 4.0, 5.0)  # Fig 4: contour = background regularity
+    calpha_contours: tuple = (1.5, 2.0, 4.0)  # Figs 16-18: contour regularities ...
+    calpha_background: float = 8.0  # ... with this background regularity
+    calpha_recipe: Recipe = Recipe()  # training of the "calpha" family
+    manifold_recipe: Recipe = Recipe()  # training of the "manifolds" family (disks, ray, cone)
 
     def train_config(self, dataset: str, n_train: int, **overrides) -> TrainConfig:
         """A TrainConfig with this profile's defaults; overrides win."""
@@ -106,24 +141,37 @@ class Profile:
         base.update(overrides)
         return TrainConfig(**base)
 
+    def synthetic_config(self, dataset: str, n_train: int, data_options: tuple = ()
+                         ) -> TrainConfig:
+        """The TrainConfig of a synthetic set: synthetic_size, and the family's recipe ("calpha"
+        for C^alpha images, "manifolds" for disks, ray and cone) over the face defaults."""
+        recipe = self.calpha_recipe if dataset == "calpha" else self.manifold_recipe
+        return self.train_config(dataset, n_train, size=self.synthetic_size,
+                                 data_options=tuple(data_options), **recipe.overrides())
+
 
 PROFILES = {
     "smoke": Profile(
         name="smoke", face_size=16, blocks=1, width=8, steps=40, batch=8,
         n_values=(1, 10, 40), n_seeds=8, n_test=32, n_eval=16, train_missing=True,
         lr_halvings=(0.5, 0.75), eval_every=20,
+        synthetic_size=16, synthetic_n=64, calpha_alphas=(1.0, 4.0), calpha_contours=(1.5, 4.0),
     ),
     "book": Profile(
         name="book", face_size=20, blocks=1, width=32, steps=12_000, batch=32,
         n_values=(1, 10, 100, 1000, 10_000, 13_000), n_seeds=256, n_test=512, n_eval=256,
         train_missing=False, lr_halvings=(0.5, 0.75, 0.9), sigma_sampling="log_uniform",
-        eval_every=1000,
+        eval_every=1000, synthetic_size=32, synthetic_n=20_000,
+        calpha_recipe=BOOK_SYNTHETIC_RECIPE, manifold_recipe=BOOK_SYNTHETIC_RECIPE,
     ),
     "paper": Profile(
         # 1000 epochs of ~250k images at batch 512 = 488k steps, as in the paper.
         name="paper", face_size=80, blocks=3, width=64, steps=488_000, batch=512,
         n_values=(1, 10, 100, 1000, 10_000, 13_000), n_seeds=256, n_test=512, n_eval=256,
         train_missing=True, eval_every=5000, device="cuda",
+        # synthetic sets as in the paper: 10^5 images at 80x80, the same 3-block UNet and
+        # schedule (empty recipes). Figs 16-20 used the BF-CNN: Recipe(arch="bfcnn") for those.
+        synthetic_size=80, synthetic_n=100_000,
     ),
 }
 PROFILE_NAMES = tuple(PROFILES)

@@ -83,14 +83,16 @@ def machine(device: str) -> str:
 
 def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tensor,
           path: Path, device: str = "cpu", n_eval: int = 256, stop_at: int | None = None,
-          progress: bool | None = None) -> dict:
+          progress: bool | None = None, data_print: str | None = None) -> dict:
     """Train (or resume) the model of `cfg` on `train_images`; returns the final checkpoint.
 
     `stop_at` ends the run early after that many steps (the checkpoint then resumes).
+    `data_print` names the data in the checkpoint (default: the images' fingerprint; synthetic
+    sets pass a hash of their generating recipe).
     """
     if len(train_images) != cfg.n_train:
         raise ValueError(f"config says n_train={cfg.n_train}, got {len(train_images)} images")
-    data_print = fingerprint(train_images)
+    data_print = data_print or fingerprint(train_images)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -153,13 +155,17 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Train (or resume) the named models of a "
                                      "profile. Checkpoints resume where they stopped.")
     parser.add_argument("--profile", default="book", choices=config.PROFILE_NAMES)
-    parser.add_argument("--only", nargs="*", default=None, help="model names (default: all)")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="model names (default: all models of --family)")
+    parser.add_argument("--family", default="faces",
+                        choices=("faces", "calpha", "manifolds", "all"),
+                        help="which models: faces (default), calpha, manifolds, all")
     parser.add_argument("--device", default=None, help="default: the profile's device")
     parser.add_argument("--list", action="store_true", help="list the models and their state")
     args = parser.parse_args(argv)
     from . import zoo
 
-    names = args.only or zoo.model_names(args.profile)
+    names = args.only or zoo.model_names(args.profile, family=args.family)
     if args.list:
         for name in names:
             print(f"{name:32s} {zoo.status(name, args.profile)}")

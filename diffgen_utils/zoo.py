@@ -2,8 +2,22 @@
 
     model = zoo.load("celeba-N13000-S1", "book")
 
-Names: `celeba-N{n}-S{1|2}` (CelebA faces; N from the profile's n_values) and
-`celeba_shuffled-N{n}-S1` (the same faces under one fixed pixel permutation).
+Names (families for `model_names` and `python -m diffgen_utils.train --family`):
+
+- "faces": `celeba-N{n}-S{1|2}` (CelebA faces; N from the profile's n_values),
+  `celeba_shuffled-N{n}-S1` (the same faces under one fixed pixel permutation); also
+  `fer2013-N{n}-S{1|2}` (loadable, not in the family's list).
+- "calpha": `calpha{a}-N{n}`: C^alpha images whose contour and backgrounds have regularity a
+  (Fig 4); `calpha-c{c}-b{b}-N{n}`: contour regularity c, background b (Figs 16-18; c != b, else
+  the name is `calpha{c}-N{n}`). Numbers are written shortest (`1`, `1.5`, never `1.0`).
+- "manifolds": `disks-N{n}` (Fig 5), `ray-N{n}` (rescalings of one face, Fig 19),
+  `cone-N{n}` (unit-frequency sinusoids, Fig 20). The ray's face is the first test face of
+  the CelebA pool at synthetic_size, or the substitute's first image where the profile allows
+  substitutes (the model then says substitute=True).
+
+Synthetic sets (synthetic.py) are generated from fixed seeds at the profile's synthetic_size
+with the family's training recipe (config.Profile); their parameters are the config's
+data_options, and their data fingerprint hashes the generating recipe (SYNTHETIC_VERSION).
 A profile's `train_missing` says whether a missing model is trained on the spot (smoke, paper)
 or is an error that names the training command (book: the shipped checkpoints).
 """
@@ -18,12 +32,19 @@ from pathlib import Path
 
 import torch
 
-from . import config, data
+from . import config, data, synthetic
 from .config import Profile, TrainConfig
 from .models import build_model
 from .train import load_checkpoint, train
 
 FACE_NAME = re.compile(r"^(celeba|celeba_shuffled|fer2013)-N(\d+)-(S1|S2)$")
+_NUM = r"(\d+(?:\.\d+)?)"
+CALPHA_NAME = re.compile(rf"^calpha{_NUM}-N(\d+)$")
+CALPHA_CB_NAME = re.compile(rf"^calpha-c{_NUM}-b{_NUM}-N(\d+)$")
+MANIFOLD_NAME = re.compile(r"^(disks|ray|cone)-N(\d+)$")
+MODEL_FAMILIES = ("faces", "calpha", "manifolds", "all")
+NAME_PATTERNS = ("celeba-N<n>-S1|S2, celeba_shuffled-N<n>-S1, fer2013-N<n>-S1|S2, "
+                 "calpha<a>-N<n>, calpha-c<c>-b<b>-N<n>, disks-N<n>, ray-N<n>, cone-N<n>")
 
 
 @dataclass
@@ -32,7 +53,7 @@ class Spec:
 
     name: str
     config: TrainConfig
-    pool: data.FacePool | None  # None while only the config is needed
+    pool: data.FacePool | synthetic.SyntheticPool | None  # None while only the config is needed
 
     def train_images(self, profile: Profile) -> torch.Tensor:
         return self.pool.split(self.config.n_train, self.config.subset, profile.n_test)
@@ -48,28 +69,99 @@ class LoadedModel:
     config: TrainConfig
     checkpoint: dict  # history, fingerprint, versions, machine, wall_time, step
     data_checked: bool  # False when the data folder was absent: fingerprint not checked
-    substitute: bool  # True when trained on the synthetic stand-in for missing faces
+    substitute: bool  # True when trained on the synthetic stand-in for missing faces (for the
+    # face ray: its one face is the stand-in's first image)
 
     @property
     def history(self) -> list[dict]:
         return self.checkpoint["history"]
 
 
-def model_names(profile: str | Profile) -> list[str]:
+def model_names(profile: str | Profile, family: str | None = None) -> list[str]:
+    """The models of a profile: family "faces" (default), "calpha", "manifolds" or "all"."""
     p = config.get_profile(profile) if isinstance(profile, str) else profile
+    family = family or "faces"
+    if family not in MODEL_FAMILIES:
+        raise ValueError(f"unknown family {family!r}; one of {', '.join(MODEL_FAMILIES)}")
     faces = [f"celeba-N{n}-{s}" for n in p.n_values for s in ("S1", "S2")]
-    return faces + [f"celeba_shuffled-N{max(p.n_values)}-S1"]
+    faces.append(f"celeba_shuffled-N{max(p.n_values)}-S1")
+    n = p.synthetic_n
+    calpha = [synthetic_name("calpha", n, synthetic.data_options("calpha", a))
+              for a in p.calpha_alphas]
+    for c in p.calpha_contours:  # contour c with the smoother background (Figs 16-18)
+        name = synthetic_name("calpha", n, synthetic.data_options("calpha", c, p.calpha_background))
+        if name not in calpha:
+            calpha.append(name)
+    manifolds = [f"{d}-N{n}" for d in ("disks", "ray", "cone")]
+    return {"faces": faces, "calpha": calpha, "manifolds": manifolds,
+            "all": faces + calpha + manifolds}[family]
+
+
+def _number(x: float) -> str:
+    """Shortest spelling of a regularity in a name: 4.0 -> "4", 1.5 -> "1.5"."""
+    return f"{float(x):g}"
+
+
+def _parse_number(text: str, name: str) -> float:
+    value = float(text)
+    if _number(value) != text:
+        raise KeyError(f"write {text} as {_number(value)} in model names ({name!r})")
+    return value
+
+
+def synthetic_name(dataset: str, n_train: int, data_options: tuple) -> str:
+    """The canonical model name of a synthetic set (inverse of `spec(name).config`)."""
+    if dataset == "calpha":
+        o = dict(data_options)
+        if o["alpha"] == o["beta"]:
+            return f"calpha{_number(o['alpha'])}-N{n_train}"
+        return f"calpha-c{_number(o['alpha'])}-b{_number(o['beta'])}-N{n_train}"
+    if dataset in synthetic.FAMILIES:
+        return f"{dataset}-N{n_train}"
+    raise ValueError(f"{dataset!r} is not a synthetic family")
+
+
+def _config(name: str, profile: Profile) -> TrainConfig:
+    match = FACE_NAME.match(name)
+    if match:
+        dataset, n, subset = match.group(1), int(match.group(2)), match.group(3)
+        return profile.train_config(dataset, n, subset=subset)
+    if match := CALPHA_NAME.match(name):
+        alpha = _parse_number(match.group(1), name)
+        options, n = synthetic.data_options("calpha", alpha), match.group(2)
+    elif match := CALPHA_CB_NAME.match(name):
+        c, b = (_parse_number(match.group(i), name) for i in (1, 2))
+        if c == b:
+            raise KeyError(f"equal regularities: the model is called "
+                           f"calpha{_number(c)}-N{match.group(3)}, not {name!r}")
+        options, n = synthetic.data_options("calpha", c, b), match.group(3)
+    elif match := MANIFOLD_NAME.match(name):
+        options, n = synthetic.data_options(match.group(1)), match.group(2)
+    else:
+        raise KeyError(f"unknown model name {name!r}; known patterns: {NAME_PATTERNS}")
+    dataset = "calpha" if name.startswith("calpha") else match.group(1)
+    if int(n) < 1:
+        raise KeyError(f"N must be at least 1 in {name!r}")
+    return profile.synthetic_config(dataset, int(n), options)
+
+
+def _make_pool(cfg: TrainConfig, substitute_ok: bool = True):
+    """The data a config is trained on: a face pool, or a synthetic pool (generated on demand)."""
+    if cfg.dataset in synthetic.FAMILIES:
+        return synthetic.pool(cfg.dataset, cfg.size, cfg.data_options, substitute_ok)
+    return data.face_pool(cfg.dataset, cfg.size, substitute_ok=substitute_ok)
+
+
+def _fingerprint(pool, cfg: TrainConfig, p: Profile) -> str:
+    """The data fingerprint of cfg's training images (of their recipe for synthetic sets)."""
+    if isinstance(pool, synthetic.SyntheticPool):
+        return pool.fingerprint(cfg.n_train, cfg.subset)
+    return data.fingerprint(pool.split(cfg.n_train, cfg.subset, p.n_test))
 
 
 def spec(name: str, profile: Profile, with_data: bool = True) -> Spec:
-    match = FACE_NAME.match(name)
-    if not match:
-        raise KeyError(f"unknown model name {name!r}; known patterns: "
-                       f"celeba-N<n>-S1|S2, celeba_shuffled-N<n>-S1, fer2013-N<n>-S1|S2")
-    dataset, n, subset = match.group(1), int(match.group(2)), match.group(3)
-    cfg = profile.train_config(dataset, n, subset=subset)
-    pool = data.face_pool(dataset, profile.face_size) if with_data else None
-    return Spec(name, cfg, pool)
+    cfg = _config(name, profile)
+    return Spec(name, cfg, _make_pool(cfg) if with_data else None)
 
 
 def checkpoint_path(name: str, profile: Profile) -> Path:
@@ -117,8 +209,7 @@ def load(name: str, profile: str | Profile = "book", device: str | None = None,
         problem = "is missing"
     elif TrainConfig.from_dict(ckpt["config"]) != s.config:
         problem = f"has another config ({diff_configs(ckpt['config'], s.config.to_dict())})"
-    elif pool is not None and ckpt["data_fingerprint"] != data.fingerprint(
-            pool.split(s.config.n_train, s.config.subset, p.n_test)):
+    elif pool is not None and ckpt["data_fingerprint"] != _fingerprint(pool, s.config, p):
         problem = f"was trained on other images than {name} of {pool.source}"
     elif ckpt["step"] < s.config.steps:
         problem = f"stopped at step {ckpt['step']} of {s.config.steps}"
@@ -129,11 +220,11 @@ def load(name: str, profile: str | Profile = "book", device: str | None = None,
         if ckpt is not None and not problem.startswith("stopped"):
             path.unlink()  # another config or data set cannot resume: start again
         if pool is None:
-            pool = data.face_pool(s.config.dataset, p.face_size, substitute_ok=p.train_missing)
+            pool = _make_pool(s.config, substitute_ok=p.train_missing)
         s.pool = pool
         with training_lock(path):
             ckpt = train(s.config, s.train_images(p), s.test_images(p), path, device=device,
-                         n_eval=p.n_eval)
+                         n_eval=p.n_eval, data_print=_fingerprint(pool, s.config, p))
         if p.name == "book":
             update_manifest(name, p, ckpt)
     model = build_model(s.config)
@@ -183,7 +274,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _pool_or_none(s: Spec, p: Profile, ckpt: dict | None) -> data.FacePool | None:
+def _pool_or_none(s: Spec, p: Profile, ckpt: dict | None):
     """The data pool if its folder exists (or a substitute at profiles that train).
 
     None (data not checked) also when only the substitute is at hand but the checkpoint was
@@ -191,13 +282,12 @@ def _pool_or_none(s: Spec, p: Profile, ckpt: dict | None) -> data.FacePool | Non
     never deleted and replaced by a model of the synthetic stand-in.
     """
     try:
-        pool = data.face_pool(s.config.dataset, p.face_size, substitute_ok=p.train_missing)
+        pool = _make_pool(s.config, substitute_ok=p.train_missing)
     except data.DataError:
         return None
     if pool.substitute and ckpt is not None:
         try:
-            same = ckpt["data_fingerprint"] == data.fingerprint(
-                pool.split(s.config.n_train, s.config.subset, p.n_test))
+            same = ckpt["data_fingerprint"] == _fingerprint(pool, s.config, p)
         except data.DataError:  # the substitute is too small for this N
             same = False
         if not same:
