@@ -11,6 +11,7 @@ function runs on tiny toy inputs in the tests.
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import matplotlib
@@ -57,6 +58,13 @@ class PsnrGap:
     train: np.ndarray  # mean output PSNR on training images, per sigma
     test: np.ndarray  # the same on held-out test images
 
+    @classmethod
+    def from_history(cls, entry: dict) -> "PsnrGap":
+        """The evaluation a checkpoint stored when training ended (`net.history[-1]`): the
+        protocol of `psnr_gap` with n_eval training and test images and seeds (1, 2)."""
+        return cls(np.asarray(entry["sigmas"], float), np.asarray(entry["train_psnr"], float),
+                   np.asarray(entry["test_psnr"], float))
+
     @property
     def input_psnr(self) -> np.ndarray:
         return analysis.input_psnr(self.sigmas)
@@ -86,13 +94,32 @@ def psnr_gap(model: torch.nn.Module, train: torch.Tensor, test: torch.Tensor, si
 
 # ---------------------------------------------------------------- paired samples, similarities
 def pair_samples(model_s1: torch.nn.Module, model_s2: torch.nn.Module, seeds, shape,
-                 settings: sampling.SamplerSettings | None = None, **kwargs):
+                 settings: sampling.SamplerSettings | None = None, parallel: bool = True,
+                 **kwargs):
     """Samples of both models from the same seeds: the same initial noise y0 and the same
-    injected noise z_t at every step. Returns (samples of model_s1, samples of model_s2)."""
+    injected noise z_t at every step. Returns (samples of model_s1, samples of model_s2).
+
+    `parallel` runs the two samplers side by side in two threads with one torch thread each
+    (on CPU): the small convolutions of these networks scale better that way than with two
+    torch threads per model. The samples are the same either way (per-seed generators).
+    """
     settings = settings or sampling.SamplerSettings()
     seeds = [int(s) for s in seeds]
-    return (sampling.sample(model_s1, seeds, shape=shape, settings=settings, **kwargs),
-            sampling.sample(model_s2, seeds, shape=shape, settings=settings, **kwargs))
+
+    def run(model):
+        return sampling.sample(model, seeds, shape=shape, settings=settings, **kwargs)
+
+    on_cpu = all(next(m.parameters()).device.type == "cpu" for m in (model_s1, model_s2))
+    if not (parallel and on_cpu):
+        return run(model_s1), run(model_s2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            first, second = pool.submit(run, model_s1), pool.submit(run, model_s2)
+            return first.result(), second.result()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def seed_similarities(images: torch.Tensor) -> torch.Tensor:
@@ -176,6 +203,16 @@ class Comparison:
         titles[1] += f"\nseed {self.samples1.seeds[k]}"
         return row_png(self.four(k), titles)
 
+    def brightness(self) -> dict:
+        """Medians of the pixel mean and standard deviation (contrast) of the samples of both
+        models and of the images of both training sets."""
+        samples = torch.cat([self.samples1.images, self.samples2.images])
+        train = torch.cat([self.train1, self.train2])
+        mean = lambda x: x.mean(dim=(1, 2, 3)).median().item()  # noqa: E731
+        std = lambda x: x.std(dim=(1, 2, 3)).median().item()  # noqa: E731
+        return {"sample mean": mean(samples), "train mean": mean(train),
+                "sample std": std(samples), "train std": std(train)}
+
     @property
     def converged(self) -> float:
         """Fraction of the samples of both models that reached sigma_final."""
@@ -243,6 +280,18 @@ def trajectory_similarity(traj_a: dict, traj_b: dict) -> tuple[np.ndarray, np.nd
     return np.array(common), analysis.cosine_similarity(a, b).numpy()
 
 
+def snapshots(paths: dict, count: int = 8, keys=("a", "b", "partner")):
+    """(steps, frames): `count` steps spread over the steps every run in `keys` recorded, and
+    the denoised snapshots f(y_t) at those steps, run by run, as one (len(keys) * count) batch."""
+    keys = [k for k in keys if k in paths]
+    common = sorted(set.intersection(*(set(paths[k]["step"]) for k in keys)))
+    picks = [common[i] for i in np.unique(np.linspace(0, len(common) - 1, count).round()
+                                          .astype(int))]
+    frames = torch.cat([paths[k]["denoised"][[list(paths[k]["step"]).index(t) for t in picks]]
+                        for k in keys])
+    return picks, frames
+
+
 def split_step(steps: np.ndarray, cos: np.ndarray, threshold: float = 0.9):
     """First step at which the similarity falls below `threshold` (None if it never does)."""
     below = np.flatnonzero(np.asarray(cos) < threshold)
@@ -273,7 +322,21 @@ def two_paths(model: torch.nn.Module, seed: int, noise_seeds, shape,
     return out
 
 
-# ---------------------------------------------------------------- figures
+# ---------------------------------------------------------------- tables and figures
+def format_table(header: list[str], rows: list[list], formats: list[str],
+                 empty: str = "(nothing to show yet)") -> str:
+    """A right-aligned text table; `formats` are format specs per column, e.g. ".2f"."""
+    if not rows:
+        return empty
+    cells = [[format(v, f) for v, f in zip(row, formats)] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
+    left = [f.startswith("<") for f in formats]
+    return "\n".join("  ".join(c.ljust(w) if lj else c.rjust(w)
+                                for c, w, lj in zip(line, widths, left)).rstrip()
+                      for line in [header] + cells)
+
+
+
 def n_colors(ns) -> dict:
     """One colour per N, ordered along a colour map."""
     cmap = matplotlib.colormaps["viridis"]
@@ -313,20 +376,38 @@ def similarity_histograms(stats: dict, axes) -> None:
     axes[0].legend(fontsize=8, loc="upper left")
 
 
+def plot_paths(paths: dict, axes, marks=()) -> None:
+    """Fig 8: cosine of the denoised snapshots along t (left) and the effective noise level
+    (right) of a `two_paths` result; `marks` are steps drawn as dotted lines."""
+    ax0, ax1 = axes
+    ax0.plot(paths["steps"], paths["cos_ab"], label="S1 noise A vs S1 noise B")
+    if "partner" in paths:
+        ax0.plot(paths["partner_steps"], paths["cos_partner"], label="S1 noise A vs S2 noise A")
+    ax0.set_xlabel("step t"), ax0.set_ylabel(r"cosine of $f(y_t)$")
+    ax1.semilogy(paths["sigmas"][0], label="S1 noise A")
+    ax1.semilogy(paths["sigmas"][1], label="S1 noise B")
+    ax1.set_xlabel("step t"), ax1.set_ylabel(r"effective $\hat\sigma_t$")
+    for ax in axes:
+        for t in marks:
+            ax.axvline(t, color="k", ls=":", lw=1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+
+
 def row_png(images: torch.Tensor, titles: list[str], width_in: float = 6.4,
             dpi: int = 100) -> bytes:
     """PNG bytes of one row of gray images with titles (no pyplot: nothing is displayed)."""
     n = len(images)
-    fig = Figure(figsize=(width_in, width_in / n * 1.32), dpi=dpi)
+    fig = Figure(figsize=(width_in, width_in / n * 1.4), dpi=dpi)
     axes = fig.subplots(1, n, squeeze=False)[0]
     for ax, im, title in zip(axes, images, titles):
         ax.imshow(im.reshape(im.shape[-2:]).cpu().numpy(), cmap="gray", vmin=0, vmax=1,
                   interpolation="nearest")
         ax.set_title(title, fontsize=9)
         ax.set_xticks([]), ax.set_yticks([])
-    fig.tight_layout(pad=0.4)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.78, wspace=0.06)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", bbox_inches="tight", pad_inches=0.05)
     return buf.getvalue()
 
 

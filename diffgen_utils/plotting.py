@@ -1,10 +1,13 @@
 """Figure helpers shared by the notebooks."""
 from __future__ import annotations
 
+import io
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import Markdown, display
+from matplotlib.figure import Figure
 
 from .analysis import input_psnr
 
@@ -52,3 +55,48 @@ def psnr_axes(ax=None, sigmas=None, title: str | None = None):
 def note(text: str) -> None:
     """A visible note on the page (used for substitutes and profile caveats)."""
     display(Markdown(f"> **Note.** {text}"))
+
+
+def image_png(image, title: str | None = None, vmin=0.0, vmax=1.0, cmap: str = "gray",
+              size_in: float = 2.2, dpi: int = 80) -> bytes:
+    """PNG bytes of one gray image (H, W) (or (1, H, W)) with an optional title.
+
+    Drawn on a bare matplotlib Figure (not pyplot), so nothing is displayed in the notebook.
+    """
+    image = torch.as_tensor(image).detach().cpu().reshape(torch.as_tensor(image).shape[-2:])
+    fig = Figure(figsize=(size_in, size_in * (1.15 if title else 1.0)), dpi=dpi)
+    ax = fig.add_axes([0.02, 0.02, 0.96, 0.96 / (1.15 if title else 1.0)])
+    ax.imshow(image.numpy(), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.set_xticks([]), ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=10)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def image_slider(images_png: list[bytes], labels=None, description: str = "index"):
+    """A slider that flips through pre-rendered PNG images; works in the static book.
+
+    Every image is stored in the notebook's widget state, and the slider drives a
+    `widgets.Stack` through `widgets.jslink`, i.e. in the browser: no kernel is needed once the
+    page is rendered. `labels` (one per image, default 0, 1, ...) are the slider's readout.
+    Returns the widget (display it, or make it a cell's last expression).
+    """
+    import ipywidgets as widgets
+
+    images_png = list(images_png)
+    if not images_png:
+        raise ValueError("image_slider needs at least one image")
+    labels = [str(v) for v in (range(len(images_png)) if labels is None else labels)]
+    if len(labels) != len(images_png):
+        raise ValueError(f"{len(labels)} labels for {len(images_png)} images")
+    if len(set(labels)) != len(labels):
+        raise ValueError("labels must be distinct (they are the slider's options)")
+    stack = widgets.Stack([widgets.Image(value=png, format="png") for png in images_png],
+                          selected_index=0)
+    slider = widgets.SelectionSlider(options=labels, index=0, description=description,
+                                     continuous_update=True,
+                                     layout=widgets.Layout(width="min(100%, 420px)"))
+    widgets.jslink((slider, "index"), (stack, "selected_index"))
+    return widgets.VBox([slider, stack])

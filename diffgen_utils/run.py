@@ -2,10 +2,18 @@
 
     python -m diffgen_utils.run [--profile smoke|book|paper] [--notebooks 01,03] [--device cpu|cuda]
                                 [--no-build]
+    python -m diffgen_utils.run --profile book --update-baseline
 
 Source notebooks stay output-free: they are executed into a staging copy of the book,
 `_build/source/`, which is then built into `_build/html`. A failing notebook or a build warning
 fails the run: `_build/html` is removed and `_build/FAILED` says why.
+
+Scorecard: each chapter writes its rows to `_build/scorecard/<profile>/<chapter>.json` (a re-run
+replaces its chapter's file; rows of chapters not run stay); after the notebooks the runner
+collects them into `_build/scorecard.json`, and the last notebook (99_scorecard, executed after
+any other) renders them. At the `book` profile the rows are compared with the accepted baseline
+`scorecard/book.json`: a row that passed there and now fails or is gone fails the run (the book
+is kept, `_build/FAILED` names the rows). `--update-baseline` accepts the last run's rows.
 """
 from __future__ import annotations
 
@@ -23,11 +31,20 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from diffgen_utils import scorecard as sc
 from diffgen_utils.config import PROFILE_NAMES, REPO_ROOT, get_profile
+
+# The scorecard page: executed after every other notebook, whenever any other one is.
+SCORECARD_NOTEBOOK = "notebooks/99_scorecard.ipynb"
+BASELINE_PROFILES = ("book",)  # smoke numbers mean nothing; paper has no accepted run
 
 
 class RunFailed(RuntimeError):
     """A notebook or the book build failed; the message says where."""
+
+
+class Regressions(RunFailed):
+    """Scorecard rows that passed in the baseline fail now; the book itself was built."""
 
 
 def toc_notebooks(root=REPO_ROOT) -> list[str]:
@@ -62,12 +79,29 @@ def select_notebooks(available: list[str], prefixes: str | None) -> list[str]:
     return [by_prefix[p] for p in wanted]
 
 
+def with_scorecard_page(selected: list[str], available: list[str]) -> list[str]:
+    """`selected`, with the scorecard notebook (if the book has one) last whenever any other
+    notebook runs, so that its table always shows the rows of this run."""
+    others = [nb for nb in selected if nb != SCORECARD_NOTEBOOK]
+    if (SCORECARD_NOTEBOOK in available and others) or SCORECARD_NOTEBOOK in selected:
+        return others + [SCORECARD_NOTEBOOK]
+    return others
+
+
 def staging_dir(root=REPO_ROOT) -> Path:
     return Path(root) / "_build" / "source"
 
 
 def scorecard_dir(profile: str, root=REPO_ROOT) -> Path:
     return Path(root) / "_build" / "scorecard" / profile
+
+
+def scorecard_file(root=REPO_ROOT) -> Path:
+    return Path(root) / "_build" / "scorecard.json"
+
+
+def baseline_file(profile: str, root=REPO_ROOT) -> Path:
+    return Path(root) / "scorecard" / f"{profile}.json"
 
 
 def _earlier_run(path: Path) -> dict | None:
@@ -140,6 +174,8 @@ def execute_notebook(src, dst, profile: str, device: str, root=REPO_ROOT) -> flo
     name = os.path.relpath(src, root)
     scorecard = scorecard_dir(profile, root)
     scorecard.mkdir(parents=True, exist_ok=True)
+    # the chapter's rows come from this run only (record() merges into an existing file)
+    (scorecard / f"{src.name[:2]}.json").unlink(missing_ok=True)
     t0 = time.perf_counter()
     with _environ(DIFFGEN_BATCH="1", DIFFGEN_SCORECARD_DIR=str(scorecard)):
         try:
@@ -199,13 +235,75 @@ def build_book(root=REPO_ROOT) -> float:
     return time.perf_counter() - t0
 
 
-def record_failure(message: str, root=REPO_ROOT) -> None:
-    """Remove the book (no stale book may look good) and write _build/FAILED."""
+def record_failure(message: str, root=REPO_ROOT, keep_book: bool = False) -> None:
+    """Remove the book (no stale book may look good) and write _build/FAILED. `keep_book`: the
+    book is this run's (the run failed on its scorecard), so it stays to be looked at."""
     build = Path(root) / "_build"
     build.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(build / "html", ignore_errors=True)
+    if not keep_book:
+        shutil.rmtree(build / "html", ignore_errors=True)
     (build / "FAILED").write_text(message + "\n")
     print(f"\nFAILED: {message}", file=sys.stderr, flush=True)
+
+
+def collect_scorecard(profile: str, root=REPO_ROOT) -> list[dict]:
+    """Gather the profile's rows into _build/scorecard.json and print a summary."""
+    try:
+        rows = sc.collect(scorecard_dir(profile, root))
+    except ValueError as e:
+        raise RunFailed(f"scorecard: {e}") from None
+    out = scorecard_file(root)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+    chapters = ", ".join(sorted({r["chapter"] for r in rows})) or "none"
+    print(f"scorecard: {len(rows)} rows ({sc.summary(rows)}; chapters {chapters}) -> "
+          f"{os.path.relpath(out, root)}", flush=True)
+    return rows
+
+
+def check_baseline(rows: list[dict], profile: str, notebooks: list[str],
+                   root=REPO_ROOT) -> sc.Comparison | None:
+    """Compare `rows` with the profile's accepted baseline (None: the profile has none)."""
+    path = baseline_file(profile, root)
+    if profile not in BASELINE_PROFILES:
+        return None
+    if not path.exists():
+        print(f"scorecard: no baseline {os.path.relpath(path, root)} to compare with; accept "
+              f"this run's rows with: python -m diffgen_utils.run --profile {profile} "
+              "--update-baseline", flush=True)
+        return None
+    baseline = json.loads(path.read_text())
+    chapters = {Path(nb).name[:2] for nb in notebooks}
+    result = sc.compare(baseline, rows, chapters)
+    print(f"scorecard against {os.path.relpath(path, root)}: {result.report()}", flush=True)
+    return result
+
+
+def update_baseline(profile: str, root=REPO_ROOT) -> Path:
+    """Accept the rows of the last run (_build/scorecard.json) as the profile's baseline."""
+    source, path = scorecard_file(root), baseline_file(profile, root)
+    if not source.exists():
+        raise RunFailed(f"no {os.path.relpath(source, root)}: run python -m diffgen_utils.run "
+                        f"--profile {profile} first")
+    run = Path(root) / "_build" / "run.json"
+    last = json.loads(run.read_text()) if run.exists() else {}
+    if last.get("profile") != profile or (last.get("status") != "ok" and not
+                                          str(last.get("error", "")).startswith("scorecard regr")):
+        raise RunFailed(f"the last run ({os.path.relpath(run, root)}: profile "
+                        f"{last.get('profile')}, {last.get('status', 'none')}) is not a finished "
+                        f"{profile} run: run python -m diffgen_utils.run --profile {profile} first")
+    rows = json.loads(source.read_text())
+    profiles = sorted({r["profile"] for r in rows})
+    if not rows or profiles != [profile]:
+        raise RunFailed(f"{os.path.relpath(source, root)} holds rows of profile(s) "
+                        f"{', '.join(profiles) or 'none'}, not only {profile}: run python -m "
+                        f"diffgen_utils.run --profile {profile} first")
+    if path.exists():
+        print(f"changes: {sc.compare(json.loads(path.read_text()), rows).report()}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+    print(f"wrote {os.path.relpath(path, root)}: {len(rows)} rows ({sc.summary(rows)})")
+    return path
 
 
 def _git_commit(root) -> str | None:
@@ -232,9 +330,24 @@ def run_book(profile="book", notebooks=None, device=None, build=True, root=REPO_
             seconds = execute_notebook(root / nb, stage / nb, profile, device, root)
             record["seconds"][nb] = round(seconds, 1)
             print(f"{tag}: {seconds:.1f} s", flush=True)
+        rows = collect_scorecard(profile, root)
+        record["scorecard"] = sc.counts(rows)
         if build:
             record["build_seconds"] = round(build_book(root), 1)
+        comparison = check_baseline(rows, profile, notebooks, root)
+        if comparison is not None:
+            record["scorecard"]["regressions"] = comparison.regressions
+            if comparison.regressions:
+                raise Regressions(
+                    f"scorecard regressions against "
+                    f"{os.path.relpath(baseline_file(profile, root), root)} (passed there, fail "
+                    f"or gone now): {', '.join(comparison.regressions)}\n  to accept them: "
+                    f"python -m diffgen_utils.run --profile {profile} --update-baseline")
         record["status"] = "ok"
+    except Regressions as e:
+        record["error"] = str(e)
+        record_failure(str(e), root, keep_book=True)
+        raise
     except RunFailed as e:
         record["error"] = str(e)
         record_failure(str(e), root)
@@ -254,9 +367,23 @@ def main(argv=None, root=REPO_ROOT) -> int:
     parser.add_argument("--notebooks", help="comma-separated two-digit prefixes (default: all)")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: the profile's")
     parser.add_argument("--no-build", action="store_true", help="execute only; skip jupyter-book")
+    parser.add_argument("--update-baseline", action="store_true",
+                        help="run nothing: accept the last run's scorecard (_build/scorecard.json) "
+                             "as scorecard/<profile>.json (book profile only)")
     args = parser.parse_args(argv)
+    if args.update_baseline:
+        if args.profile not in BASELINE_PROFILES:
+            parser.error(f"--update-baseline: only the {', '.join(BASELINE_PROFILES)} profile "
+                         "has a baseline")
+        try:
+            update_baseline(args.profile, root)
+        except RunFailed as e:
+            print(f"FAILED: {e}", file=sys.stderr)
+            return 1
+        return 0
     try:
-        selected = select_notebooks(toc_notebooks(root), args.notebooks)
+        available = toc_notebooks(root)
+        selected = with_scorecard_page(select_notebooks(available, args.notebooks), available)
     except ValueError as e:
         parser.error(str(e))
     try:

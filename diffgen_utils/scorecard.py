@@ -5,15 +5,28 @@
 
 A row passes when `measured` satisfies `target` (">= x", "<= x", "within x of y", or None for
 rows that are only reported). Rows go to $DIFFGEN_SCORECARD_DIR/<chapter>.json (set by the
-runner); outside the runner they are only returned, so interactive runs leave no files.
+runner); outside the runner they are only returned, so interactive runs leave no files. `chapter`
+is the notebook's two-digit prefix: the runner deletes that file before it runs the notebook, so
+a re-run replaces the chapter's rows.
+
+After the notebooks ran, the runner collects every <chapter>.json of the profile into
+_build/scorecard.json (`collect`), the last notebook renders it as a table (`table_html`), and at
+the book profile the rows are compared with the accepted baseline scorecard/book.json
+(`compare`): a row that passed there and now fails or is gone fails the run.
 """
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
+
+FIELDS = ("id", "chapter", "measure", "paper", "target", "measured", "profile", "pass",
+          "checkpoints")
+SYMBOLS = {True: "✓", False: "✗", None: "—"}
 
 TARGET = re.compile(r"^\s*(>=|<=)\s*([-+0-9.eE]+)\s*$|^\s*within\s+([0-9.eE]+)\s+of\s+"
                     r"([-+0-9.eE]+)\s*$")
@@ -25,6 +38,7 @@ def passes(target: str | None, measured: float) -> bool | None:
         return None
     if measured is None or not math.isfinite(measured):
         return False
+    measured = float(measured)  # numpy scalars would make the comparison a numpy bool
     m = TARGET.match(target)
     if not m:
         raise ValueError(f"target {target!r} is not '>= x', '<= x' or 'within x of y'")
@@ -50,3 +64,199 @@ def record(id: str, chapter: str, measure: str, measured: float, profile: str,
         tmp.write_text(json.dumps(rows, indent=1))
         os.replace(tmp, path)
     return row
+
+
+# ---------------------------------------------------------------------------- collecting
+
+
+def folder(profile: str) -> Path:
+    """Where rows of `profile` are: $DIFFGEN_SCORECARD_DIR (set by the runner), else the
+    runner's folder _build/scorecard/<profile> of this checkout (for interactive use)."""
+    from diffgen_utils.config import REPO_ROOT
+
+    env = os.environ.get("DIFFGEN_SCORECARD_DIR")
+    return Path(env) if env else REPO_ROOT / "_build" / "scorecard" / profile
+
+
+def read_rows(path) -> list[dict]:
+    """The rows of one <chapter>.json, checked to have every field."""
+    path = Path(path)
+    try:
+        rows = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not JSON ({e})") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"{path}: not a list of rows")
+    for row in rows:
+        missing = [k for k in FIELDS if k not in row]
+        if missing:
+            raise ValueError(f"{path}: row {row.get('id', '?')!r} lacks {', '.join(missing)}")
+    return rows
+
+
+def collect(folder) -> list[dict]:
+    """Every row of every <chapter>.json in `folder`, chapters in name order (none: [])."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    rows = []
+    for path in sorted(folder.glob("*.json")):
+        rows += [{k: row[k] for k in FIELDS} for row in read_rows(path)]
+    return rows
+
+
+def counts(rows) -> dict:
+    """How many rows pass, fail and are only reported."""
+    return {"pass": sum(r["pass"] is True for r in rows),
+            "fail": sum(r["pass"] is False for r in rows),
+            "reported": sum(r["pass"] is None for r in rows)}
+
+
+def summary(rows) -> str:
+    c = counts(rows)
+    return f"{c['pass']} pass / {c['fail']} fail / {c['reported']} reported"
+
+
+# ---------------------------------------------------------------------------- regressions
+
+
+@dataclass
+class Comparison:
+    """Rows of a run against the accepted baseline, by (chapter, id)."""
+
+    regressions: list[str] = field(default_factory=list)  # passed there; fails now or is gone
+    fixed: list[str] = field(default_factory=list)  # failed there; passes now
+    known_misses: list[str] = field(default_factory=list)  # fails in both
+    new: list[str] = field(default_factory=list)  # not in the baseline
+    gone: list[str] = field(default_factory=list)  # gone, but did not pass there either
+    not_run: list[str] = field(default_factory=list)  # baseline rows of chapters not run
+
+    def report(self) -> str:
+        lines = [f"regressions: {len(self.regressions)}"
+                 + (f" ({', '.join(self.regressions)})" if self.regressions else "")]
+        for name in ("fixed", "known_misses", "new", "gone", "not_run"):
+            items = getattr(self, name)
+            if items:
+                lines.append(f"{name.replace('_', ' ')}: {len(items)} ({', '.join(items)})")
+        return "; ".join(lines)
+
+
+def _key(row) -> str:
+    return f"{row['chapter']}/{row['id']}"
+
+
+def compare(baseline, current, chapters=None) -> Comparison:
+    """Compare the rows of a run with the baseline's.
+
+    A row that passed in the baseline and now fails, or is gone, is a regression. A row of a
+    chapter that has no row now and is not in `chapters` (the chapters this run executed; None:
+    every chapter counts) was not run, and is listed as such instead."""
+    now = {_key(r): r for r in current}
+    ran = {r["chapter"] for r in current} | set(chapters or ())
+    out = Comparison()
+    for row in baseline:
+        key, was = _key(row), row["pass"]
+        if key not in now:
+            if chapters is not None and row["chapter"] not in ran:
+                out.not_run.append(key)
+            elif was is True:
+                out.regressions.append(key + " (gone)")
+            else:
+                out.gone.append(key)
+            continue
+        is_ = now[key]["pass"]
+        if was is True and is_ is not True:
+            out.regressions.append(key)
+        elif was is False and is_ is True:
+            out.fixed.append(key)
+        elif was is False and is_ is False:
+            out.known_misses.append(key)
+    old = {_key(r) for r in baseline}
+    out.new = [k for k in now if k not in old]
+    return out
+
+
+# ---------------------------------------------------------------------------- the book page
+
+
+def chapter_titles(folder) -> dict[str, tuple[str, str]]:
+    """{chapter: (title, page)} of the notebooks `NN_name.ipynb` in `folder`: the first '# '
+    line of the first markdown cell, and the page name 'NN_name.html'."""
+    titles = {}
+    for path in sorted(Path(folder).glob("[0-9][0-9]_*.ipynb")):
+        try:
+            cells = json.loads(path.read_text()).get("cells", [])
+        except (OSError, json.JSONDecodeError):
+            continue
+        title = next((line[2:].strip() for c in cells if c.get("cell_type") == "markdown"
+                      for line in "".join(c.get("source", "")).splitlines()
+                      if line.startswith("# ")), path.stem)
+        titles[path.name[:2]] = (title, path.with_suffix(".html").name)
+    return titles
+
+
+def format_value(value) -> str:
+    """A whole number as is, another to 4 significant digits, text as is, None as a dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            return str(float(value))
+        if float(value).is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _cell(text, tag="td", style="", breaks=False) -> str:
+    """A table cell; `breaks`: the text may wrap after '.', '_' and '-' (long row ids)."""
+    attr = f' style="{style}"' if style else ""
+    body = html.escape(text)
+    if breaks:
+        body = re.sub(r"([._-])", r"\1<wbr>", body)
+    return f"<{tag}{attr}>{body}</{tag}>"
+
+
+def _pass_cell(passed) -> str:
+    colour = {True: "#1a7f37", False: "#cf222e", None: "#6e7781"}[passed]
+    label = {True: "passes", False: "fails", None: "reported only"}[passed]
+    return (f'<td style="text-align:center;color:{colour};font-weight:bold" title="{label}">'
+            f"{SYMBOLS[passed]}</td>")
+
+
+def table_html(rows, titles: dict | None = None) -> str:
+    """The scorecard as HTML: per chapter, its title, the profile and checkpoints behind the
+    numbers, and a table id / measure / paper / target / measured / pass (✓ ✗ —)."""
+    titles = titles or {}
+    if not rows:
+        return ("<p><em>No chapter has recorded scorecard rows at this profile yet.</em></p>")
+    parts = [f"<p><strong>All chapters:</strong> {len(rows)} rows, "
+             f"{html.escape(summary(rows))}.</p>"]
+    chapters = sorted({r["chapter"] for r in rows})
+    for chapter in chapters:
+        mine = [r for r in rows if r["chapter"] == chapter]
+        title, page = titles.get(chapter, (f"Chapter {chapter}", None))
+        name = html.escape(f"{chapter} {title}")
+        heading = f'<a href="{html.escape(page)}">{name}</a>' if page else name
+        profiles = sorted({r["profile"] for r in mine})
+        checkpoints = list(dict.fromkeys(c for r in mine for c in r["checkpoints"]))
+        parts.append(f'<p style="margin-top:1.5em"><strong>{heading}</strong><br>'
+                     f"profile <code>{html.escape(', '.join(profiles))}</code>; "
+                     f"{html.escape(summary(mine))}<br>checkpoints: "
+                     + (", ".join(f"<code>{html.escape(c)}</code>" for c in checkpoints)
+                        or "none") + "</p>")
+        header = "".join(_cell(h, "th") for h in
+                         ("id", "measure", "paper", "target", "measured", "pass"))
+        body = []
+        for r in mine:
+            body.append("<tr>" + _cell(r["id"], breaks=True)
+                        + _cell(r["measure"]) + _cell(format_value(r["paper"]))
+                        + _cell(format_value(r["target"]), style="white-space:nowrap")
+                        + _cell(format_value(r["measured"]), style="text-align:right")
+                        + _pass_cell(r["pass"]) + "</tr>")
+        parts.append('<div style="overflow-x:auto"><table class="table" style="font-size:0.9em">'
+                     f"<thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody>"
+                     "</table></div>")
+    return "\n".join(parts)

@@ -56,6 +56,16 @@ def test_identical_models_give_identical_pairs():
     assert stats.medians()["S1 vs S2 sample"] == pytest.approx(1, abs=1e-5)
 
 
+def test_parallel_pair_sampling_matches_sequential():
+    a, b = tiny_unet(0), tiny_unet(1)
+    threads = torch.get_num_threads()
+    par = gen.pair_samples(a, b, range(4), SHAPE, max_steps=8, progress=False)
+    assert torch.get_num_threads() == threads
+    seq = gen.pair_samples(a, b, range(4), SHAPE, max_steps=8, progress=False, parallel=False)
+    for p, q in zip(par, seq):
+        torch.testing.assert_close(p.images, q.images, rtol=0, atol=1e-6)
+
+
 def test_different_models_differ_with_the_same_seeds():
     s1, s2 = gen.pair_samples(tiny_unet(0), tiny_unet(1), range(3), SHAPE, max_steps=10,
                               progress=False)
@@ -71,6 +81,25 @@ def test_a_memorizing_model_samples_its_training_images():
     torch.testing.assert_close(stats.near, torch.ones(12), rtol=0, atol=1e-5)
     torch.testing.assert_close(s1.images, train1[stats.near1_index])
     assert (stats.pair < 0.9).all()  # the two training sets share no image
+
+
+def test_compare_and_scorecard_rows():
+    train1, train2 = images(4, 1), images(4, 2)
+    comp = gen.compare(Memorizer(train1), Memorizer(train2), train1, train2, range(3), SHAPE,
+                       progress=False)
+    assert comp.converged == 1.0 and comp.four(2).shape == (4, *SHAPE)
+    assert comp.png(0).startswith(b"\x89PNG")
+    light = comp.brightness()  # the samples are training images: same brightness and contrast
+    assert light["sample std"] == pytest.approx(light["train std"], rel=0.5)
+    assert 0 < light["train mean"] < 1
+    gap = gen.psnr_gap(Memorizer(train1), train1, images(8, 3), [0.1], n_eval=8)
+    rows = gen.scorecard_measurements(13000, {10: gap}, {10: comp.stats})
+    assert [r["id"] for r in rows] == ["F1.gap_N10", "F2.pair_similarity_N10",
+                                       "F2.nearest_train_similarity_N10"]
+    assert rows[2]["measured"] == pytest.approx(1, abs=1e-5) and rows[2]["target"] == ">= 0.95"
+    rows = gen.scorecard_measurements(10, {10: gap}, {10: comp.stats})  # 10 is also the largest
+    assert len(rows) == 6
+    assert gen.scorecard_measurements(13000, {}, {}) == []
 
 
 def test_nearest_training_image_of_a_training_image_is_itself():
@@ -101,6 +130,13 @@ def test_psnr_gap_of_the_identity_denoiser_is_zero():
     np.testing.assert_allclose(gap.train, gap.input_psnr, atol=0.5)
     other = gen.psnr_gap(Zero(), train, test, [0.05, 0.2], n_eval=40)  # seeds 1 and 2
     assert abs(other.gap) < 0.5
+
+
+def test_psnr_gap_from_a_training_history():
+    entry = {"sigmas": [0.1, 0.2], "train_psnr": [30.0, 26.0], "test_psnr": [25.0, 23.0]}
+    gap = gen.PsnrGap.from_history(entry)
+    assert gap.gap == pytest.approx(4.0)
+    np.testing.assert_allclose(gap.input_psnr, [20, 20 * np.log10(5)])
 
 
 def test_psnr_gap_of_a_memorizer_is_large():
@@ -142,6 +178,12 @@ def test_two_paths_share_the_start_and_split():
     assert out["cos_ab"][0] == pytest.approx(1, abs=1e-5)
     assert out["cos_ab"][-1] < 0.999  # different injected noise: different paths
     np.testing.assert_allclose(out["cos_partner"], 1, atol=1e-5)  # same model, same noise
+    picks, frames = gen.snapshots(out, 4)
+    assert picks == [0, 4, 7, 11] and frames.shape == (12, *SHAPE)
+    out["partner"] = {k: v[:6] for k, v in out["partner"].items()}  # a run that stopped early
+    picks, frames = gen.snapshots(out, 4)
+    assert picks[-1] == 5 and frames.shape == (12, *SHAPE)
+    torch.testing.assert_close(frames[4:8], out["b"]["denoised"][picks])
     steps, cos = np.arange(5), np.array([1, 0.99, 0.95, 0.7, 0.2])
     assert gen.split_step(steps, cos) == 3 and gen.split_step(steps, cos, 0.1) is None
 
@@ -174,3 +216,9 @@ def test_ready_ns_and_zoo_available(tmp_path, monkeypatch):
     assert zoo.available(zoo.model_names(book), book) == ["celeba-N1-S1", "celeba-N10-S1",
                                                           "celeba-N10-S2"]
     assert gen.ready_ns(book) == ([10], [1])
+
+
+def test_format_table():
+    text = gen.format_table(["id", "value"], [["a", 0.5], ["long name", 12.25]], ["<", ".2f"])
+    assert text.splitlines() == ["id         value", "a           0.50", "long name  12.25"]
+    assert gen.format_table(["id"], [], ["<"], empty="none") == "none"

@@ -47,8 +47,9 @@ def book(tmp_path):
     _notebook(nbs / "01_good.ipynb",
               "import os, pathlib\n"
               "print(profile, device, os.environ['DIFFGEN_BATCH'], pathlib.Path('helper.txt').exists())",
-              "card = pathlib.Path(os.environ['DIFFGEN_SCORECARD_DIR'])\n"
-              "(card / 'good.json').write_text('{}')")
+              "from diffgen_utils import scorecard\n"
+              "scorecard.record('G.one', chapter='01', measure='one', measured=1.0,\n"
+              "                 profile=profile, target='>= 0')")
     _notebook(nbs / "02_bad.ipynb", "x = 1", "raise ValueError('boom')", "print('never')")
     return tmp_path
 
@@ -75,7 +76,8 @@ def test_good_notebook_executes_into_staging(book):
     assert "smoke cpu 1 True" in printed
     assert (book / "notebooks" / "01_good.ipynb").read_bytes() == source  # source untouched
     assert (staged / "notebooks" / "helper.txt").exists() and (staged / "book" / "intro.md").exists()
-    assert (book / "_build" / "scorecard" / "smoke" / "good.json").exists()
+    card = json.loads((book / "_build" / "scorecard.json").read_text())
+    assert [(r["id"], r["profile"], r["pass"]) for r in card] == [("G.one", "smoke", True)]
     assert json.loads((book / "_build" / "run.json").read_text())["profile"] == "smoke"
     # 02 was not selected: staged unexecuted
     assert "papermill" not in nbformat.read(staged / "notebooks" / "02_bad.ipynb", 4).metadata
@@ -132,3 +134,75 @@ def test_full_run_builds_the_book(book):
     assert not (book / "_build" / "html.new").exists()
     record = json.loads((book / "_build" / "run.json").read_text())
     assert record["status"] == "ok" and record["notebooks"] == ["notebooks/01_good.ipynb"]
+
+
+def test_scorecard_page_runs_last():
+    one, two, page = "notebooks/01_a.ipynb", "notebooks/02_b.ipynb", run.SCORECARD_NOTEBOOK
+    available = [one, two, page]
+    assert run.with_scorecard_page([two], available) == [two, page]
+    assert run.with_scorecard_page([page, one], available) == [one, page]
+    assert run.with_scorecard_page([page], available) == [page]
+    assert run.with_scorecard_page([one], [one, two]) == [one]  # a book without the page
+
+
+def _row(id, passed=True, chapter="01"):
+    return {"id": id, "chapter": chapter, "measure": "m", "paper": None, "target": ">= 0",
+            "measured": 1.0, "profile": "book", "pass": passed, "checkpoints": []}
+
+
+def test_book_run_fails_on_scorecard_regressions(book, capsys):
+    """Runs 01_good (recording G.one, which passes) twice at the book profile, with the real
+    scorecard page (99) of the repository executed after it."""
+    (book / "_toc.yml").write_text(TOC + "  - caption: Scorecard\n    chapters:\n"
+                                         "      - file: notebooks/99_scorecard\n")
+    page = nbformat.read(run.REPO_ROOT / run.SCORECARD_NOTEBOOK, as_version=4)
+    nbformat.write(page, book / run.SCORECARD_NOTEBOOK)
+    card = book / "_build" / "scorecard" / "book"
+    card.mkdir(parents=True)
+    (card / "01.json").write_text(json.dumps([_row("G.stale")]))  # replaced by the re-run
+    (card / "03.json").write_text(json.dumps([_row("C.kept", chapter="03")]))  # not run: stays
+    (book / "scorecard").mkdir()
+    baseline = [_row("G.one"), _row("G.lost"), _row("G.miss", False, "03"),
+                _row("C.kept", chapter="03"), _row("D.notrun", chapter="04")]
+    (book / "scorecard" / "book.json").write_text(json.dumps(baseline))
+
+    assert run.main(["--profile", "book", "--notebooks", "01", "--no-build"], root=book) == 1
+    out, err = capsys.readouterr()
+    rows = json.loads((book / "_build" / "scorecard.json").read_text())
+    assert [r["id"] for r in rows] == ["G.one", "C.kept"]
+    assert "scorecard: 2 rows (2 pass / 0 fail / 0 reported; chapters 01, 03)" in out
+    assert "gone: 1 (03/G.miss); not run: 1 (04/D.notrun)" in out
+    for text in (err, (book / "_build" / "FAILED").read_text()):
+        assert "scorecard regressions" in text and "01/G.lost (gone)" in text
+        assert "G.one" not in text and "D.notrun" not in text
+    record = json.loads((book / "_build" / "run.json").read_text())
+    assert record["status"] == "failed"
+    assert record["scorecard"]["regressions"] == ["01/G.lost (gone)"]
+    # the scorecard page ran last and shows this run's rows
+    assert record["notebooks"] == ["notebooks/01_good.ipynb", run.SCORECARD_NOTEBOOK]
+    shown = nbformat.read(book / "_build" / "source" / run.SCORECARD_NOTEBOOK, as_version=4)
+    html = "".join(o.get("data", {}).get("text/html", "") for c in shown.cells
+                   if c.cell_type == "code" for o in c.outputs)
+    assert '<a href="01_good.html">01 01_good</a>' in html and "G.<wbr>one" in html
+    assert "✓" in html
+    assert "Chapter 03" in html and "stale" not in html
+
+    # accepting the run makes the next one pass
+    assert run.main(["--profile", "book", "--update-baseline"], root=book) == 0
+    assert json.loads((book / "scorecard" / "book.json").read_text()) == rows
+    assert run.main(["--profile", "book", "--notebooks", "01", "--no-build"], root=book) == 0
+    assert "regressions: 0" in capsys.readouterr().out
+
+
+def test_update_baseline_needs_a_finished_book_run(book, capsys):
+    with pytest.raises(SystemExit):
+        run.main(["--profile", "smoke", "--update-baseline"], root=book)
+    assert "only the book profile has a baseline" in capsys.readouterr().err
+    assert run.main(["--profile", "book", "--update-baseline"], root=book) == 1
+    assert "no _build/scorecard.json" in capsys.readouterr().err
+    (book / "_build").mkdir()
+    (book / "_build" / "scorecard.json").write_text(json.dumps([_row("G.one")]))
+    (book / "_build" / "run.json").write_text(json.dumps({"profile": "smoke", "status": "ok"}))
+    assert run.main(["--profile", "book", "--update-baseline"], root=book) == 1
+    assert "not a finished book run" in capsys.readouterr().err
+    assert not (book / "scorecard").exists()

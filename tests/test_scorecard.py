@@ -1,0 +1,182 @@
+"""Scorecard rows: pass semantics, recording, collecting, the regression gate and the page."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from diffgen_utils import scorecard as sc
+
+
+def row(id, chapter="02", passed=True, **kw):
+    base = {"id": id, "chapter": chapter, "measure": f"measure {id}", "paper": None,
+            "target": ">= 0", "measured": 1.0, "profile": "book", "pass": passed,
+            "checkpoints": []}
+    return {**base, **kw}
+
+
+@pytest.mark.parametrize("target, measured, expected", [
+    (None, 3.0, None),
+    (None, None, None),
+    (">= 5", 5.0, True),
+    (">= 5", 4.99, False),
+    ("  >=5 ", 6.0, True),
+    ("<= 0.5", 0.5, True),
+    ("<= 0.5", 0.51, False),
+    ("<= -1e-3", -0.01, True),
+    ("within 0.1 of 1", 1.05, True),
+    ("within 0.1 of 1", 0.85, False),
+    ("within 2 of -3", -1.5, True),
+    (">= 5", math.nan, False),
+    ("<= 5", math.inf, False),
+    (">= 5", None, False),
+])
+def test_passes(target, measured, expected):
+    assert sc.passes(target, measured) is expected
+
+
+@pytest.mark.parametrize("target", ["> 5", "== 1", "about 3", "within of 2"])
+def test_passes_rejects_unknown_targets(target):
+    with pytest.raises(ValueError, match="is not"):
+        sc.passes(target, 1.0)
+
+
+def test_record_without_scorecard_dir_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv("DIFFGEN_SCORECARD_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    r = sc.record("A.x", chapter="02", measure="gap (dB)", measured=6, profile="book",
+                  target=">= 5", paper="large", checkpoints=["m1"])
+    assert r == {"id": "A.x", "chapter": "02", "measure": "gap (dB)", "paper": "large",
+                 "target": ">= 5", "measured": 6.0, "profile": "book", "pass": True,
+                 "checkpoints": ["m1"]}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_record_with_scorecard_dir_writes_and_replaces(tmp_path, monkeypatch):
+    folder = tmp_path / "card" / "book"
+    monkeypatch.setenv("DIFFGEN_SCORECARD_DIR", str(folder))
+    sc.record("A.x", chapter="02", measure="m", measured=1, profile="book", target=">= 5")
+    sc.record("A.y", chapter="02", measure="m", measured=2, profile="book")
+    sc.record("A.x", chapter="02", measure="m", measured=7, profile="book", target=">= 5")
+    sc.record("B.z", chapter="03", measure="m", measured=0.1, profile="book", paper=0.12,
+              target="within 0.05 of 0.12")
+    rows = json.loads((folder / "02.json").read_text())
+    assert [(r["id"], r["measured"], r["pass"]) for r in rows] == [("A.y", 2.0, None),
+                                                                   ("A.x", 7.0, True)]
+    assert sorted(p.name for p in folder.iterdir()) == ["02.json", "03.json"]
+    assert sc.folder("book") == folder
+    collected = sc.collect(folder)
+    assert [r["id"] for r in collected] == ["A.y", "A.x", "B.z"]
+    assert collected[-1]["paper"] == 0.12 and collected[-1]["pass"] is True
+
+
+def test_folder_defaults_to_the_runner_folder(monkeypatch):
+    from diffgen_utils.config import REPO_ROOT
+
+    monkeypatch.delenv("DIFFGEN_SCORECARD_DIR", raising=False)
+    assert sc.folder("smoke") == REPO_ROOT / "_build" / "scorecard" / "smoke"
+
+
+def test_collect(tmp_path):
+    assert sc.collect(tmp_path / "missing") == []
+    (tmp_path / "03.json").write_text(json.dumps([row("C", "03")]))
+    (tmp_path / "01.json").write_text(json.dumps([{**row("A", "01"), "extra": 1}, row("B", "01")]))
+    (tmp_path / "01.json.tmp").write_text("half-written")
+    rows = sc.collect(tmp_path)
+    assert [r["id"] for r in rows] == ["A", "B", "C"]
+    assert list(rows[0]) == list(sc.FIELDS)  # only the scorecard's fields, in order
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{", "not JSON"),
+    ("{}", "not a list"),
+    (json.dumps([{"id": "A", "chapter": "01"}]), "row 'A' lacks measure"),
+])
+def test_collect_rejects_malformed_files(tmp_path, text, message):
+    (tmp_path / "01.json").write_text(text)
+    with pytest.raises(ValueError, match=message):
+        sc.collect(tmp_path)
+
+
+def test_counts_and_summary():
+    rows = [row("a"), row("b", passed=False), row("c", passed=None), row("d")]
+    assert sc.counts(rows) == {"pass": 2, "fail": 1, "reported": 1}
+    assert sc.summary(rows) == "2 pass / 1 fail / 1 reported"
+
+
+def test_compare_finds_regressions_only_among_rows_that_passed():
+    baseline = [row("kept"), row("broke"), row("gone"), row("miss", passed=False),
+                row("fixed", passed=False), row("reported", passed=None),
+                row("other", chapter="05")]
+    current = [row("kept"), row("broke", passed=False), row("miss", passed=False),
+               row("fixed"), row("reported", passed=None), row("new", passed=False)]
+    result = sc.compare(baseline, current)
+    assert result.regressions == ["02/broke", "02/gone (gone)", "05/other (gone)"]
+    assert result.fixed == ["02/fixed"]
+    assert result.known_misses == ["02/miss"]
+    assert result.new == ["02/new"]
+    assert result.not_run == [] and result.gone == []
+    assert "regressions: 3 (02/broke" in result.report()
+    # a chapter that this run did not execute: its rows are not run, not gone
+    result = sc.compare(baseline, current, chapters={"02"})
+    assert result.regressions == ["02/broke", "02/gone (gone)"]
+    assert result.not_run == ["05/other"]
+    # ... unless the chapter ran and lost its rows
+    assert "05/other (gone)" in sc.compare(baseline, current, chapters={"02", "05"}).regressions
+    # a row that did not pass and is gone is listed, not a regression
+    assert sc.compare([row("m", passed=False)], [row("n")]).gone == ["02/m"]
+    # a passing row that lost its target (only reported now) counts as a regression too
+    assert sc.compare([row("r")], [row("r", passed=None)]).regressions == ["02/r"]
+    assert sc.compare(baseline, baseline).report() == \
+        "regressions: 0; known misses: 2 (02/miss, 02/fixed)"
+
+
+def test_chapter_titles(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell("x = 1"),
+                             new_markdown_cell("Intro\n# Memorization and *generalization*\n")])
+    nbformat.write(nb, tmp_path / "02_memo.ipynb")
+    nbformat.write(new_notebook(cells=[]), tmp_path / "03_empty.ipynb")
+    (tmp_path / "notes.ipynb").write_text("{}")
+    assert sc.chapter_titles(tmp_path) == {
+        "02": ("Memorization and *generalization*", "02_memo.html"),
+        "03": ("03_empty", "03_empty.html")}
+
+
+def test_format_value():
+    assert sc.format_value(None) == "—"
+    assert sc.format_value(0.123456) == "0.1235"
+    assert sc.format_value(13000) == "13000" and sc.format_value(2.0) == "2"
+    assert sc.format_value(1.5e-5) == "1.5e-05"
+    assert sc.format_value(math.nan) == "nan" and sc.format_value(-math.inf) == "-inf"
+    assert sc.format_value("about 0.9") == "about 0.9"
+
+
+def test_table_html():
+    rows = [row("F1.gap", measure="train - test PSNR <dB>", paper=12.5, target=">= 5",
+                measured=11.04, checkpoints=["celeba-N10-S1", "celeba-N10-S2"]),
+            row("F2.sim", passed=False, target="<= 0.6", measured=0.93,
+                checkpoints=["celeba-N10-S1"]),
+            row("F3.note", chapter="03", passed=None, target=None, paper="qualitative")]
+    page = sc.table_html(rows, {"02": ("Memorization", "02_memo.html")})
+    assert '<a href="02_memo.html">02 Memorization</a>' in page
+    assert "Chapter 03" in page  # no title known
+    assert "train - test PSNR &lt;dB&gt;" in page  # escaped
+    assert page.count("<table") == 2 and page.count("<tr>") == 2 + 3
+    assert "✓" in page and "✗" in page and "—" in page
+    assert "<code>celeba-N10-S1</code>, <code>celeba-N10-S2</code>" in page  # each once
+    assert "profile <code>book</code>" in page
+    assert "3 rows, 1 pass / 1 fail / 1 reported" in page
+    for value in ("12.5", "11.04", "0.93", "qualitative", "&gt;= 5"):
+        assert value in page
+    assert "No chapter has recorded" in sc.table_html([])
+
+
+def test_passes_returns_a_plain_bool_for_numpy_measurements():
+    import numpy as np
+
+    result = sc.passes(">= 2", np.float32(3.0))
+    assert result is True and type(result) is bool
