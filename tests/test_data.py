@@ -8,16 +8,6 @@ from diffgen_utils import data
 from diffgen_utils.data import DataError
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    """DIFFGEN_DATA and DIFFGEN_CACHE in tmp_path; the data folder starts empty."""
-    root = tmp_path / "data"
-    root.mkdir()
-    monkeypatch.setenv("DIFFGEN_DATA", str(root))
-    monkeypatch.setenv("DIFFGEN_CACHE", str(tmp_path / "cache"))
-    return root
-
-
 def rng(seed=0):
     return np.random.default_rng(seed)
 
@@ -301,15 +291,15 @@ def celeba80(root, n=30, n_copies=5):
     return [f"img{k:03d}" for k in range(n - n_copies)]
 
 
-def test_face_pool_dedups_orders_and_caches(env, tmp_path, monkeypatch):
-    kept = celeba80(env)
+def test_face_pool_dedups_orders_and_caches(data_env, tmp_path, monkeypatch):
+    kept = celeba80(data_env)
     pool = data.face_pool("celeba", 20, substitute_ok=False)
     assert not pool.substitute and pool.n_duplicates == 5
     assert pool.images.shape == (25, 1, 20, 20) and pool.images.dtype == torch.float32
     perm = np.random.default_rng(data.POOL_SEED).permutation(25)
     assert pool.ids == [kept[i] for i in perm]
     # images are the files, in that order, as block means at 20x20
-    first = np.array(Image.open(env / "celeba80" / f"{pool.ids[0]}.png"))
+    first = np.array(Image.open(data_env / "celeba80" / f"{pool.ids[0]}.png"))
     assert torch.allclose(pool.images[0], data.resize(as_tensor(first[None]), 20)[0], atol=1e-6)
 
     caches = list((tmp_path / "cache").glob("pool_celeba_20_*.npz"))
@@ -327,16 +317,16 @@ def test_face_pool_dedups_orders_and_caches(env, tmp_path, monkeypatch):
     assert not list((tmp_path / "cache").glob("*.tmp*"))
 
 
-def test_face_pool_new_listing_new_cache(env, tmp_path):
-    celeba80(env, n=12, n_copies=2)
+def test_face_pool_new_listing_new_cache(data_env, tmp_path):
+    celeba80(data_env, n=12, n_copies=2)
     assert len(data.face_pool("celeba", 20).images) == 10
-    save(faces(1, seed=99)[0], env / "celeba80" / "new.png")
+    save(faces(1, seed=99)[0], data_env / "celeba80" / "new.png")
     assert len(data.face_pool("celeba", 20).images) == 11
     assert len(list((tmp_path / "cache").glob("pool_celeba_20_*.npz"))) == 2
 
 
-def test_face_pool_fer2013_cache_follows_listing(env, tmp_path):
-    root = env / "fer2013"
+def test_face_pool_fer2013_cache_follows_listing(data_env, tmp_path):
+    root = data_env / "fer2013"
     imgs = faces(7, size=40, seed=5)
     for k, rel in enumerate(["train/angry/0", "train/angry/1", "train/happy/0",
                              "test/happy/0", "test/sad/0", "test/sad/1"]):
@@ -351,7 +341,7 @@ def test_face_pool_fer2013_cache_follows_listing(env, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["celeba", "fer2013"])
-def test_face_pool_without_data(env, tmp_path, name):
+def test_face_pool_without_data(data_env, tmp_path, name):
     pool = data.face_pool(name, 16)
     assert pool.substitute and pool.images.shape[1:] == (1, 16, 16)
     assert 0 <= pool.images.min() and pool.images.max() <= 1

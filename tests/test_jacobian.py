@@ -13,15 +13,6 @@ from diffgen_utils import jacobian as jm
 from diffgen_utils.models import BFCNN, UNet, denoise
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny convolutions: a second OpenMP thread only waits for a busy core (~16 ms an op)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _setup(model, size, seed=0):
     g = torch.Generator().manual_seed(seed)
     model.train()

@@ -9,14 +9,6 @@ import torch
 from diffgen_utils import config, synthetic as S, zoo
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 GENERATORS = {
     "calpha": lambda n, seed: S.calpha(n, 16, 2.0, seed),
     "calpha_paper": lambda n, seed: S.calpha(n, 16, 2.0, seed, variant="paper"),
@@ -196,15 +188,8 @@ def tiny():
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    root = tmp_path / "data"
-    root.mkdir()  # no face data: the ray uses the substitute's first image
-    monkeypatch.setenv("DIFFGEN_DATA", str(root))
-    monkeypatch.setenv("DIFFGEN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("DIFFGEN_BATCH", "1")
-    ckpts = tmp_path / "checkpoints"
-    monkeypatch.setattr(config, "checkpoint_dir", lambda profile: ckpts / profile)
-    return ckpts
+def env(zoo_env):
+    return zoo_env[1]  # no face data: the ray uses the substitute's first image
 
 
 @pytest.mark.parametrize("name,dataset,options", [

@@ -14,32 +14,11 @@ from diffgen_utils.train import train
 NAME = "celeba-N4-S1"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train far faster on one thread (and do not fight other jobs for cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def tiny():
     return replace(config.get_profile("smoke"), name="tiny", face_size=8, width=4, steps=4,
                    batch=4, n_values=(1, 4), n_test=4, n_eval=4, eval_every=2,
                    lr_halvings=(0.5,), train_missing=True)
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    root = tmp_path / "data"
-    root.mkdir()
-    monkeypatch.setenv("DIFFGEN_DATA", str(root))
-    monkeypatch.setenv("DIFFGEN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("DIFFGEN_BATCH", "1")
-    ckpts = tmp_path / "checkpoints"
-    monkeypatch.setattr(config, "checkpoint_dir", lambda profile: ckpts / profile)
-    return root, ckpts
 
 
 def write_faces(root, n=20, seed=0, prefix="face"):
@@ -56,8 +35,8 @@ def no_training(*args, **kwargs):
     raise AssertionError("zoo.load trained although a matching checkpoint exists")
 
 
-def test_load_trains_then_reuses(env, tiny, monkeypatch):
-    root, ckpts = env
+def test_load_trains_then_reuses(zoo_env, tiny, monkeypatch):
+    root, ckpts = zoo_env
     write_faces(root)
     assert zoo.status(NAME, tiny) == "missing"
     first = zoo.load(NAME, tiny, train_missing=True)
@@ -77,8 +56,8 @@ def test_load_trains_then_reuses(env, tiny, monkeypatch):
         assert value.equal(again.model.state_dict()[key])
 
 
-def test_missing_checkpoint_names_the_command(env, tiny):
-    write_faces(env[0])
+def test_missing_checkpoint_names_the_command(zoo_env, tiny):
+    write_faces(zoo_env[0])
     with pytest.raises(FileNotFoundError,
                        match=rf"is missing.*python -m diffgen_utils\.train --profile tiny "
                              rf"--only {NAME}"):
@@ -87,8 +66,8 @@ def test_missing_checkpoint_names_the_command(env, tiny):
         zoo.load(NAME, replace(tiny, train_missing=False))
 
 
-def test_stale_config_is_reported(env, tiny):
-    write_faces(env[0])
+def test_stale_config_is_reported(zoo_env, tiny):
+    write_faces(zoo_env[0])
     zoo.load(NAME, tiny)
     wider = replace(tiny, width=8)
     status = zoo.status(NAME, wider)
@@ -97,8 +76,8 @@ def test_stale_config_is_reported(env, tiny):
         zoo.load(NAME, wider, train_missing=False)
 
 
-def test_stopped_checkpoint_resumes(env, tiny):
-    root, ckpts = env
+def test_stopped_checkpoint_resumes(zoo_env, tiny):
+    root, ckpts = zoo_env
     write_faces(root)
     s = zoo.spec(NAME, tiny)
     path = zoo.checkpoint_path(NAME, tiny)
@@ -111,8 +90,8 @@ def test_stopped_checkpoint_resumes(env, tiny):
     assert loaded.checkpoint["step"] == 4 and [h["step"] for h in loaded.history] == [2, 4]
 
 
-def test_data_change_is_detected(env, tiny):
-    root, _ = env
+def test_data_change_is_detected(zoo_env, tiny):
+    root, _ = zoo_env
     write_faces(root)
     old = zoo.load(NAME, tiny)
     write_faces(root, seed=1, prefix="other")  # other images: a new listing, a new pool
@@ -124,8 +103,8 @@ def test_data_change_is_detected(env, tiny):
         data.face_pool("celeba", 8).split(4, "S1", 4))
 
 
-def test_without_data_existing_checkpoint_loads_unchecked(env, tiny, monkeypatch):
-    root, ckpts = env
+def test_without_data_existing_checkpoint_loads_unchecked(zoo_env, tiny, monkeypatch):
+    root, ckpts = zoo_env
     write_faces(root)
     zoo.load(NAME, tiny)
     path = ckpts / "tiny" / f"{NAME}.pt"
@@ -140,7 +119,7 @@ def test_without_data_existing_checkpoint_loads_unchecked(env, tiny, monkeypatch
     assert path.read_bytes() == before
 
 
-def test_without_data_trains_on_substitute_only_where_allowed(env, tiny, monkeypatch):
+def test_without_data_trains_on_substitute_only_where_allowed(zoo_env, tiny, monkeypatch):
     with pytest.raises(data.DataError, match="DIFFGEN_DATA"):  # book-like: never a substitute
         zoo.load(NAME, replace(tiny, train_missing=False), train_missing=True)
     sub = zoo.load(NAME, tiny)
