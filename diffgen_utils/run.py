@@ -193,10 +193,14 @@ def execute_notebook(src, dst, profile: str, device: str, root=REPO_ROOT) -> flo
             ) from None
         except Exception as e:  # the kernel died, would not start, ...
             raise RunFailed(f"notebook {name} failed: {type(e).__name__}: {e}") from e
+    # The page shows the values this run used (collapsed), not the notebook's defaults.
     nb = nbformat.read(dst, as_version=4)
     for cell in nb.cells:
-        if "injected-parameters" in _tags(cell) and "hide-input" not in _tags(cell):
-            _tags(cell).append("hide-input")
+        tags = _tags(cell)
+        extra = {"injected-parameters": "hide-input", "parameters": "remove-cell"}
+        for tag, added in extra.items():
+            if tag in tags and added not in tags:
+                tags.append(added)
     nbformat.write(nb, dst)
     return time.perf_counter() - t0
 

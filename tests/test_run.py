@@ -72,6 +72,8 @@ def test_good_notebook_executes_into_staging(book):
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and "hide-input" in injected[0].metadata["tags"]
     assert 'profile = "smoke"' in injected[0].source
+    defaults = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(defaults) == 1 and "remove-cell" in defaults[0].metadata["tags"]
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "smoke cpu 1 True" in printed
     assert (book / "notebooks" / "01_good.ipynb").read_bytes() == source  # source untouched
