@@ -240,6 +240,15 @@ def _source_listing(name: str) -> list[str]:
     return [p.relative_to(folder).as_posix() for sub in subfolders for p in list_images(sub)]
 
 
+def has_faces(name: str = "celeba") -> bool:
+    """Whether the real data set is in the data folder (else chapters use a stand-in)."""
+    try:
+        _source_listing(name)
+    except DataError:
+        return False
+    return True
+
+
 def _read_source(name: str) -> tuple[np.ndarray, list[str], str]:
     root = config.data_dir()
     if name == "celeba":

@@ -31,6 +31,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from diffgen_utils import data
 from diffgen_utils import scorecard as sc
 from diffgen_utils.config import PROFILE_NAMES, REPO_ROOT, get_profile
 
@@ -275,6 +276,10 @@ def check_baseline(rows: list[dict], profile: str, notebooks: list[str],
         print(f"scorecard: no baseline {os.path.relpath(path, root)} to compare with; accept "
               f"this run's rows with: python -m diffgen_utils.run --profile {profile} "
               "--update-baseline", flush=True)
+        return None
+    if not data.has_faces("celeba"):
+        print("scorecard: no face data in $DIFFGEN_DATA, so the chapters record no rows that "
+              "need it; not compared with the baseline", flush=True)
         return None
     baseline = json.loads(path.read_text())
     chapters = {Path(nb).name[:2] for nb in notebooks}

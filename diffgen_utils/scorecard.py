@@ -49,12 +49,14 @@ def passes(target: str | None, measured: float) -> bool | None:
 
 
 def record(id: str, chapter: str, measure: str, measured: float, profile: str,
-           target: str | None = None, paper=None, checkpoints: list[str] | None = None) -> dict:
-    """Write (or replace) one row and return it."""
+           target: str | None = None, paper=None, checkpoints: list[str] | None = None,
+           write: bool = True) -> dict:
+    """Write (or replace) one row and return it. `write=False` only returns it: for numbers
+    measured on a stand-in (no face data), which must not enter the scorecard."""
     row = {"id": id, "chapter": chapter, "measure": measure, "paper": paper, "target": target,
            "measured": None if measured is None else float(measured), "profile": profile,
            "pass": passes(target, measured), "checkpoints": checkpoints or []}
-    folder = os.environ.get("DIFFGEN_SCORECARD_DIR")
+    folder = os.environ.get("DIFFGEN_SCORECARD_DIR") if write else None
     if folder:
         path = Path(folder) / f"{chapter}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
