@@ -152,9 +152,10 @@ def _row(id, passed=True, chapter="01"):
             "measured": 1.0, "profile": "book", "pass": passed, "checkpoints": []}
 
 
-def test_book_run_fails_on_scorecard_regressions(book, capsys):
+def test_book_run_fails_on_scorecard_regressions(book, capsys, monkeypatch):
     """Runs 01_good (recording G.one, which passes) twice at the book profile, with the real
     scorecard page (99) of the repository executed after it."""
+    monkeypatch.setattr(run.data, "has_faces", lambda name="celeba": True)
     (book / "_toc.yml").write_text(TOC + "  - caption: Scorecard\n    chapters:\n"
                                          "      - file: notebooks/99_scorecard\n")
     page = nbformat.read(run.REPO_ROOT / run.SCORECARD_NOTEBOOK, as_version=4)
@@ -208,3 +209,12 @@ def test_update_baseline_needs_a_finished_book_run(book, capsys):
     assert run.main(["--profile", "book", "--update-baseline"], root=book) == 1
     assert "not a finished book run" in capsys.readouterr().err
     assert not (book / "scorecard").exists()
+
+
+def test_book_run_without_face_data_skips_the_gate(book, capsys, monkeypatch):
+    """Without the data the chapters cannot measure what the baseline holds: no comparison."""
+    monkeypatch.setattr(run.data, "has_faces", lambda name="celeba": False)
+    (book / "scorecard").mkdir()
+    (book / "scorecard" / "book.json").write_text(json.dumps([_row("G.lost")]))
+    assert run.main(["--profile", "book", "--notebooks", "01", "--no-build"], root=book) == 0
+    assert "not compared with the baseline" in capsys.readouterr().out
