@@ -132,7 +132,11 @@ def prepare_celeba_main(argv=None) -> None:
     parser.add_argument("--size", type=int, default=80)
     args = parser.parse_args(argv)
     out = Path(args.out) if args.out else config.data_dir() / f"celeba{args.size}"
-    print(f"prepared {prepare_celeba(Path(args.raw_dir), out, args.size)} images in {out}")
+    try:
+        count = prepare_celeba(Path(args.raw_dir), out, args.size)
+    except DataError as err:
+        raise SystemExit(f"error: {err}") from None
+    print(f"prepared {count} images in {out}")
 
 
 # ---------------------------------------------------------------- resizing, duplicates
