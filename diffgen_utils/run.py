@@ -178,7 +178,11 @@ def execute_notebook(src, dst, profile: str, device: str, root=REPO_ROOT) -> flo
     # the chapter's rows come from this run only (record() merges into an existing file)
     (scorecard / f"{src.name[:2]}.json").unlink(missing_ok=True)
     t0 = time.perf_counter()
-    with _environ(DIFFGEN_BATCH="1", DIFFGEN_SCORECARD_DIR=str(scorecard)):
+    # Kernels import the same diffgen_utils as this runner, whatever pip's editable install
+    # points at (a CI clone re-points it).
+    package_root = str(Path(__file__).resolve().parent.parent)
+    pythonpath = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+    with _environ(DIFFGEN_BATCH="1", DIFFGEN_SCORECARD_DIR=str(scorecard), PYTHONPATH=pythonpath):
         try:
             pm.execute_notebook(str(src), str(dst), parameters={"profile": profile, "device": device},
                                 kernel_name="python3", cwd=str(dst.parent), progress_bar=False)

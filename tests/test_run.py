@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -218,3 +219,20 @@ def test_book_run_without_face_data_skips_the_gate(book, capsys, monkeypatch):
     (book / "scorecard" / "book.json").write_text(json.dumps([_row("G.lost")]))
     assert run.main(["--profile", "book", "--notebooks", "01", "--no-build"], root=book) == 0
     assert "not compared with the baseline" in capsys.readouterr().out
+
+
+def test_kernels_import_the_runners_package(book, tmp_path, monkeypatch):
+    """Whatever else is on the path (a decoy here; a re-pointed editable install in CI), the
+    kernel imports this checkout's diffgen_utils."""
+    decoy = tmp_path / "decoy" / "diffgen_utils"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("")
+    monkeypatch.setenv("PYTHONPATH", str(decoy.parent))
+    _notebook(book / "notebooks" / "01_good.ipynb",
+              "import diffgen_utils, pathlib\n"
+              "print('PKG', pathlib.Path(diffgen_utils.__file__).parent)")
+    run.run_book("smoke", ["notebooks/01_good.ipynb"], "cpu", build=False, root=book)
+    out = nbformat.read(book / "_build" / "source" / "notebooks" / "01_good.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in out.cells if c.cell_type == "code"
+                      for o in c.get("outputs", []))
+    assert f"PKG {Path(run.__file__).resolve().parent}" in printed
