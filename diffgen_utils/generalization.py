@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from . import analysis, config, sampling, zoo
 from .config import Profile
 from .data import mean_removed_unit
+from .plotting import format_table  # noqa: F401 (for the notebooks)
 
 SUBSETS = ("S1", "S2")
 
@@ -323,20 +324,6 @@ def two_paths(model: torch.nn.Module, seed: int, noise_seeds, shape,
 
 
 # ---------------------------------------------------------------- tables and figures
-def format_table(header: list[str], rows: list[list], formats: list[str],
-                 empty: str = "(nothing to show yet)") -> str:
-    """A right-aligned text table; `formats` are format specs per column, e.g. ".2f"."""
-    if not rows:
-        return empty
-    cells = [[format(v, f) for v, f in zip(row, formats)] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
-    left = [f.startswith("<") for f in formats]
-    return "\n".join("  ".join(c.ljust(w) if lj else c.rjust(w)
-                                for c, w, lj in zip(line, widths, left)).rstrip()
-                      for line in [header] + cells)
-
-
-
 def n_colors(ns) -> dict:
     """One colour per N, ordered along a colour map."""
     cmap = matplotlib.colormaps["viridis"]

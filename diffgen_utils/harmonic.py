@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from . import jacobian as jm
-from .plotting import image_png
+from .plotting import format_table, image_png  # noqa: F401 (format_table: for the notebooks)
 
 # The paper's Figs 3 and 21 are at 80x80: d = 6400.
 PAPER_DIM = 6400
@@ -40,15 +40,6 @@ def eigenvalue_rows(paper: dict, eigvals: torch.Tensor, d_paper: int = PAPER_DIM
             for (k, value), ours in zip(paper.items(), index_map(paper, d, d_paper).values())]
 
 
-def format_table(header: list[str], rows: list[list], formats: list[str]) -> str:
-    """A plain text table, right-aligned; formats are format specs ("<" left-aligns a column)."""
-    cells = [[format(v, f) if v is not None else "-" for v, f in zip(row, formats)]
-             for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
-    left = [f.startswith("<") for f in formats]
-    return "\n".join("  ".join(c.ljust(w) if lj else c.rjust(w)
-                               for c, w, lj in zip(line, widths, left)).rstrip()
-                     for line in [header] + cells)
 
 
 def scorecard_table(rows: list[dict]) -> str:

@@ -100,3 +100,19 @@ def image_slider(images_png: list[bytes], labels=None, description: str = "index
                                      layout=widgets.Layout(width="min(100%, 420px)"))
     widgets.jslink((slider, "index"), (stack, "selected_index"))
     return widgets.VBox([slider, stack])
+
+
+def format_table(header: list[str], rows: list[list], formats: list[str],
+                 empty: str = "(nothing to show yet)") -> str:
+    """A plain text table, right-aligned; `formats` are format specs per column ("<" left-aligns
+    a column, e.g. "<" or "<.2f"); None prints as "-"."""
+    if not rows:
+        return empty
+    cells = [[format(v, f) if v is not None else "-" for v, f in zip(row, formats)]
+             for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
+    left = [f.startswith("<") for f in formats]
+    return "\n".join("  ".join(c.ljust(w) if lj else c.rjust(w)
+                               for c, w, lj in zip(line, widths, left)).rstrip()
+                     for line in [header] + cells)
+

@@ -217,8 +217,3 @@ def test_ready_ns_and_zoo_available(tmp_path, monkeypatch):
                                                           "celeba-N10-S2"]
     assert gen.ready_ns(book) == ([10], [1])
 
-
-def test_format_table():
-    text = gen.format_table(["id", "value"], [["a", 0.5], ["long name", 12.25]], ["<", ".2f"])
-    assert text.splitlines() == ["id         value", "a           0.50", "long name  12.25"]
-    assert gen.format_table(["id"], [], ["<"], empty="none") == "none"

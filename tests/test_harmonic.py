@@ -58,10 +58,7 @@ def test_eigenvalue_rows():
     assert small[-1][4] is None  # the paper's k is past our d
 
 
-def test_format_tables():
-    text = harmonic.format_table(["a", "name"], [[1.5, "x"], [10.25, None]], [".2f", "<"])
-    lines = text.splitlines()
-    assert lines[0].split() == ["a", "name"] and lines[2].split() == ["10.25", "-"]
+def test_scorecard_table():
     rows = [{"id": "F6.x", "paper": None, "target": "<= 1e-4", "measured": 1e-7, "pass": True},
             {"id": "F3.y", "paper": 1.2, "target": None, "measured": 1.1, "pass": None}]
     table = harmonic.scorecard_table(rows)
