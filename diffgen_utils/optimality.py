@@ -1,0 +1,165 @@
+"""Chapter 4: C^alpha images, where the denoiser's rate can be compared with the optimum
+(paper Figs 4 and 16-18).
+
+A C^alpha image is two regular backgrounds separated by a C^alpha contour (`synthetic.calpha`).
+The best achievable denoising error of such images falls as sigma^(2 alpha / (alpha + 1)), so
+output PSNR grows with input PSNR at the slope alpha / (alpha + 1) (`synthetic.optimal_slope`).
+This module fits that slope on a trained model's PSNR curve, names the chapter's models, and
+measures how local the Jacobian's eigenvectors are.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import analysis, synthetic, zoo
+from .config import Profile
+
+# Fig 4 of the paper (80x80 UNets, 10^5 images per alpha); the paper gives no slope for alpha = 4.
+PAPER_SLOPES = {1.0: 0.46, 2.0: 0.61, 3.0: 0.75, 5.0: 0.83}
+PAPER_FIG4_LAMBDA_ENDS = (1.147, 0.65)  # lambda_0 and lambda_19 of the alpha = 4 example
+SLOPE_TOLERANCE = 0.07  # scorecard: |measured - alpha/(alpha+1)| <= this
+FIG17_SIGMA = 0.2  # Figs 16-18: contour regularity with background regularity 8
+FIG4_SIGMA = 0.1  # the alpha = 4 eigenvectors (the paper does not state its sigma)
+
+# The slope is fitted over this input-PSNR range (dB), fixed before any model was trained:
+# sigma from 0.32 down to 0.01. Above it the noise hides all but the coarsest structure; below
+# it a 32x32 image has run out of finer detail and every good denoiser tends to the identity
+# (slope 1). The local slopes over the whole curve are shown beside the fit.
+FIT_RANGE_DB = (10.0, 40.0)
+# Input PSNR of the evaluated noise levels: 0 to 45 dB in steps of 2.5 dB.
+RATE_INPUT_PSNR = np.arange(0.0, 45.01, 2.5)
+
+
+def rate_sigmas() -> np.ndarray:
+    """The noise levels of the PSNR curves (input PSNR = RATE_INPUT_PSNR)."""
+    return 10 ** (-RATE_INPUT_PSNR / 20)
+
+
+def alpha_model(alpha: float, profile: Profile) -> str:
+    """Zoo name of the model trained on C^alpha images with contour = background regularity."""
+    return zoo.synthetic_name("calpha", profile.synthetic_n,
+                              synthetic.data_options("calpha", alpha))
+
+
+def contour_model(contour_alpha: float, profile: Profile) -> str:
+    """Zoo name of the model of Figs 16-18: contour regularity `contour_alpha`, background
+    regularity `profile.calpha_background`."""
+    return zoo.synthetic_name("calpha", profile.synthetic_n, synthetic.data_options(
+        "calpha", contour_alpha, profile.calpha_background))
+
+
+def held_out(alpha: float, profile: Profile, n: int, background_alpha: float | None = None
+             ) -> synthetic.CAlphaParts:
+    """n images of the training distribution drawn from the test seed (never trained on), with
+    their contours."""
+    return synthetic.calpha_parts(n, profile.synthetic_size, alpha, synthetic.TEST_SEED,
+                                  background_alpha=background_alpha)
+
+
+@dataclass
+class RateCurve:
+    """Output PSNR against input PSNR of one model, and the slope fitted on it."""
+
+    alpha: float
+    input_psnr: np.ndarray
+    output_psnr: np.ndarray
+    fit_range: tuple[float, float]
+    slope: float
+    intercept: float
+
+    @property
+    def optimal(self) -> float:
+        return synthetic.optimal_slope(self.alpha)
+
+    @property
+    def error(self) -> float:
+        """Measured minus optimal slope."""
+        return self.slope - self.optimal
+
+    def local_slopes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Slope between neighbouring points, at their mid input PSNR."""
+        x, y = self.input_psnr, self.output_psnr
+        return (x[1:] + x[:-1]) / 2, np.diff(y) / np.diff(x)
+
+
+def rate_curve(model: torch.nn.Module, images: torch.Tensor, alpha: float,
+               fit_range: tuple[float, float] = FIT_RANGE_DB, seed: int = 0) -> RateCurve:
+    """Mean output PSNR over `images` at every noise level of `rate_sigmas()`, and the least-squares
+    slope over input PSNR in `fit_range`."""
+    sigmas = rate_sigmas()
+    out = analysis.evaluate_psnr(model, images, sigmas, seed=seed)
+    x = analysis.input_psnr(sigmas)
+    slope, intercept = analysis.fit_slope(x, out, fit_range)
+    return RateCurve(float(alpha), x, out, tuple(fit_range), float(slope), float(intercept))
+
+
+def slope_rows(curves: dict) -> list[list]:
+    """Table rows [alpha, optimal, measured, measured - optimal, paper (or None)]."""
+    return [[c.alpha, c.optimal, c.slope, c.error, PAPER_SLOPES.get(c.alpha)]
+            for c in curves.values()]
+
+
+def plot_rate_curves(curves: dict, ax) -> None:
+    """Each curve as points; its fitted line over the fit range (solid); a line of the optimal
+    slope through the middle of the fit (dotted); and the identity (output = input PSNR)."""
+    for i, c in enumerate(curves.values()):
+        color = f"C{i}"
+        ax.plot(c.input_psnr, c.output_psnr, "o", ms=3, color=color)
+        lo, hi = c.fit_range
+        xs = np.array([lo, hi])
+        ax.plot(xs, c.slope * xs + c.intercept, "-", color=color,
+                label=rf"$\alpha$={c.alpha:g}: {c.slope:.2f} (optimal {c.optimal:.2f})")
+        mid = (lo + hi) / 2
+        ax.plot(xs, c.slope * mid + c.intercept + c.optimal * (xs - mid), ":", color=color, lw=1.4)
+    top = max(float(c.input_psnr.max()) for c in curves.values())
+    ax.plot([0, top], [0, top], color="k", lw=0.6, label="identity")
+    for edge in next(iter(curves.values())).fit_range:
+        ax.axvline(edge, color="0.6", lw=0.6, ls="--")
+    ax.set_xlabel("input PSNR (dB)"), ax.set_ylabel("output PSNR (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, title="fitted slope (dotted: optimal)", title_fontsize=7)
+
+
+def plot_local_slopes(curves: dict, ax) -> None:
+    """The local slope of every curve against input PSNR, with each optimum dotted."""
+    for i, c in enumerate(curves.values()):
+        mids, slopes = c.local_slopes()
+        ax.plot(mids, slopes, "o-", ms=3, lw=1, color=f"C{i}", label=rf"$\alpha$={c.alpha:g}")
+        ax.axhline(c.optimal, color=f"C{i}", ls=":", lw=1.2)
+    for edge in next(iter(curves.values())).fit_range:
+        ax.axvline(edge, color="0.6", lw=0.6, ls="--")
+    ax.set_xlabel("input PSNR (dB)"), ax.set_ylabel("local slope")
+    ax.set_ylim(-0.1, 1.3), ax.grid(alpha=0.3), ax.legend(fontsize=7)
+
+
+# ------------------------------------------------------------------ eigenvectors
+
+
+def participation(vectors: torch.Tensor) -> np.ndarray:
+    """Participation ratio (sum v^2)^2 / sum v^4 of each vector (rows, any trailing shape):
+    the number of pixels a vector effectively occupies (d for a flat vector, 1 for a spike)."""
+    v2 = torch.as_tensor(vectors).reshape(len(vectors), -1).double() ** 2
+    return (v2.sum(1) ** 2 / (v2**2).sum(1).clamp_min(1e-300)).numpy()
+
+
+def near_contour_share(vectors: torch.Tensor, contour: torch.Tensor, width: float = 2.0
+                       ) -> np.ndarray:
+    """Share of each vector's energy |v|^2 on pixels within `width` rows of the contour
+    (contour: (W,) row of the contour in each column; vectors (k, H, W))."""
+    v2 = torch.as_tensor(vectors).double() ** 2
+    rows = torch.arange(v2.shape[-2], dtype=torch.float64).view(-1, 1)
+    band = ((rows - torch.as_tensor(contour, dtype=torch.float64).view(1, -1)).abs() <= width)
+    return ((v2 * band).sum((-2, -1)) / v2.sum((-2, -1)).clamp_min(1e-300)).numpy()
+
+
+def decay_exponent(coeffs: torch.Tensor, k_range: tuple[int, int]) -> float:
+    """Slope p of log |c|_(k) against log k for the sorted coefficients, k in k_range: the
+    coefficients decay like k^p (p = -(alpha + 1)/2 for an ideal basis of C^alpha images)."""
+    c = np.sort(np.abs(np.asarray(coeffs, float)))[::-1]
+    k = np.arange(1, len(c) + 1)
+    lo, hi = k_range
+    keep = (k >= lo) & (k <= hi) & (c > 0)
+    return float(np.polyfit(np.log(k[keep]), np.log(c[keep]), 1)[0])
