@@ -93,6 +93,29 @@ def psnr_gap(model: torch.nn.Module, train: torch.Tensor, test: torch.Tensor, si
                    analysis.evaluate_psnr(model, test.to(device), sigmas, seed=seeds[1]))
 
 
+
+def memorizer(train: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The optimal denoiser of the training set itself (N equally likely images): E[x | y] =
+    sum_i w_i x_i with w = softmax(-||y - x_i||^2 / (2 sigma^2)). A perfectly memorizing network
+    computes this; sampling with it can only return training images."""
+    d2 = torch.cdist(y.flatten(1).double(), train.flatten(1).double()) ** 2
+    w = torch.softmax(-d2 / (2 * sigma**2), dim=1)
+    return (w @ train.flatten(1).double()).reshape(y.shape).to(y.dtype)
+
+
+def memorizer_psnr(train: torch.Tensor, sigmas, n_eval: int | None = None, seed: int = 1
+                   ) -> np.ndarray:
+    """Output PSNR of `memorizer` on its own training images at each sigma (same images and
+    noise seed as the training curve of `psnr_gap`): the ceiling a network trained on `train`
+    could reach by memorizing. A perfect recovery counts as 100 dB."""
+    x = eval_images(train, n_eval) if n_eval is not None else train
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for sigma in np.asarray(sigmas, dtype=float):
+        y = x + torch.randn(x.shape, generator=g) * sigma
+        out.append(analysis.psnr(x, memorizer(train, y, float(sigma))).clamp(max=100).mean().item())
+    return np.array(out)
+
 # ---------------------------------------------------------------- paired samples, similarities
 def pair_samples(model_s1: torch.nn.Module, model_s2: torch.nn.Module, seeds, shape,
                  settings: sampling.SamplerSettings | None = None, parallel: bool = True,

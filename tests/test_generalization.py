@@ -217,3 +217,18 @@ def test_ready_ns_and_zoo_available(tmp_path, monkeypatch):
                                                           "celeba-N10-S2"]
     assert gen.ready_ns(book) == ([10], [1])
 
+
+
+def test_memorizer_snaps_to_the_nearest_image_and_averages_at_high_noise():
+    train = torch.rand(5, 1, 6, 6, generator=torch.Generator().manual_seed(0))
+    y = train[[3, 1]] + 0.01 * torch.randn(2, 1, 6, 6, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(gen.memorizer(train, y, sigma=0.05), train[[3, 1]])
+    far = gen.memorizer(train, y, sigma=1e3)
+    torch.testing.assert_close(far, train.mean(0, keepdim=True).expand_as(far), atol=1e-4, rtol=0)
+
+
+def test_memorizer_psnr_is_the_ceiling_of_a_training_curve():
+    train = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    psnr = gen.memorizer_psnr(train, [0.01, 0.1, 10.0], n_eval=8)
+    assert psnr[0] == 100.0 and psnr[1] > 40  # recovered exactly: counted as 100 dB
+    assert psnr[2] < 15  # so noisy that only the mean of the four is left
