@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from .data import mean_removed_unit
-from .models import denoise
+from .models import denoise, model_device
 
 
 def psnr(clean: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
@@ -25,8 +25,7 @@ def evaluate_psnr(model: torch.nn.Module, images: torch.Tensor, sigmas, seed: in
     """Mean output PSNR of the denoiser at each sigma, with fixed noise (seeded)."""
     was_training = model.training
     model.eval()
-    first = next(iter(model.parameters()), None)  # parameter-free denoisers are allowed
-    device = first.device if first is not None else images.device
+    device = model_device(model)
     g = torch.Generator().manual_seed(seed)
     out = []
     for sigma in sigmas:

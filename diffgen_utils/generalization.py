@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from . import analysis, config, sampling, zoo
 from .config import Profile
 from .data import mean_removed_unit
+from .models import model_device
 from .plotting import format_table  # noqa: F401 (for the notebooks)
 
 SUBSETS = ("S1", "S2")
@@ -86,7 +87,7 @@ def psnr_gap(model: torch.nn.Module, train: torch.Tensor, test: torch.Tensor, si
     """
     if n_eval is not None:
         train, test = eval_images(train, n_eval), test[:n_eval]
-    device = next(iter(model.parameters()), torch.empty(0)).device
+    device = model_device(model)
     sigmas = np.asarray(sigmas, dtype=float)
     return PsnrGap(sigmas,
                    analysis.evaluate_psnr(model, train.to(device), sigmas, seed=seeds[0]),
@@ -102,6 +103,22 @@ def memorizer(train: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tenso
     w = torch.softmax(-d2 / (2 * sigma**2), dim=1)
     return (w @ train.flatten(1).double()).reshape(y.shape).to(y.dtype)
 
+
+
+class BlindMemorizer(torch.nn.Module):
+    """`memorizer` as a blind noise-predicting network (y -> y - E[x | y]), usable by the sampler:
+    sigma is estimated from y as the distance to the nearest training image / sqrt(d). The
+    control of Figure 2: the denoiser a network that memorized perfectly would compute."""
+
+    def __init__(self, train: torch.Tensor):
+        super().__init__()
+        self.register_buffer("faces", train.detach().clone())
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        d2 = torch.cdist(y.flatten(1).double(), self.faces.flatten(1).double()) ** 2
+        sigma = (d2.min(dim=1).values / y[0].numel()).sqrt().clamp_min(1e-6)
+        w = torch.softmax(-d2 / (2 * sigma[:, None] ** 2), dim=1)
+        return y - (w @ self.faces.flatten(1).double()).reshape(y.shape).to(y.dtype)
 
 def memorizer_psnr(train: torch.Tensor, sigmas, n_eval: int | None = None, seed: int = 1
                    ) -> np.ndarray:
@@ -133,7 +150,7 @@ def pair_samples(model_s1: torch.nn.Module, model_s2: torch.nn.Module, seeds, sh
     def run(model):
         return sampling.sample(model, seeds, shape=shape, settings=settings, **kwargs)
 
-    on_cpu = all(next(m.parameters()).device.type == "cpu" for m in (model_s1, model_s2))
+    on_cpu = all(model_device(m).type == "cpu" for m in (model_s1, model_s2))
     if not (parallel and on_cpu):
         return run(model_s1), run(model_s2)
     threads = torch.get_num_threads()

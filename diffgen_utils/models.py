@@ -130,5 +130,12 @@ def denoise(model: nn.Module, y: torch.Tensor) -> torch.Tensor:
     return y - model(y)
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Where a model's tensors live: its first parameter's (or buffer's) device, else the CPU."""
+    for t in (*model.parameters(), *model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import config
-from .models import denoise
+from .models import denoise, model_device
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def sample(model: torch.nn.Module, seeds, shape=None, settings: SamplerSettings 
     if len(noise_seeds) != len(seeds):
         raise ValueError("give one noise seed per seed")
     model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     show = (not config.batch_mode()) if progress is None else progress
     parts = [_sample_chunk(model, seeds[i:i + batch], noise_seeds[i:i + batch], tuple(shape),
                            settings, record_every, device) for i in tqdm(range(0, len(seeds), batch), disable=not show,

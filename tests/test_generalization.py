@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffgen_utils import config, generalization as gen, zoo
+from diffgen_utils import analysis, config, generalization as gen, sampling, zoo
 from diffgen_utils.models import UNet
 
 SHAPE = (1, 8, 8)
@@ -232,3 +232,13 @@ def test_memorizer_psnr_is_the_ceiling_of_a_training_curve():
     psnr = gen.memorizer_psnr(train, [0.01, 0.1, 10.0], n_eval=8)
     assert psnr[0] == 100.0 and psnr[1] > 40  # recovered exactly: counted as 100 dB
     assert psnr[2] < 15  # so noisy that only the mean of the four is left
+
+
+def test_blind_memorizer_samples_are_training_images():
+    train = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    net = gen.BlindMemorizer(train)
+    noisy = train + 0.05 * torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(noisy - net(noisy), train, atol=1e-4, rtol=0)
+    out = sampling.sample(net, range(6), shape=(1, 8, 8), progress=False)
+    _, similarity = analysis.nearest_neighbors(out.images, train)
+    assert similarity.min() > 0.99

@@ -1,0 +1,274 @@
+"""Chapter 5: low-dimensional manifolds, where GAHBs are not optimal (Claim 4; Figs 5, 19, 20).
+
+Data lie on a smooth manifold of dimension d_M much smaller than the number of pixels d (disks:
+d_M = 5, the rescalings of one face: 1, unit-frequency sinusoids: 2). At small noise the optimal
+denoiser projects onto the manifold's tangent plane: its Jacobian is that projection (d_M
+eigenvalues 1, the rest 0) and its error is d_M sigma^2 / d per pixel. This module compares a
+trained denoiser's Jacobian with that optimum:
+
+    principal_cosines(A, B)         cosines of the principal angles between two subspaces
+    subspace_overlap(A, B)          their mean square (1: same subspace, 0: orthogonal)
+    tangent_cosines(analysis, T)    top-k eigenspace of the Jacobian against a tangent basis
+    manifold_optimal_psnr(...)      small-noise optimum: output = input PSNR + 10 log10(d / d_M)
+    rank_above(eigvals, 0.5)        the paper's "rank": eigenvalues above one half
+    manifold_sweep(...)             rank, tr J and tangent overlap over noise levels
+
+Conventions: eigenvectors are the *columns* of `JacobianAnalysis.eigvecs` (d, d); tangent bases
+from `synthetic` are *rows* (m, d). Functions below say which they take.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import jacobian as jm
+from . import synthetic
+from .analysis import fit_slope, input_psnr
+
+DISK_SIGMA = 0.04  # Fig 5
+RAY_SIGMA = 0.04  # Fig 19
+CONE_SIGMA = 0.08  # Fig 20
+DISK_DIM, RAY_DIM, CONE_DIM = 5, 1, 2  # manifold dimensions d_M
+RANK_THRESHOLD = 0.5  # an eigenvalue above this counts as a kept direction
+# Input-PSNR range (dB) of the slope fits: sigma from about 0.1 down to the smallest sigma
+# evaluated (config.EVAL_SIGMAS starts at 1/255, 48 dB). The optimum formula is a small-noise
+# limit; above sigma ~ 0.1 the curvature of the manifold (and the bounded prior) take over.
+FIT_RANGE = (20.0, 50.0)
+# Fig 5 of the paper (80x80 disks, sigma = 0.04): lambda_0..4 are given, of lambda_5..9 only
+# the two ends (the text says they run from 0.674 down to 0.278).
+FIG5_LAMBDAS = {0: 1.177, 1: 1.067, 2: 1.004, 3: 0.999, 4: 0.945, 5: 0.674, 9: 0.278}
+DISK_PARAMETERS = ("centre x", "centre y", "radius", "foreground", "background")
+
+
+# ------------------------------------------------------------------ subspaces
+
+
+def orthonormal_columns(B: torch.Tensor) -> torch.Tensor:
+    """An orthonormal basis (d, r) float64 of the column span of B (d, r) (reduced QR)."""
+    B = torch.as_tensor(B).double()
+    if B.dim() != 2:
+        raise ValueError(f"expected a (d, r) matrix of column vectors, got {tuple(B.shape)}")
+    q, _ = torch.linalg.qr(B)
+    return q
+
+
+def principal_cosines(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """Cosines of the principal angles between span(A) and span(B), A (d, p), B (d, q) columns.
+
+    The singular values of Q_A^T Q_B with Q_A, Q_B orthonormal bases of the two spans, descending,
+    min(p, q) of them, in [0, 1]. All 1: one span contains the other; all 0: orthogonal.
+    """
+    A, B = orthonormal_columns(A), orthonormal_columns(B)
+    if A.shape[0] != B.shape[0]:
+        raise ValueError(f"the subspaces live in R^{A.shape[0]} and R^{B.shape[0]}")
+    return torch.linalg.svdvals(A.T @ B).clamp(0, 1)
+
+
+def subspace_overlap(A: torch.Tensor, B: torch.Tensor) -> float:
+    """Mean squared principal cosine of span(A) and span(B) (columns): ||Q_A^T Q_B||_F^2 /
+    min(p, q). 1 when the smaller span lies in the larger, 0 when they are orthogonal; for two
+    random p-dimensional subspaces of R^d about p / d."""
+    return principal_cosines(A, B).pow(2).mean().item()
+
+
+def top_eigenspace(a: jm.JacobianAnalysis, k: int) -> torch.Tensor:
+    """The eigenvectors of the k largest eigenvalues, as columns (d, k)."""
+    return a.eigvecs[:, :k]
+
+
+def tangent_cosines(a: jm.JacobianAnalysis, tangent: torch.Tensor, k: int | None = None
+                    ) -> torch.Tensor:
+    """Principal cosines between the top-k eigenspace of the Jacobian (k defaults to the
+    tangent's dimension) and a tangent basis given as rows (m, d)."""
+    tangent = torch.as_tensor(tangent).double()
+    return principal_cosines(top_eigenspace(a, k or len(tangent)), tangent.T)
+
+
+def tangent_overlap(a: jm.JacobianAnalysis, tangent: torch.Tensor, k: int | None = None) -> float:
+    """Mean squared principal cosine of `tangent_cosines`."""
+    return tangent_cosines(a, tangent, k).pow(2).mean().item()
+
+
+def with_constant(rows: torch.Tensor) -> torch.Tensor:
+    """Orthonormal rows spanning the constant image and the given rows (m, d) -> (m + 1, d)."""
+    rows = torch.as_tensor(rows).double()
+    const = torch.ones(1, rows.shape[1], dtype=torch.float64)
+    return orthonormal_columns(torch.cat([const, rows]).T).T
+
+
+# ------------------------------------------------------------------ optimum and rank
+
+
+def manifold_optimal_mse(sigma, d: int, dim: int) -> np.ndarray:
+    """Small-noise optimal MSE per pixel on a smooth dim-dimensional manifold in R^d: the noise
+    left after projecting onto the tangent plane, dim sigma^2 / d."""
+    if not 0 < dim <= d:
+        raise ValueError(f"need 0 < dim <= d, got dim={dim}, d={d}")
+    return dim * np.asarray(sigma, dtype=float) ** 2 / d
+
+
+def manifold_optimal_psnr(in_psnr, d: int, dim: int) -> np.ndarray:
+    """Output PSNR of that optimum against input PSNR: in_psnr + 10 log10(d / dim) (slope 1)."""
+    if not 0 < dim <= d:
+        raise ValueError(f"need 0 < dim <= d, got dim={dim}, d={d}")
+    return np.asarray(in_psnr, dtype=float) + 10 * np.log10(d / dim)
+
+
+def rank_above(eigvals, threshold: float = RANK_THRESHOLD) -> int:
+    """Number of eigenvalues strictly above `threshold` (directions the denoiser mostly keeps)."""
+    return int((torch.as_tensor(eigvals) > threshold).sum())
+
+
+def psnr_fit(sigmas, out_psnr, fit_range=FIT_RANGE) -> tuple[float, float]:
+    """(slope, intercept) of output PSNR against input PSNR over input PSNR in fit_range."""
+    return fit_slope(input_psnr(np.asarray(sigmas)), out_psnr, fit_range)
+
+
+# ------------------------------------------------------------------ data
+
+
+def held_out_disks(n: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first n held-out test disks of the zoo's disk models (seed synthetic.TEST_SEED) and
+    their parameters theta (n, 5): the same images as the disk pool's `test(n)`."""
+    return synthetic.disks(n, size, synthetic.TEST_SEED)
+
+
+def contrast(theta: torch.Tensor) -> torch.Tensor:
+    """|foreground - background| of disks theta (..., 5): how visible the edge is."""
+    theta = torch.as_tensor(theta)
+    return (theta[..., 3] - theta[..., 4]).abs()
+
+
+def disk_tangent_images(theta: torch.Tensor, size: int) -> torch.Tensor:
+    """The five derivatives dx/dtheta (cx, cy, r, fg, bg) of one disk, each of unit norm, as
+    images (5, size, size): the tangent space before orthonormalisation (easier to read)."""
+    rows = synthetic.disk_jacobian(theta, size)
+    rows = rows / rows.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return rows.reshape(5, size, size)
+
+
+# ------------------------------------------------------------------ many Jacobians
+
+
+def analyze_all(model: torch.nn.Module, images: torch.Tensor, sigma: float, seed: int = 0
+                ) -> list[jm.JacobianAnalysis]:
+    """`jacobian.analyze` of every image (n, 1, H, W) at one sigma; image i uses noise seed + i."""
+    return [jm.analyze(model, x, float(sigma), seed=seed + i) for i, x in enumerate(images)]
+
+
+@dataclass
+class ManifoldSweep:
+    """Jacobian statistics of one model at several images (rows) and noise levels (columns)."""
+
+    sigmas: np.ndarray
+    rank: np.ndarray  # eigenvalues above RANK_THRESHOLD
+    effective_dim: np.ndarray  # tr J
+    overlap: np.ndarray  # mean squared principal cosine, top-m eigenspace vs the tangent
+    top_eigvals: np.ndarray  # (n, len(sigmas), n_top) the largest eigenvalues
+
+
+def manifold_sweep(model: torch.nn.Module, images: torch.Tensor, tangents, sigmas,
+                   seed: int = 0, threshold: float = RANK_THRESHOLD, n_top: int = 12
+                   ) -> ManifoldSweep:
+    """Rank, tr J, tangent overlap and the top eigenvalues of every image at every sigma.
+
+    tangents: one orthonormal basis (m, d) of rows per image, (n, m, d), or one shared (m, d);
+    the overlap uses the top-m eigenspace. Image i uses noise seed + i at every sigma.
+    """
+    sigmas = np.asarray(sigmas, dtype=float)
+    tangents = torch.as_tensor(tangents)
+    n, s = len(images), len(sigmas)
+    rank, tr, overlap = (np.zeros((n, s)) for _ in range(3))
+    top = np.zeros((n, s, n_top))
+    for i, x in enumerate(images):
+        t = tangents[i] if tangents.dim() == 3 else tangents
+        for j, sigma in enumerate(sigmas):
+            a = jm.analyze(model, x, float(sigma), seed=seed + i)
+            rank[i, j] = rank_above(a.eigvals, threshold)
+            tr[i, j] = a.effective_dim
+            overlap[i, j] = tangent_overlap(a, t)
+            top[i, j] = a.eigvals[:n_top].numpy()
+    return ManifoldSweep(sigmas, rank, tr, overlap, top)
+
+
+# ------------------------------------------------------------------ tables and figures
+
+
+def paper_eigenvalue_rows(ours: dict[str, torch.Tensor], paper: dict = FIG5_LAMBDAS,
+                          n: int = 10) -> list[list]:
+    """Rows [k, paper lambda_k (text; 'unknown' where the paper gives none), our lambda_k per
+    labelled spectrum] for k < n."""
+    return [[k, f"{paper[k]:.3f}" if k in paper else "unknown",
+             *[float(v[k]) for v in ours.values()]] for k in range(n)]
+
+
+def plot_optimal_eigenvalues(ax, dim: int, n: int, label: str | None = None) -> None:
+    """The small-noise optimum's eigenvalues: dim ones, then zeros (a step), on ax."""
+    k = np.arange(n)
+    ax.step(k, (k < dim).astype(float), where="mid", color="k", ls=":", lw=1.2,
+            label=label or f"optimum ({dim}-D projection)")
+    ax.legend(fontsize=8)
+
+
+def plot_psnr_against_optimum(ax, sigmas, out_psnr, d: int, dim: int, label: str,
+                              fit_range=FIT_RANGE) -> tuple[float, float]:
+    """Measured output PSNR, the small-noise optimum (slope 1) and the fitted line over
+    fit_range, on axes made by plotting.psnr_axes. Returns the fit (slope, intercept)."""
+    x = input_psnr(np.asarray(sigmas))
+    slope, intercept = psnr_fit(sigmas, out_psnr, fit_range)
+    ax.plot(x, out_psnr, "o-", ms=3, label=label)
+    ax.plot(x, manifold_optimal_psnr(x, d, dim), color="C3", lw=1.2,
+            label=rf"optimum {dim}$\sigma^2/d$ (slope 1)")
+    xs = np.array([max(fit_range[0], x.min()), min(fit_range[1], x.max())])
+    ax.plot(xs, slope * xs + intercept, color="C2", ls="--", lw=1.2,
+            label=f"fit {fit_range[0]:g}-{fit_range[1]:g} dB: slope {slope:.2f}")
+    ax.legend(fontsize=7)
+    return slope, intercept
+
+
+def plot_leading_eigenvalues(ax, spectra: dict, dim: int, n: int = 30,
+                             paper: dict | None = None) -> None:
+    """The first n eigenvalues of each labelled spectrum, the optimum's step (dim ones) and,
+    if given, the paper's known values {k: lambda_k} as crosses."""
+    k = np.arange(n)
+    for label, vals in spectra.items():
+        vals = np.asarray(vals, dtype=float)
+        ax.plot(k[:len(vals)], vals[:n], "o-", ms=3, lw=1, label=label)
+    if paper:
+        ax.plot(list(paper), list(paper.values()), "x", color="C3", ms=7, mew=1.6,
+                label="paper (80x80)")
+    ax.axhline(RANK_THRESHOLD, color="0.5", lw=0.6)
+    ax.set_xlabel("k"), ax.set_ylabel(r"$\lambda_k$")
+    ax.grid(alpha=0.3)
+    plot_optimal_eigenvalues(ax, dim, n)
+
+
+def disk_overlap_rows(theta: torch.Tensor, cosines: list[torch.Tensor]) -> list[list]:
+    """Rows [disk, contrast, radius, cos_1..cos_5, mean cos^2] for a table of test disks."""
+    return [[i, float(contrast(t)), float(t[2]), *c.tolist(), c.pow(2).mean().item()]
+            for i, (t, c) in enumerate(zip(theta, cosines))]
+
+
+def plot_sweep(axes, sweep: ManifoldSweep, dim: int) -> None:
+    """Left: directions kept (eigenvalues above RANK_THRESHOLD, and tr J) against sigma; right:
+    the tangent overlap against sigma. Thin lines: single images; dots: their mean."""
+    ax0, ax1 = axes
+    s, n = sweep.sigmas, len(sweep.rank)
+    ax0.semilogx(s, sweep.rank.T, color="C0", alpha=0.25, lw=0.8)
+    ax0.semilogx(s, sweep.rank.mean(0), "o-", color="C0",
+                 label=rf"# $\lambda_k > {RANK_THRESHOLD:g}$, mean of {n}")
+    ax0.semilogx(s, sweep.effective_dim.mean(0), "s--", color="C1", ms=4,
+                 label=rf"tr $J$, mean of {n}")
+    ax0.axhline(dim, color="k", ls=":", lw=1.2, label=f"manifold dimension {dim}")
+    ax0.set_ylim(bottom=0)
+    ax0.set_ylabel("directions kept")
+    ax1.semilogx(s, sweep.overlap.T, color="C0", alpha=0.25, lw=0.8)
+    ax1.semilogx(s, sweep.overlap.mean(0), "o-", color="C0", label=f"mean of {n}")
+    ax1.set_ylim(0, 1.02)
+    ax1.set_ylabel(rf"tangent overlap (mean cos$^2$, top {dim})")
+    for ax in axes:
+        ax.set_xlabel(r"$\sigma$")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)

@@ -1,0 +1,148 @@
+"""Chapter 5 helpers: principal angles, the manifold optimum, rank counting, the sweep."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from diffgen_utils import manifolds, synthetic
+from diffgen_utils import jacobian as jm
+
+
+def _random_basis(d, k, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.linalg.qr(torch.randn(d, k, generator=g, dtype=torch.float64))[0]
+
+
+def test_overlap_with_itself_is_one_and_basis_free():
+    A = _random_basis(50, 5, 0)
+    rotation = _random_basis(5, 5, 1)  # another orthonormal basis of the same span
+    scales = torch.tensor([1.0, 2.0, 0.5, 3.0, 1.0], dtype=torch.float64)
+    mixed = A @ rotation @ torch.diag(scales)  # a non-orthonormal basis of the same span
+    cosines = manifolds.principal_cosines(A, A @ rotation)
+    assert torch.allclose(cosines, torch.ones(5, dtype=torch.float64), atol=1e-10)
+    assert manifolds.subspace_overlap(A, mixed) == pytest.approx(1.0, abs=1e-10)
+
+
+def test_overlap_with_orthogonal_subspace_is_zero():
+    Q = _random_basis(40, 6, 2)
+    assert manifolds.subspace_overlap(Q[:, :3], Q[:, 3:]) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_principal_angle_of_a_rotated_line():
+    # span{e0} against span{cos(t) e0 + sin(t) e1, e2}: one angle t
+    t = 0.3
+    e = torch.eye(4, dtype=torch.float64)
+    A = e[:, :1]
+    B = torch.stack([math.cos(t) * e[:, 0] + math.sin(t) * e[:, 1], e[:, 2]], dim=1)
+    cos = manifolds.principal_cosines(A, B)
+    assert cos.shape == (1,)
+    assert cos.item() == pytest.approx(math.cos(t), abs=1e-12)
+    # two planes at angles 0 and t: cosines descending, mean square (1 + cos^2 t) / 2
+    P = e[:, [0, 2]]
+    Q = torch.stack([e[:, 0], math.cos(t) * e[:, 2] + math.sin(t) * e[:, 3]], dim=1)
+    assert manifolds.principal_cosines(P, Q).tolist() == pytest.approx([1.0, math.cos(t)])
+    assert manifolds.subspace_overlap(P, Q) == pytest.approx((1 + math.cos(t) ** 2) / 2)
+
+
+def test_overlap_of_random_subspaces_is_about_p_over_d():
+    d, p = 400, 5
+    values = [manifolds.subspace_overlap(_random_basis(d, p, s), _random_basis(d, p, s + 100))
+              for s in range(20)]
+    assert np.mean(values) == pytest.approx(p / d, rel=0.3)
+
+
+def test_dimension_mismatch_is_an_error():
+    with pytest.raises(ValueError):
+        manifolds.principal_cosines(torch.ones(4, 1), torch.ones(5, 1))
+
+
+def test_optimal_psnr_by_hand():
+    # d = 1024, a 5-D manifold, sigma = 0.04: MSE = 5 * 0.0016 / 1024 = 7.8125e-6, 51.07 dB
+    assert manifolds.manifold_optimal_mse(0.04, 1024, 5) == pytest.approx(7.8125e-6)
+    in_psnr = -20 * math.log10(0.04)
+    assert manifolds.manifold_optimal_psnr(in_psnr, 1024, 5) == pytest.approx(
+        10 * math.log10(1 / 7.8125e-6))
+    assert manifolds.manifold_optimal_psnr(in_psnr, 1024, 5) == pytest.approx(51.0721, abs=1e-4)
+    # a 1-D manifold (the face ray): intercept 10 log10(d), slope 1
+    x = np.array([10.0, 30.0])
+    assert manifolds.manifold_optimal_psnr(x, 1024, 1).tolist() == pytest.approx(
+        (x + 30.103).tolist(), abs=1e-3)
+    with pytest.raises(ValueError):
+        manifolds.manifold_optimal_psnr(x, 16, 17)
+
+
+def test_rank_above_counts_strictly():
+    assert manifolds.rank_above(torch.tensor([1.2, 0.9, 0.5, 0.49, -0.7])) == 2
+    assert manifolds.rank_above(torch.tensor([1.2, 0.9, 0.5, 0.49]), threshold=0.4) == 4
+    assert manifolds.rank_above(np.zeros(3)) == 0
+
+
+def test_psnr_fit_recovers_a_known_line():
+    sigmas = np.array([0.004, 0.01, 0.03, 0.1, 0.5])
+    x = -20 * np.log10(sigmas)
+    slope, intercept = manifolds.psnr_fit(sigmas, 0.7 * x + 12, fit_range=(15, 50))
+    assert (slope, intercept) == pytest.approx((0.7, 12))
+    with pytest.raises(ValueError):  # fewer than two points in the range
+        manifolds.psnr_fit(sigmas, x, fit_range=(0, 7))
+
+
+def test_with_constant_is_orthonormal_and_contains_the_constant():
+    rows = manifolds.with_constant(synthetic.cone_tangent(8))
+    assert rows.shape == (3, 64)
+    assert torch.allclose(rows @ rows.T, torch.eye(3, dtype=torch.float64), atol=1e-6)
+    const = torch.ones(64, 1, dtype=torch.float64)
+    assert manifolds.subspace_overlap(rows.T, const) == pytest.approx(1.0)
+
+
+def test_disk_tangent_images_span_the_tangent_space():
+    _, theta = manifolds.held_out_disks(2, 16)
+    images = manifolds.disk_tangent_images(theta[0], 16)
+    assert images.shape == (5, 16, 16)
+    assert images.flatten(1).norm(dim=1).tolist() == pytest.approx([1.0] * 5)
+    basis = synthetic.disk_tangent_space(theta[0], 16).double()
+    assert manifolds.subspace_overlap(images.reshape(5, -1).T, basis.T) == pytest.approx(1.0)
+    assert manifolds.contrast(theta).tolist() == pytest.approx(
+        (theta[:, 3] - theta[:, 4]).abs().tolist())
+
+
+class _Projector(torch.nn.Module):
+    """A bias-free 'network' whose denoiser f(y) = y - net(y) is the projection onto span(B):
+    the small-noise optimum for a manifold with tangent space span(B)."""
+
+    def __init__(self, B: torch.Tensor, size: int):
+        super().__init__()
+        self.register_buffer("P", (B @ B.T).float())
+        self.size = size
+        self.weight = torch.nn.Parameter(torch.zeros(1))  # jacobian helpers read a dtype
+
+    def forward(self, y):
+        flat = y.reshape(len(y), -1)
+        return (flat - flat @ self.P.T).reshape(y.shape) + 0 * self.weight
+
+
+def test_projection_denoiser_has_tangent_eigenspace_and_rank():
+    size = 6
+    B = _random_basis(size * size, 3, 5)
+    net = _Projector(B, size).eval()
+    x = torch.rand(2, 1, size, size, generator=torch.Generator().manual_seed(0))
+    a = jm.analyze(net, x[0], 0.1, seed=0)
+    assert a.eigvals[:3].tolist() == pytest.approx([1, 1, 1], abs=1e-5)
+    assert manifolds.rank_above(a.eigvals) == 3
+    assert manifolds.tangent_overlap(a, B.T) == pytest.approx(1.0, abs=1e-6)
+    assert manifolds.tangent_cosines(a, B.T[:2], k=3).tolist() == pytest.approx([1, 1], abs=1e-6)
+    sweep = manifolds.manifold_sweep(net, x, B.T, [0.05, 0.5], seed=1, n_top=4)
+    assert sweep.rank.shape == (2, 2) and (sweep.rank == 3).all()
+    assert sweep.overlap == pytest.approx(np.ones((2, 2)), abs=1e-6)
+    assert sweep.effective_dim == pytest.approx(np.full((2, 2), 3.0), abs=1e-4)
+    assert sweep.top_eigvals.shape == (2, 2, 4)
+
+
+def test_paper_rows_mark_unknown_eigenvalues():
+    ours = {"a": torch.arange(10, dtype=torch.float64)}
+    rows = manifolds.paper_eigenvalue_rows(ours)
+    assert [r[1] for r in rows] == ["1.177", "1.067", "1.004", "0.999", "0.945", "0.674",
+                                    "unknown", "unknown", "unknown", "0.278"]
+    assert rows[7][2] == 7.0
