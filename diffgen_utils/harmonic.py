@@ -100,6 +100,15 @@ def symmetric_error(a: jm.JacobianAnalysis) -> float:
     return ((sy - fy).norm() / fy.norm().clamp_min(1e-300)).item()
 
 
+
+def top_block_asymmetry(a: jm.JacobianAnalysis, m: int) -> float:
+    """||B - B^T||_F / ||B||_F for B = E_m^T J E_m, J restricted to its top-m eigenvectors (of the
+    symmetric part): how symmetric the denoiser is in the directions it keeps. `a.asymmetry` is
+    the same over all d directions, where the many suppressed ones can dominate."""
+    e = a.eigvecs[:, :m].double()
+    block = e.T @ a.jacobian.double() @ e
+    return ((block - block.T).norm() / block.norm().clamp_min(1e-300)).item()
+
 def negative_share(a: jm.JacobianAnalysis) -> tuple[int, float]:
     """Number of negative eigenvalues and the share of ||x||^2 on their eigenvectors."""
     neg = a.eigvals < 0

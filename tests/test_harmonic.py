@@ -154,3 +154,17 @@ def test_image_slider_links_slider_and_stack_in_the_browser(monkeypatch):
         plotting.image_slider(pngs, labels=[1])
     with pytest.raises(ValueError):
         plotting.image_slider([])
+
+
+def test_top_block_asymmetry_separates_kept_from_suppressed_directions():
+    from types import SimpleNamespace
+    d = 6
+    q, _ = torch.linalg.qr(torch.randn(d, d, dtype=torch.float64,
+                                       generator=torch.Generator().manual_seed(0)))
+    J = q @ torch.diag(torch.tensor([1.0, 0.9, 0.0, 0.0, 0.0, 0.0], dtype=torch.float64)) @ q.T
+    skew = torch.zeros(d, d, dtype=torch.float64)
+    skew[4, 5], skew[5, 4] = 0.3, -0.3  # in the suppressed directions only
+    J = J + q @ skew @ q.T
+    a = SimpleNamespace(eigvecs=q, jacobian=J)
+    assert harmonic.top_block_asymmetry(a, 2) == pytest.approx(0.0, abs=1e-12)
+    assert harmonic.top_block_asymmetry(a, 6) > 0.2
