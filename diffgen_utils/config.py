@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -67,6 +68,11 @@ class TrainConfig:
         return dict(self.data_options)
 
 
+def unet_blocks(size: int) -> int:
+    """UNet blocks for a face resolution, as in Table 1 (20: 1, 40: 2, 80: 3, 160: 4); at least 1."""
+    return max(1, round(math.log2(size / 10)))
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How the models of one synthetic family are trained: TrainConfig fields that differ from
@@ -122,6 +128,8 @@ class Profile:
     calpha_background: float = 8.0  # ... with this background regularity
     calpha_recipe: Recipe = Recipe()  # training of the "calpha" family
     manifold_recipe: Recipe = Recipe()  # training of the "manifolds" family (disks, ray, cone)
+    # Fig 15: other face resolutions, S1 models for every N (UNet blocks from Table 1)
+    gap_sizes: tuple = ()
 
     def train_config(self, dataset: str, n_train: int, **overrides) -> TrainConfig:
         """A TrainConfig with this profile's defaults; overrides win."""
@@ -154,14 +162,14 @@ PROFILES = {
     "smoke": Profile(
         name="smoke", face_size=16, blocks=1, width=8, steps=40, batch=8,
         n_values=(1, 10, 40), n_seeds=8, n_test=32, n_eval=16, train_missing=True,
-        lr_halvings=(0.5, 0.75), eval_every=20,
+        lr_halvings=(0.5, 0.75), eval_every=20, gap_sizes=(8,),
         synthetic_size=16, synthetic_n=64, calpha_alphas=(1.0, 4.0), calpha_contours=(1.5, 4.0),
     ),
     "book": Profile(
         name="book", face_size=20, blocks=1, width=32, steps=12_000, batch=32,
         n_values=(1, 10, 100, 1000, 10_000, 13_000), n_seeds=256, n_test=512, n_eval=256,
         train_missing=False, lr_halvings=(0.5, 0.75, 0.9), sigma_sampling="log_uniform",
-        eval_every=1000, synthetic_size=32, synthetic_n=20_000,
+        eval_every=1000, synthetic_size=32, synthetic_n=20_000, gap_sizes=(10,),
         calpha_recipe=BOOK_SYNTHETIC_RECIPE, manifold_recipe=BOOK_SYNTHETIC_RECIPE,
     ),
     "paper": Profile(
@@ -171,7 +179,7 @@ PROFILES = {
         train_missing=True, eval_every=5000, device="cuda",
         # synthetic sets as in the paper: 10^5 images at 80x80, the same 3-block UNet and
         # schedule (empty recipes). Figs 16-20 used the BF-CNN: Recipe(arch="bfcnn") for those.
-        synthetic_size=80, synthetic_n=100_000,
+        synthetic_size=80, synthetic_n=100_000, gap_sizes=(40,),
     ),
 }
 PROFILE_NAMES = tuple(PROFILES)

@@ -384,6 +384,32 @@ def plot_psnr_curves(gaps: dict, axes) -> None:
         ax.legend(fontsize=8)
 
 
+
+GAP_FLOOR_DB = 0.01  # Fig 15 is drawn on a log scale: smaller gaps are drawn at this floor
+
+
+def gaps_by_size(profile: Profile, size: int, device: str = "cpu") -> tuple[dict, list[str]]:
+    """Fig 15 at one other resolution: {N: train - test gap (dB)} of the available
+    `celeba-N{n}-S1-{size}px` models (from the evaluation stored when training ended), and the
+    names still missing."""
+    names = {n: zoo.gap_model_name(n, size) for n in profile.n_values}
+    have = set(names.values()) if profile.train_missing else set(
+        zoo.available(list(names.values()), profile))
+    gaps = {n: PsnrGap.from_history(zoo.load(name, profile, device=device).history[-1]).gap
+            for n, name in names.items() if name in have}
+    return gaps, [name for name in names.values() if name not in have]
+
+
+def plot_gap_vs_n(gap_by_size: dict, ax) -> None:
+    """Fig 15: the train - test gap (mean over the noise levels) against N, one line per
+    image size, on log-log axes (gaps below GAP_FLOOR_DB drawn at the floor)."""
+    for size, gaps in sorted(gap_by_size.items()):
+        ns = sorted(gaps)
+        ax.loglog(ns, [max(gaps[n], GAP_FLOOR_DB) for n in ns], "o-", ms=4,
+                  label=f"{size}×{size}")
+    ax.set_xlabel("N (training images)"), ax.set_ylabel("train − test PSNR (dB)")
+    ax.grid(alpha=0.3, which="both"), ax.legend(fontsize=8)
+
 def similarity_histograms(stats: dict, axes) -> None:
     """Fig 2 (bottom): per N, histograms of S1-vs-S2 similarity and of sample-vs-nearest-
     training-image similarity."""

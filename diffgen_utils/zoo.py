@@ -5,7 +5,9 @@
 Names (families for `model_names` and `python -m diffgen_utils.train --family`):
 
 - "faces": `celeba-N{n}-S{1|2}` (CelebA faces; N from the profile's n_values),
-  `celeba_shuffled-N{n}-S1` (the same faces under one fixed pixel permutation); also
+  `celeba_shuffled-N{n}-S1` (the same faces under one fixed pixel permutation),
+  `celeba-N{n}-S1-{size}px` (Fig 15: the faces at another resolution, size from the
+  profile's gap_sizes, UNet blocks from Table 1); also
   `fer2013-N{n}-S{1|2}` (loadable, not in the family's list).
 - "calpha": `calpha{a}-N{n}`: C^alpha images whose contour and backgrounds have regularity a
   (Fig 4); `calpha-c{c}-b{b}-N{n}`: contour regularity c, background b (Figs 16-18; c != b, else
@@ -37,13 +39,13 @@ from .config import Profile, TrainConfig
 from .models import build_model
 from .train import load_checkpoint, train
 
-FACE_NAME = re.compile(r"^(celeba|celeba_shuffled|fer2013)-N(\d+)-(S1|S2)$")
+FACE_NAME = re.compile(r"^(celeba|celeba_shuffled|fer2013)-N(\d+)-(S1|S2)(?:-(\d+)px)?$")
 _NUM = r"(\d+(?:\.\d+)?)"
 CALPHA_NAME = re.compile(rf"^calpha{_NUM}-N(\d+)$")
 CALPHA_CB_NAME = re.compile(rf"^calpha-c{_NUM}-b{_NUM}-N(\d+)$")
 MANIFOLD_NAME = re.compile(r"^(disks|ray|cone)-N(\d+)$")
 MODEL_FAMILIES = ("faces", "calpha", "manifolds", "all")
-NAME_PATTERNS = ("celeba-N<n>-S1|S2, celeba_shuffled-N<n>-S1, fer2013-N<n>-S1|S2, "
+NAME_PATTERNS = ("celeba-N<n>-S1|S2[-<size>px], celeba_shuffled-N<n>-S1, fer2013-N<n>-S1|S2, "
                  "calpha<a>-N<n>, calpha-c<c>-b<b>-N<n>, disks-N<n>, ray-N<n>, cone-N<n>")
 
 
@@ -85,6 +87,7 @@ def model_names(profile: str | Profile, family: str | None = None) -> list[str]:
         raise ValueError(f"unknown family {family!r}; one of {', '.join(MODEL_FAMILIES)}")
     faces = [f"celeba-N{n}-{s}" for n in p.n_values for s in ("S1", "S2")]
     faces.append(f"celeba_shuffled-N{max(p.n_values)}-S1")
+    faces += [gap_model_name(n, size) for size in p.gap_sizes for n in p.n_values]
     n = p.synthetic_n
     calpha = [synthetic_name("calpha", n, synthetic.data_options("calpha", a))
               for a in p.calpha_alphas]
@@ -95,6 +98,11 @@ def model_names(profile: str | Profile, family: str | None = None) -> list[str]:
     manifolds = [f"{d}-N{n}" for d in ("disks", "ray", "cone")]
     return {"faces": faces, "calpha": calpha, "manifolds": manifolds,
             "all": faces + calpha + manifolds}[family]
+
+
+def gap_model_name(n: int, size: int) -> str:
+    """The S1 face model of Fig 15 at another resolution than the profile's."""
+    return f"celeba-N{n}-S1-{size}px"
 
 
 def _number(x: float) -> str:
@@ -125,7 +133,16 @@ def _config(name: str, profile: Profile) -> TrainConfig:
     match = FACE_NAME.match(name)
     if match:
         dataset, n, subset = match.group(1), int(match.group(2)), match.group(3)
-        return profile.train_config(dataset, n, subset=subset)
+        if match.group(4) is None:
+            return profile.train_config(dataset, n, subset=subset)
+        size = int(match.group(4))
+        if size == profile.face_size:
+            raise KeyError(f"{name!r}: {size}px is the profile's own face size; the model is "
+                           f"called {name.rsplit('-', 1)[0]!r}")
+        if size < 4:
+            raise KeyError(f"{name!r}: faces need at least 4x4 pixels")
+        return profile.train_config(dataset, n, subset=subset, size=size,
+                                    blocks=config.unet_blocks(size))
     if match := CALPHA_NAME.match(name):
         alpha = _parse_number(match.group(1), name)
         options, n = synthetic.data_options("calpha", alpha), match.group(2)

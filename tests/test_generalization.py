@@ -242,3 +242,21 @@ def test_blind_memorizer_samples_are_training_images():
     out = sampling.sample(net, range(6), shape=(1, 8, 8), progress=False)
     _, similarity = analysis.nearest_neighbors(out.images, train)
     assert similarity.min() > 0.99
+
+
+def test_gaps_by_size_reads_the_stored_evaluation(zoo_env):
+    tiny = replace(config.get_profile("smoke"), n_values=(1, 4), steps=4, eval_every=2,
+                   n_test=4, n_eval=4, gap_sizes=(8,))
+    gaps, missing = gen.gaps_by_size(tiny, 8)
+    assert sorted(gaps) == [1, 4] and missing == []
+    net = zoo.load(zoo.gap_model_name(4, 8), tiny)
+    assert net.config.size == 8
+    assert gaps[4] == pytest.approx(gen.PsnrGap.from_history(net.history[-1]).gap)
+
+
+def test_plot_gap_vs_n_floors_tiny_gaps():
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    gen.plot_gap_vs_n({20: {1: 20.0, 100: 1e-4}, 10: {1: 10.0, 100: 0.5}}, ax)
+    assert list(ax.lines[1].get_ydata()) == [20.0, gen.GAP_FLOOR_DB]
+    plt.close(fig)

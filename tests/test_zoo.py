@@ -18,7 +18,7 @@ NAME = "celeba-N4-S1"
 def tiny():
     return replace(config.get_profile("smoke"), name="tiny", face_size=8, width=4, steps=4,
                    batch=4, n_values=(1, 4), n_test=4, n_eval=4, eval_every=2,
-                   lr_halvings=(0.5,), train_missing=True)
+                   lr_halvings=(0.5,), train_missing=True, gap_sizes=(4,))
 
 
 def write_faces(root, n=20, seed=0, prefix="face"):
@@ -130,12 +130,12 @@ def test_without_data_trains_on_substitute_only_where_allowed(zoo_env, tiny, mon
 
 def test_model_names(tiny):
     assert zoo.model_names(tiny) == ["celeba-N1-S1", "celeba-N1-S2", "celeba-N4-S1",
-                                     "celeba-N4-S2", "celeba_shuffled-N4-S1"]
-    book = zoo.model_names("book")
-    assert book[:-1] == [f"celeba-N{n}-{s}" for n in config.get_profile("book").n_values
-                         for s in ("S1", "S2")]
-    assert zoo.spec(book[-1], config.get_profile("book"), with_data=False).config.dataset \
-        == "celeba_shuffled"
+                                     "celeba-N4-S2", "celeba_shuffled-N4-S1",
+                                     "celeba-N1-S1-4px", "celeba-N4-S1-4px"]
+    p = config.get_profile("book")
+    book = zoo.model_names(p)[:2 * len(p.n_values) + 1]
+    assert book[:-1] == [f"celeba-N{n}-{s}" for n in p.n_values for s in ("S1", "S2")]
+    assert zoo.spec(book[-1], p, with_data=False).config.dataset == "celeba_shuffled"
     with pytest.raises(KeyError, match="unknown model name"):
         zoo.spec("celeba-N4-S3", tiny)
 
@@ -151,3 +151,15 @@ def test_training_lock_refuses_a_live_owner_and_takes_over_a_dead_one(tmp_path):
     (tmp_path / "m.pt.lock").write_text("999999999")  # no such process
     with zoo.training_lock(path):
         pass
+
+
+def test_gap_models_at_another_resolution():
+    book = config.get_profile("book")
+    name = zoo.gap_model_name(100, 10)
+    assert name == "celeba-N100-S1-10px" and name in zoo.model_names(book)
+    cfg = zoo.spec(name, book, with_data=False).config
+    assert (cfg.size, cfg.n_train, cfg.subset, cfg.blocks) == (10, 100, "S1", 1)
+    assert zoo.spec("celeba-N100-S1-40px", book, with_data=False).config.blocks == 2
+    with pytest.raises(KeyError, match="own face size"):
+        zoo.spec("celeba-N100-S1-20px", book, with_data=False)
+    assert config.unet_blocks(80) == 3 and config.unet_blocks(160) == 4
