@@ -96,16 +96,75 @@ def rate_curve(model: torch.nn.Module, images: torch.Tensor, alpha: float,
     return RateCurve(float(alpha), x, out, tuple(fit_range), float(slope), float(intercept))
 
 
-def slope_rows(curves: dict) -> list[list]:
-    """Table rows [alpha, optimal, measured, measured - optimal, paper (or None)]."""
-    return [[c.alpha, c.optimal, c.slope, c.error, PAPER_SLOPES.get(c.alpha)]
-            for c in curves.values()]
+
+class LinearDenoiser:
+    """The best linear (affine) denoiser of a distribution, from its mean and covariance:
+    f(y) = mu + C (C + sigma^2 I)^-1 (y - mu) (the Wiener filter). Its error is the least any
+    linear filter can reach; a nonlinear denoiser that adapts its basis to each image can do
+    better, and the optimal denoiser does at least as well."""
+
+    def __init__(self, images: torch.Tensor):
+        x = images.reshape(len(images), -1).double()
+        self.shape = tuple(images.shape[1:])
+        self.mean = x.mean(0)
+        centred = x - self.mean
+        cov = centred.T @ centred / (len(x) - 1)
+        self.eigvals, self.eigvecs = torch.linalg.eigh(cov)
+        self.eigvals = self.eigvals.clamp_min(0)
+
+    def __call__(self, y: torch.Tensor, sigma: float) -> torch.Tensor:
+        v, lam = self.eigvecs, self.eigvals
+        c = (y.reshape(len(y), -1).double() - self.mean) @ v
+        out = self.mean + (c * (lam / (lam + sigma**2))) @ v.T
+        return out.reshape(len(y), *self.shape).to(y.dtype)
 
 
-def plot_rate_curves(curves: dict, ax) -> None:
+def linear_curve(train: torch.Tensor, test: torch.Tensor, alpha: float,
+                 fit_range: tuple[float, float] = FIT_RANGE_DB, seed: int = 0) -> RateCurve:
+    """`rate_curve` of the best linear denoiser of `train`'s distribution, on `test` (the same
+    noise as `rate_curve` with the same seed)."""
+    wiener = LinearDenoiser(train)
+    sigmas = rate_sigmas()
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for sigma in sigmas:
+        noise = torch.randn(test.shape, generator=g) * sigma
+        out.append(analysis.psnr(test, wiener(test + noise, float(sigma))).mean().item())
+    x, out = analysis.input_psnr(sigmas), np.array(out)
+    slope, intercept = analysis.fit_slope(x, out, fit_range)
+    return RateCurve(float(alpha), x, out, tuple(fit_range), float(slope), float(intercept))
+
+
+COV_IMAGES = 8192  # training images from which the best linear denoiser's covariance is estimated
+
+
+def linear_reference(alpha: float, profile: Profile, test: torch.Tensor, seed: int = 0
+                     ) -> RateCurve:
+    """`linear_curve` of C^alpha images: covariance from the first COV_IMAGES training images
+    (fewer when the profile trains on fewer), evaluated on `test`."""
+    train = synthetic.calpha(min(COV_IMAGES, profile.synthetic_n), profile.synthetic_size, alpha,
+                             synthetic.TRAIN_SEEDS["S1"])
+    return linear_curve(train, test, alpha, seed=seed)
+
+def slope_rows(curves: dict, linear: dict | None = None) -> list[list]:
+    """Table rows [alpha, optimal, measured, measured - optimal, paper (or None)], and with
+    `linear` the best linear denoiser's slope and the input PSNRs (lowest, highest) at which
+    the network beats it (None when it never does)."""
+    rows = []
+    for key, c in curves.items():
+        row = [c.alpha, c.optimal, c.slope, c.error, PAPER_SLOPES.get(c.alpha)]
+        if linear is not None:
+            wins = beats_linear(c, linear[key])
+            row += [linear[key].slope, f"{wins.min():g}-{wins.max():g} dB" if len(wins) else "never"]
+        rows.append(row)
+    return rows
+
+
+def plot_rate_curves(curves: dict, ax, linear: dict | None = None) -> None:
     """Each curve as points; its fitted line over the fit range (solid); a line of the optimal
-    slope through the middle of the fit (dotted); and the identity (output = input PSNR)."""
-    for i, c in enumerate(curves.values()):
+    slope through the middle of the fit (dotted); the best linear denoiser's curve (`linear`,
+    thin dashed); and the identity (output = input PSNR)."""
+    for i, (key, c) in enumerate(curves.items()):
         color = f"C{i}"
         ax.plot(c.input_psnr, c.output_psnr, "o", ms=3, color=color)
         lo, hi = c.fit_range
@@ -114,13 +173,22 @@ def plot_rate_curves(curves: dict, ax) -> None:
                 label=rf"$\alpha$={c.alpha:g}: {c.slope:.2f} (optimal {c.optimal:.2f})")
         mid = (lo + hi) / 2
         ax.plot(xs, c.slope * mid + c.intercept + c.optimal * (xs - mid), ":", color=color, lw=1.4)
+        if linear and key in linear:
+            ax.plot(linear[key].input_psnr, linear[key].output_psnr, "--", color=color, lw=0.8)
     top = max(float(c.input_psnr.max()) for c in curves.values())
     ax.plot([0, top], [0, top], color="k", lw=0.6, label="identity")
+    if linear:
+        ax.plot([], [], "--", color="0.4", lw=0.8, label="best linear denoiser")
     for edge in next(iter(curves.values())).fit_range:
         ax.axvline(edge, color="0.6", lw=0.6, ls="--")
     ax.set_xlabel("input PSNR (dB)"), ax.set_ylabel("output PSNR (dB)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, title="fitted slope (dotted: optimal)", title_fontsize=7)
+
+
+def beats_linear(curve: RateCurve, linear: RateCurve) -> np.ndarray:
+    """Input PSNRs at which the network's output PSNR exceeds the best linear denoiser's."""
+    return curve.input_psnr[curve.output_psnr > linear.output_psnr]
 
 
 def plot_local_slopes(curves: dict, ax) -> None:

@@ -92,3 +92,25 @@ def test_decay_exponent_recovers_a_power_law():
     k = np.arange(1, 201)
     coeffs = np.random.default_rng(0).permutation(3.0 * k**-1.5)
     assert optimality.decay_exponent(coeffs, (1, 200)) == pytest.approx(-1.5, abs=1e-9)
+
+
+def test_linear_denoiser_is_exact_on_a_gaussian_line():
+    g = torch.Generator().manual_seed(5)
+    direction = torch.randn(16, generator=g, dtype=torch.float64)
+    direction /= direction.norm()
+    images = (torch.randn(4000, 1, generator=g, dtype=torch.float64) * direction).reshape(-1, 1, 4, 4)
+    wiener = optimality.LinearDenoiser(images)
+    y = images[:3] + 0.1 * torch.randn(3, 1, 4, 4, generator=g, dtype=torch.float64)
+    # the Wiener filter of a 1-D Gaussian: project on the line, shrink by s^2 / (s^2 + sigma^2)
+    coeff = y.reshape(3, -1) @ direction
+    expected = (coeff * (1 / (1 + 0.01)))[:, None] * direction
+    torch.testing.assert_close(wiener(y, 0.1).reshape(3, -1), expected, atol=0.02, rtol=0)
+
+
+def test_slope_rows_with_the_linear_reference():
+    x = np.array([0.0, 10.0, 20.0, 30.0])
+    net = optimality.RateCurve(4.0, x, np.array([5.0, 12.0, 21.0, 30.0]), (0.0, 30.0), 0.8, 0.0)
+    lin = optimality.RateCurve(4.0, x, np.array([8.0, 13.0, 20.0, 29.0]), (0.0, 30.0), 0.7, 0.0)
+    assert list(optimality.beats_linear(net, lin)) == [20.0, 30.0]
+    row = optimality.slope_rows({4.0: net}, {4.0: lin})[0]
+    assert row[5:] == [0.7, "20-30 dB"]
