@@ -127,6 +127,7 @@ class Profile:
     calpha_contours: tuple = (1.5, 2.0, 4.0)  # Figs 16-18: contour regularities ...
     calpha_background: float = 8.0  # ... with this background regularity
     calpha_recipe: Recipe = Recipe()  # training of the "calpha" family
+    contour_recipe: Recipe | None = None  # Figs 16-18 models (contour != background); None: calpha_recipe
     manifold_recipe: Recipe = Recipe()  # training of the "manifolds" family (disks, ray, cone)
     # Fig 15: other face resolutions, S1 models for every N (UNet blocks from Table 1)
     gap_sizes: tuple = ()
@@ -154,6 +155,10 @@ class Profile:
         """The TrainConfig of a synthetic set: synthetic_size, and the family's recipe ("calpha"
         for C^alpha images, "manifolds" for disks, ray and cone) over the face defaults."""
         recipe = self.calpha_recipe if dataset == "calpha" else self.manifold_recipe
+        options = dict(data_options)
+        if dataset == "calpha" and options.get("alpha") != options.get("beta") \
+                and self.contour_recipe is not None:
+            recipe = self.contour_recipe
         return self.train_config(dataset, n_train, size=self.synthetic_size,
                                  data_options=tuple(data_options), **recipe.overrides())
 
@@ -171,6 +176,8 @@ PROFILES = {
         train_missing=False, lr_halvings=(0.5, 0.75, 0.9), sigma_sampling="log_uniform",
         eval_every=1000, synthetic_size=32, synthetic_n=20_000, gap_sizes=(10,),
         calpha_recipe=BOOK_SYNTHETIC_RECIPE, manifold_recipe=BOOK_SYNTHETIC_RECIPE,
+        # Figs 16-18 only show eigenvectors at sigma = 0.2: half the steps, to fit the budget
+        contour_recipe=replace(BOOK_SYNTHETIC_RECIPE, steps=2_500, eval_every=250),
     ),
     "paper": Profile(
         # 1000 epochs of ~250k images at batch 512 = 488k steps, as in the paper.

@@ -163,3 +163,13 @@ def test_gap_models_at_another_resolution():
     with pytest.raises(KeyError, match="own face size"):
         zoo.spec("celeba-N100-S1-20px", book, with_data=False)
     assert config.unet_blocks(80) == 3 and config.unet_blocks(160) == 4
+
+
+def test_contour_models_use_their_own_recipe():
+    book = config.get_profile("book")
+    contour = zoo.spec("calpha-c4-b8-N20000", book, with_data=False).config
+    plain = zoo.spec("calpha4-N20000", book, with_data=False).config
+    assert (contour.steps, plain.steps) == (book.contour_recipe.steps, book.calpha_recipe.steps)
+    assert contour.steps < plain.steps
+    smoke = config.get_profile("smoke")  # no contour recipe: the calpha recipe
+    assert zoo.spec("calpha-c4-b8-N64", smoke, with_data=False).config.steps == smoke.steps
