@@ -9,6 +9,8 @@ trained denoiser's Jacobian with that optimum:
     principal_cosines(A, B)         cosines of the principal angles between two subspaces
     subspace_overlap(A, B)          their mean square (1: same subspace, 0: orthogonal)
     tangent_cosines(analysis, T)    top-k eigenspace of the Jacobian against a tangent basis
+    tangent_gains(analysis, T)      what the denoiser keeps of each tangent direction (optimum 1)
+    receptive_field(analysis)       the window the central output pixel depends on
     manifold_optimal_psnr(...)      small-noise optimum: output = input PSNR + 10 log10(d / d_M)
     rank_above(eigvals, 0.5)        the paper's "rank": eigenvalues above one half
     manifold_sweep(...)             rank, tr J and tangent overlap over noise levels
@@ -89,6 +91,34 @@ def tangent_cosines(a: jm.JacobianAnalysis, tangent: torch.Tensor, k: int | None
 def tangent_overlap(a: jm.JacobianAnalysis, tangent: torch.Tensor, k: int | None = None) -> float:
     """Mean squared principal cosine of `tangent_cosines`."""
     return tangent_cosines(a, tangent, k).pow(2).mean().item()
+
+
+def tangent_gains(a: jm.JacobianAnalysis, tangent: torch.Tensor) -> torch.Tensor:
+    """How much of each tangent direction the denoiser keeps: the eigenvalues (descending) of
+    T S T^T, S = (J + J^T)/2 restricted to the tangent space spanned by the orthonormal rows T
+    (m, d). The optimum keeps every tangent direction whole: all 1."""
+    T = torch.as_tensor(tangent).double()
+    S = a.eigvecs @ torch.diag(a.eigvals) @ a.eigvecs.T
+    return torch.linalg.eigvalsh(T @ S @ T.T).flip(0)
+
+
+def kept_overlap(a: jm.JacobianAnalysis, tangent: torch.Tensor,
+                 threshold: float = RANK_THRESHOLD) -> tuple[float, int]:
+    """(mean squared principal cosine between the tangent rows (m, d) and the eigenspace of all
+    eigenvalues above threshold, its dimension): is the tangent space inside what the denoiser
+    keeps? A random subspace of that dimension k would give about k / d."""
+    k = max(rank_above(a.eigvals, threshold), 1)
+    return tangent_overlap(a, tangent, k), k
+
+
+def receptive_field(a: jm.JacobianAnalysis, atol: float = 0.0) -> tuple[int, int]:
+    """(height, width) of the pixels that the central output pixel depends on: the bounding box
+    of the entries of its Jacobian row with |value| > atol. For a convolutional network, its
+    receptive field (cropped to the image)."""
+    H, W = a.shape
+    row = a.jacobian[(H // 2) * W + W // 2].reshape(H, W).abs() > atol
+    r, c = row.nonzero(as_tuple=True)
+    return int(r.max() - r.min() + 1), int(c.max() - c.min() + 1)
 
 
 def with_constant(rows: torch.Tensor) -> torch.Tensor:
@@ -220,7 +250,7 @@ def plot_psnr_against_optimum(ax, sigmas, out_psnr, d: int, dim: int, label: str
     slope, intercept = psnr_fit(sigmas, out_psnr, fit_range)
     ax.plot(x, out_psnr, "o-", ms=3, label=label)
     ax.plot(x, manifold_optimal_psnr(x, d, dim), color="C3", lw=1.2,
-            label=rf"optimum {dim}$\sigma^2/d$ (slope 1)")
+            label=rf"optimum {dim if dim > 1 else ''}$\sigma^2/d$ (slope 1)")
     xs = np.array([max(fit_range[0], x.min()), min(fit_range[1], x.max())])
     ax.plot(xs, slope * xs + intercept, color="C2", ls="--", lw=1.2,
             label=f"fit {fit_range[0]:g}-{fit_range[1]:g} dB: slope {slope:.2f}")
@@ -245,10 +275,17 @@ def plot_leading_eigenvalues(ax, spectra: dict, dim: int, n: int = 30,
     plot_optimal_eigenvalues(ax, dim, n)
 
 
-def disk_overlap_rows(theta: torch.Tensor, cosines: list[torch.Tensor]) -> list[list]:
-    """Rows [disk, contrast, radius, cos_1..cos_5, mean cos^2] for a table of test disks."""
-    return [[i, float(contrast(t)), float(t[2]), *c.tolist(), c.pow(2).mean().item()]
-            for i, (t, c) in enumerate(zip(theta, cosines))]
+def disk_overlap_rows(analyses: list, tangents: torch.Tensor, theta: torch.Tensor) -> list[list]:
+    """One row per test disk: [disk, contrast, radius, cos_1..cos_m (top-m eigenspace vs the
+    tangent space), their mean square, # eigenvalues above RANK_THRESHOLD, the tangent overlap
+    with that kept eigenspace, the mean of `tangent_gains`]."""
+    rows = []
+    for i, (a, t, th) in enumerate(zip(analyses, tangents, theta)):
+        c = tangent_cosines(a, t)
+        kept, k = kept_overlap(a, t)
+        rows.append([i, float(contrast(th)), float(th[2]), *c.tolist(), c.pow(2).mean().item(),
+                     k, kept, tangent_gains(a, t).mean().item()])
+    return rows
 
 
 def plot_sweep(axes, sweep: ManifoldSweep, dim: int) -> None:

@@ -133,6 +133,11 @@ def test_projection_denoiser_has_tangent_eigenspace_and_rank():
     assert manifolds.rank_above(a.eigvals) == 3
     assert manifolds.tangent_overlap(a, B.T) == pytest.approx(1.0, abs=1e-6)
     assert manifolds.tangent_cosines(a, B.T[:2], k=3).tolist() == pytest.approx([1, 1], abs=1e-6)
+    assert manifolds.tangent_gains(a, B.T).tolist() == pytest.approx([1, 1, 1], abs=1e-5)
+    assert manifolds.kept_overlap(a, B.T) == (pytest.approx(1.0, abs=1e-6), 3)
+    other = _random_basis(size * size, 40, 6)[:, 3:5]  # two directions the projection removes
+    other = other - B @ (B.T @ other)
+    assert manifolds.tangent_gains(a, torch.linalg.qr(other)[0].T).abs().max() < 1e-5
     sweep = manifolds.manifold_sweep(net, x, B.T, [0.05, 0.5], seed=1, n_top=4)
     assert sweep.rank.shape == (2, 2) and (sweep.rank == 3).all()
     assert sweep.overlap == pytest.approx(np.ones((2, 2)), abs=1e-6)
@@ -146,3 +151,13 @@ def test_paper_rows_mark_unknown_eigenvalues():
     assert [r[1] for r in rows] == ["1.177", "1.067", "1.004", "0.999", "0.945", "0.674",
                                     "unknown", "unknown", "unknown", "0.278"]
     assert rows[7][2] == 7.0
+
+
+def test_receptive_field_of_a_local_and_a_global_denoiser():
+    conv = torch.nn.Conv2d(1, 1, 3, padding=1, bias=False)
+    torch.nn.init.uniform_(conv.weight, 0.1, 0.2)  # every tap non-zero
+    x = torch.rand(1, 9, 9, generator=torch.Generator().manual_seed(1))
+    a = jm.analyze(conv.eval(), x, 0.1, seed=0)
+    assert manifolds.receptive_field(a) == (3, 3)
+    dense = _Projector(_random_basis(81, 2, 3), 9).eval()
+    assert manifolds.receptive_field(jm.analyze(dense, x, 0.1, seed=0)) == (9, 9)
