@@ -183,7 +183,8 @@ def plot_rate_curves(curves: dict, ax, linear: dict | None = None) -> None:
         ax.axvline(edge, color="0.6", lw=0.6, ls="--")
     ax.set_xlabel("input PSNR (dB)"), ax.set_ylabel("output PSNR (dB)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, title="fitted slope (dotted: optimal)", title_fontsize=7)
+    ax.legend(fontsize=7, title="fitted slope (dotted: optimal)", title_fontsize=7,
+              loc="lower right")
 
 
 def beats_linear(curve: RateCurve, linear: RateCurve) -> np.ndarray:
