@@ -20,24 +20,38 @@ def input_psnr(sigma: float | np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def evaluate_psnr(model: torch.nn.Module, images: torch.Tensor, sigmas, seed: int = 0,
-                  batch: int = 256) -> np.ndarray:
-    """Mean output PSNR of the denoiser at each sigma, with fixed noise (seeded)."""
-    was_training = model.training
-    model.eval()
-    device = model_device(model)
+def psnr_curve(estimate, images: torch.Tensor, sigmas, seed: int = 0, batch: int | None = None,
+               max_db: float | None = None) -> np.ndarray:
+    """Mean PSNR of `estimate(y, sigma)` on `images` at each sigma, y = x + sigma z with seeded
+    z drawn `batch` images at a time (default: all at once). `max_db` caps each image's PSNR
+    (a perfect recovery would otherwise count as 200 dB)."""
+    images = images.cpu()
+    batch = batch or len(images)
     g = torch.Generator().manual_seed(seed)
     out = []
-    for sigma in sigmas:
+    for sigma in np.asarray(sigmas, dtype=float):
         values = []
         for start in range(0, len(images), batch):
             x = images[start:start + batch]
-            noise = torch.randn(x.shape, generator=g) * sigma
-            y = (x.cpu() + noise).to(device)
-            values.append(psnr(x.to(device), denoise(model, y)).cpu())
-        out.append(torch.cat(values).mean().item())
-    model.train(was_training)
+            y = x + torch.randn(x.shape, generator=g) * sigma
+            values.append(psnr(x, estimate(y, float(sigma)).cpu()))
+        per_image = torch.cat(values)
+        out.append((per_image if max_db is None else per_image.clamp(max=max_db)).mean().item())
     return np.array(out)
+
+
+@torch.no_grad()
+def evaluate_psnr(model: torch.nn.Module, images: torch.Tensor, sigmas, seed: int = 0,
+                  batch: int = 256) -> np.ndarray:
+    """Mean output PSNR of a blind denoiser at each sigma, with fixed noise (seeded)."""
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    try:
+        return psnr_curve(lambda y, sigma: denoise(model, y.to(device)), images, sigmas,
+                          seed=seed, batch=batch)
+    finally:
+        model.train(was_training)
 
 
 def cosine_similarity(a: torch.Tensor, b: torch.Tensor, mean_removed: bool = True) -> torch.Tensor:

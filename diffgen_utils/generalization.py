@@ -104,7 +104,6 @@ def memorizer(train: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tenso
     return (w @ train.flatten(1).double()).reshape(y.shape).to(y.dtype)
 
 
-
 class BlindMemorizer(torch.nn.Module):
     """`memorizer` as a blind noise-predicting network (y -> y - E[x | y]), usable by the sampler:
     sigma is estimated from y as the distance to the nearest training image / sqrt(d). The
@@ -120,18 +119,16 @@ class BlindMemorizer(torch.nn.Module):
         w = torch.softmax(-d2 / (2 * sigma[:, None] ** 2), dim=1)
         return y - (w @ self.faces.flatten(1).double()).reshape(y.shape).to(y.dtype)
 
+
 def memorizer_psnr(train: torch.Tensor, sigmas, n_eval: int | None = None, seed: int = 1
                    ) -> np.ndarray:
     """Output PSNR of `memorizer` on its own training images at each sigma (same images and
     noise seed as the training curve of `psnr_gap`): the ceiling a network trained on `train`
     could reach by memorizing. A perfect recovery counts as 100 dB."""
     x = eval_images(train, n_eval) if n_eval is not None else train
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for sigma in np.asarray(sigmas, dtype=float):
-        y = x + torch.randn(x.shape, generator=g) * sigma
-        out.append(analysis.psnr(x, memorizer(train, y, float(sigma))).clamp(max=100).mean().item())
-    return np.array(out)
+    return analysis.psnr_curve(lambda y, sigma: memorizer(train, y, sigma), x, sigmas,
+                               seed=seed, max_db=100)
+
 
 # ---------------------------------------------------------------- paired samples, similarities
 def pair_samples(model_s1: torch.nn.Module, model_s2: torch.nn.Module, seeds, shape,

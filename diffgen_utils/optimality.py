@@ -125,12 +125,8 @@ def linear_curve(train: torch.Tensor, test: torch.Tensor, alpha: float,
     noise as `rate_curve` with the same seed)."""
     wiener = LinearDenoiser(train)
     sigmas = rate_sigmas()
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for sigma in sigmas:
-        noise = torch.randn(test.shape, generator=g) * sigma
-        out.append(analysis.psnr(test, wiener(test + noise, float(sigma))).mean().item())
-    x, out = analysis.input_psnr(sigmas), np.array(out)
+    out = analysis.psnr_curve(wiener, test, sigmas, seed=seed)
+    x = analysis.input_psnr(sigmas)
     slope, intercept = analysis.fit_slope(x, out, fit_range)
     return RateCurve(float(alpha), x, out, tuple(fit_range), float(slope), float(intercept))
 

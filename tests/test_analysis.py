@@ -96,3 +96,19 @@ def test_evaluate_psnr_of_identity_denoiser_is_input_psnr(net):
     assert np.allclose(out, analysis.input_psnr(sigmas), atol=0.3)
     assert model.training  # mode restored
     assert np.array_equal(out, analysis.evaluate_psnr(model, images, sigmas, batch=24))  # seeded
+
+
+def test_psnr_curve_sees_the_noisy_image_and_its_sigma_and_caps():
+    images = rand(16, 1, 8, 8, seed=6)
+    seen = []
+
+    def oracle(y, sigma):  # returns the clean image, recovered from y and the seeded noise
+        seen.append(sigma)
+        return images
+
+    out = analysis.psnr_curve(oracle, images, [0.1, 0.3], seed=3, max_db=60)
+    assert seen == [0.1, 0.3] and np.array_equal(out, [60.0, 60.0])
+    identity = analysis.psnr_curve(lambda y, sigma: y, images, [0.1, 0.3], seed=3)
+    assert np.allclose(identity, analysis.input_psnr([0.1, 0.3]), atol=0.6)
+    assert not np.array_equal(identity, analysis.psnr_curve(lambda y, s: y, images, [0.1, 0.3],
+                                                            seed=4))
