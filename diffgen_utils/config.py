@@ -132,6 +132,10 @@ class Profile:
     manifold_recipe: Recipe = Recipe()  # training of the "manifolds" family (disks, ray, cone)
     # Fig 15: other face resolutions, S1 models for every N (UNet blocks from Table 1)
     gap_sizes: tuple = ()
+    # chapter 02's depth control: S1/S2 face models with `deeper_blocks` UNet blocks at these N,
+    # trained exactly like the chapter's models otherwise
+    deeper_ns: tuple = ()
+    deeper_blocks: int = 2
 
     @property
     def manifold_size(self) -> int:
@@ -173,7 +177,7 @@ PROFILES = {
     "smoke": Profile(
         name="smoke", face_size=16, blocks=1, width=8, steps=40, batch=8,
         n_values=(1, 10, 40), n_seeds=8, n_test=32, n_eval=16, train_missing=True,
-        lr_halvings=(0.5, 0.75), eval_every=20, gap_sizes=(8,),
+        lr_halvings=(0.5, 0.75), eval_every=20, gap_sizes=(8,), deeper_ns=(10, 40),
         synthetic_size=16, synthetic_n=64, calpha_alphas=(1.0, 4.0), calpha_contours=(1.5, 4.0),
     ),
     "book": Profile(
@@ -181,6 +185,7 @@ PROFILES = {
         n_values=(1, 10, 100, 1000, 10_000, 13_000), n_seeds=256, n_test=512, n_eval=256,
         train_missing=False, lr_halvings=(0.5, 0.75, 0.9), sigma_sampling="log_uniform",
         eval_every=1000, synthetic_size=32, synthetic_n=20_000, gap_sizes=(10,),
+        deeper_ns=(10, 13_000),
         calpha_recipe=BOOK_SYNTHETIC_RECIPE,
         # manifolds at 20x20, which the one-block UNet's 18x18 receptive field nearly covers:
         # the optimal denoisers of the disks' intensities and of the face ray are global

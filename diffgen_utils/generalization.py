@@ -26,26 +26,35 @@ from .models import model_device
 from .plotting import format_table  # noqa: F401 (for the notebooks)
 
 SUBSETS = ("S1", "S2")
+PAIR_ROWS = ("nearest S1", "S1 sample", "S2 sample", "nearest S2")  # rows of Comparison.columns
 
 
 # ---------------------------------------------------------------- which models exist
-def model_name(n: int, subset: str, dataset: str = "celeba") -> str:
+def model_name(n: int, subset: str, dataset: str = "celeba", blocks: int | None = None) -> str:
+    """The zoo name of the chapter's model for (N, subset); `blocks`: the depth control's."""
+    if blocks is not None:
+        if dataset != "celeba":
+            raise ValueError(f"the depth control is trained on celeba only, not {dataset!r}")
+        return zoo.deeper_model_name(n, subset, blocks)
     return f"{dataset}-N{n}-{subset}"
 
 
-def ready_ns(profile: str | Profile, dataset: str = "celeba") -> tuple[list[int], list[int]]:
+def ready_ns(profile: str | Profile, dataset: str = "celeba", blocks: int | None = None
+             ) -> tuple[list[int], list[int]]:
     """(N values whose S1 and S2 models can be used now, N values still missing).
 
-    A profile that trains missing models on the spot (smoke, paper) has every N ready; at
-    `book` an N is ready once both shipped checkpoints are complete (`zoo.available`).
+    The N are the profile's n_values, or its deeper_ns when `blocks` asks for the depth
+    control. A profile that trains missing models on the spot (smoke, paper) has every N ready;
+    at `book` an N is ready once both shipped checkpoints are complete (`zoo.available`).
     """
     p = config.get_profile(profile) if isinstance(profile, str) else profile
+    ns = list(p.n_values if blocks is None else p.deeper_ns)
     if p.train_missing:
-        return list(p.n_values), []
-    names = [model_name(n, s, dataset) for n in p.n_values for s in SUBSETS]
-    done = set(zoo.available(names, p))
-    ready = [n for n in p.n_values if all(model_name(n, s, dataset) in done for s in SUBSETS)]
-    return ready, [n for n in p.n_values if n not in ready]
+        return ns, []
+    names = {n: [model_name(n, s, dataset, blocks) for s in SUBSETS] for n in ns}
+    done = set(zoo.available([m for pair in names.values() for m in pair], p))
+    ready = [n for n in ns if all(m in done for m in names[n])]
+    return ready, [n for n in ns if n not in ready]
 
 
 # ---------------------------------------------------------------- PSNR: train versus test
@@ -241,6 +250,17 @@ class Comparison:
         titles[1] += f"\nseed {self.samples1.seeds[k]}"
         return row_png(self.four(k), titles)
 
+    def columns(self, count: int) -> tuple[torch.Tensor, list[str]]:
+        """Figure 7's layout for seeds 0..count-1, one seed per column: rows PAIR_ROWS, titled
+        with the cosines (to the nearest training face; of the pair). Returns (images, titles)
+        in row order, for `plotting.image_grid(images, titles=titles, ncols=count, ...)`."""
+        images = torch.stack([self.four(k) for k in range(count)], dim=1)
+        s = self.stats
+        titles = ([f"cos {s.near1[k]:.2f}" for k in range(count)] + [""] * count +
+                  [f"pair {s.pair[k]:.2f}" for k in range(count)] +
+                  [f"cos {s.near2[k]:.2f}" for k in range(count)])
+        return images.reshape(-1, *images.shape[2:]), titles
+
     def brightness(self) -> dict:
         """Medians of the pixel mean and standard deviation (contrast) of the samples of both
         models and of the images of both training sets."""
@@ -265,11 +285,13 @@ def compare(model1, model2, train1: torch.Tensor, train2: torch.Tensor, seeds, s
                       similarity_stats(s1.images, s2.images, train1, train2))
 
 
-def scorecard_measurements(largest_n: int, gaps: dict, stats: dict) -> list[dict]:
+def scorecard_measurements(largest_n: int, gaps: dict, stats: dict, blocks: int | None = None
+                           ) -> list[dict]:
     """The chapter's scorecard rows for the N that were measured.
 
     gaps[n] = PsnrGap of the S1 model, stats[n] = PairStats of the S1/S2 pair; an N that is
     absent gives no row. `largest_n` is the profile's largest N (not the largest one present).
+    `blocks` marks the rows of the depth control: ids end in `_{blocks}blocks`.
     """
     specs = [
         ("F1.gap_largest_N", largest_n, "train - test output PSNR (dB), mean over sigma",
@@ -285,8 +307,10 @@ def scorecard_measurements(largest_n: int, gaps: dict, stats: dict) -> list[dict
         ("F3.seed_similarity_largest_N", largest_n, "median cos between samples of distinct "
          "seeds of one model", lambda n: stats[n].seeds.median().item(), "<= 0.7"),
     ]
-    return [{"id": id_, "n": n, "measure": f"{measure}, N={n}", "measured": value(n),
-             "target": target}
+    suffix, net = ("", "") if blocks is None else (f"_{blocks}blocks", f", {blocks}-block UNet")
+    return [{"id": id_ + suffix, "n": n, "measure": f"{measure}, N={n}{net}",
+             "measured": value(n), "target": target,
+             "checkpoints": [model_name(n, s, blocks=blocks) for s in SUBSETS]}
             for id_, n, measure, value, target in specs if n in gaps and n in stats]
 
 
@@ -406,6 +430,7 @@ def plot_gap_vs_n(gap_by_size: dict, ax) -> None:
                   label=f"{size}×{size}")
     ax.set_xlabel("N (training images)"), ax.set_ylabel("train − test PSNR (dB)")
     ax.grid(alpha=0.3, which="both"), ax.legend(fontsize=8)
+
 
 def similarity_histograms(stats: dict, axes) -> None:
     """Fig 2 (bottom): per N, histograms of S1-vs-S2 similarity and of sample-vs-nearest-

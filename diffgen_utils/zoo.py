@@ -7,7 +7,8 @@ Names (families for `model_names` and `python -m diffgen_utils.train --family`):
 - "faces": `celeba-N{n}-S{1|2}` (CelebA faces; N from the profile's n_values),
   `celeba_shuffled-N{n}-S1` (the same faces under one fixed pixel permutation),
   `celeba-N{n}-S1-{size}px` (Fig 15: the faces at another resolution, size from the
-  profile's gap_sizes, UNet blocks from Table 1); also
+  profile's gap_sizes, UNet blocks from Table 1), `celeba-N{n}-S{1|2}-{b}blocks` (a UNet
+  of b blocks instead of Table 1's; N from the profile's deeper_ns); also
   `fer2013-N{n}-S{1|2}` (loadable, not in the family's list).
 - "calpha": `calpha{a}-N{n}`: C^alpha images whose contour and backgrounds have regularity a
   (Fig 4); `calpha-c{c}-b{b}-N{n}`: contour regularity c, background b (Figs 16-18; c != b, else
@@ -39,13 +40,14 @@ from .config import Profile, TrainConfig
 from .models import build_model
 from .train import load_checkpoint, train
 
-FACE_NAME = re.compile(r"^(celeba|celeba_shuffled|fer2013)-N(\d+)-(S1|S2)(?:-(\d+)px)?$")
+FACE_NAME = re.compile(
+    r"^(celeba|celeba_shuffled|fer2013)-N(\d+)-(S1|S2)(?:-(\d+)px)?(?:-(\d+)blocks)?$")
 _NUM = r"(\d+(?:\.\d+)?)"
 CALPHA_NAME = re.compile(rf"^calpha{_NUM}-N(\d+)$")
 CALPHA_CB_NAME = re.compile(rf"^calpha-c{_NUM}-b{_NUM}-N(\d+)$")
 MANIFOLD_NAME = re.compile(r"^(disks|ray|cone)-N(\d+)$")
 MODEL_FAMILIES = ("faces", "calpha", "manifolds", "all")
-NAME_PATTERNS = ("celeba-N<n>-S1|S2[-<size>px], celeba_shuffled-N<n>-S1, fer2013-N<n>-S1|S2, "
+NAME_PATTERNS = ("celeba-N<n>-S1|S2[-<size>px][-<b>blocks], celeba_shuffled-N<n>-S1, fer2013-N<n>-S1|S2, "
                  "calpha<a>-N<n>, calpha-c<c>-b<b>-N<n>, disks-N<n>, ray-N<n>, cone-N<n>")
 
 
@@ -88,6 +90,7 @@ def model_names(profile: str | Profile, family: str | None = None) -> list[str]:
     faces = [f"celeba-N{n}-{s}" for n in p.n_values for s in ("S1", "S2")]
     faces.append(f"celeba_shuffled-N{max(p.n_values)}-S1")
     faces += [gap_model_name(n, size) for size in p.gap_sizes for n in p.n_values]
+    faces += [deeper_model_name(n, s, p.deeper_blocks) for n in p.deeper_ns for s in ("S1", "S2")]
     n = p.synthetic_n
     calpha = [synthetic_name("calpha", n, synthetic.data_options("calpha", a))
               for a in p.calpha_alphas]
@@ -103,6 +106,12 @@ def model_names(profile: str | Profile, family: str | None = None) -> list[str]:
 def gap_model_name(n: int, size: int) -> str:
     """The S1 face model of Fig 15 at another resolution than the profile's."""
     return f"celeba-N{n}-S1-{size}px"
+
+
+def deeper_model_name(n: int, subset: str, blocks: int) -> str:
+    """A face model at the profile's resolution with `blocks` UNet blocks (chapter 02's depth
+    control)."""
+    return f"celeba-N{n}-{subset}-{blocks}blocks"
 
 
 def _number(x: float) -> str:
@@ -133,16 +142,24 @@ def _config(name: str, profile: Profile) -> TrainConfig:
     match = FACE_NAME.match(name)
     if match:
         dataset, n, subset = match.group(1), int(match.group(2)), match.group(3)
-        if match.group(4) is None:
-            return profile.train_config(dataset, n, subset=subset)
-        size = int(match.group(4))
-        if size == profile.face_size:
-            raise KeyError(f"{name!r}: {size}px is the profile's own face size; the model is "
-                           f"called {name.rsplit('-', 1)[0]!r}")
-        if size < 4:
-            raise KeyError(f"{name!r}: faces need at least 4x4 pixels")
-        return profile.train_config(dataset, n, subset=subset, size=size,
-                                    blocks=config.unet_blocks(size))
+        size, blocks = profile.face_size, profile.blocks
+        if match.group(4) is not None:
+            size = int(match.group(4))
+            if size == profile.face_size:
+                raise KeyError(f"{name!r}: {size}px is the profile's own face size; leave "
+                               f"'-{size}px' out of the name")
+            if size < 4:
+                raise KeyError(f"{name!r}: faces need at least 4x4 pixels")
+            blocks = config.unet_blocks(size)
+        if match.group(5) is not None:
+            if int(match.group(5)) == blocks:
+                raise KeyError(f"{name!r}: {blocks} blocks is the default at {size}x{size}; "
+                               f"leave '-{blocks}blocks' out of the name")
+            blocks = int(match.group(5))
+            if not 1 <= blocks <= 4 or size % 2**blocks:
+                raise KeyError(f"{name!r}: a UNet needs 1 to 4 blocks and a size divisible by "
+                               f"2**blocks, got {blocks} blocks at {size}x{size}")
+        return profile.train_config(dataset, n, subset=subset, size=size, blocks=blocks)
     if match := CALPHA_NAME.match(name):
         alpha = _parse_number(match.group(1), name)
         options, n = synthetic.data_options("calpha", alpha), match.group(2)

@@ -88,6 +88,10 @@ def test_compare_and_scorecard_rows():
     comp = gen.compare(Memorizer(train1), Memorizer(train2), train1, train2, range(3), SHAPE,
                        progress=False)
     assert comp.converged == 1.0 and comp.four(2).shape == (4, *SHAPE)
+    grid, titles = comp.columns(3)
+    assert grid.shape == (12, *SHAPE) and len(titles) == 12
+    torch.testing.assert_close(grid[[1, 4, 7, 10]], comp.four(1))  # column 1 is seed 1's four
+    assert titles[7] == f"pair {comp.stats.pair[1]:.2f}"
     assert comp.png(0).startswith(b"\x89PNG")
     light = comp.brightness()  # the samples are training images: same brightness and contrast
     assert light["sample std"] == pytest.approx(light["train std"], rel=0.5)
@@ -98,7 +102,13 @@ def test_compare_and_scorecard_rows():
                                        "F2.nearest_train_similarity_N10"]
     assert rows[2]["measured"] == pytest.approx(1, abs=1e-5) and rows[2]["target"] == ">= 0.95"
     rows = gen.scorecard_measurements(10, {10: gap}, {10: comp.stats})  # 10 is also the largest
-    assert len(rows) == 6
+    assert len(rows) == 6 and rows[0]["checkpoints"] == ["celeba-N10-S1", "celeba-N10-S2"]
+    deeper = gen.scorecard_measurements(13000, {10: gap}, {10: comp.stats}, blocks=2)
+    assert [r["id"] for r in deeper] == [r + "_2blocks" for r in ("F1.gap_N10",
+                                         "F2.pair_similarity_N10",
+                                         "F2.nearest_train_similarity_N10")]
+    assert deeper[0]["checkpoints"] == ["celeba-N10-S1-2blocks", "celeba-N10-S2-2blocks"]
+    assert "2-block" in deeper[0]["measure"] and "block" not in rows[0]["measure"]
     assert gen.scorecard_measurements(13000, {}, {}) == []
 
 
@@ -216,6 +226,12 @@ def test_ready_ns_and_zoo_available(tmp_path, monkeypatch):
     assert zoo.available(zoo.model_names(book), book) == ["celeba-N1-S1", "celeba-N10-S1",
                                                           "celeba-N10-S2"]
     assert gen.ready_ns(book) == ([10], [1])
+    assert gen.ready_ns(book, blocks=2) == ([], [10, 13000])
+    statuses.update({"celeba-N10-S1-2blocks": "done", "celeba-N10-S2-2blocks": "done",
+                     "celeba-N13000-S1-2blocks": "done"})
+    assert gen.ready_ns(book, blocks=2) == ([10], [13000])
+    with pytest.raises(ValueError, match="celeba only"):
+        gen.model_name(10, "S1", "fer2013", blocks=2)
 
 
 

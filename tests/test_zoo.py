@@ -18,7 +18,7 @@ NAME = "celeba-N4-S1"
 def tiny():
     return replace(config.get_profile("smoke"), name="tiny", face_size=8, width=4, steps=4,
                    batch=4, n_values=(1, 4), n_test=4, n_eval=4, eval_every=2,
-                   lr_halvings=(0.5,), train_missing=True, gap_sizes=(4,))
+                   lr_halvings=(0.5,), train_missing=True, gap_sizes=(4,), deeper_ns=(4,))
 
 
 def write_faces(root, n=20, seed=0, prefix="face"):
@@ -131,7 +131,8 @@ def test_without_data_trains_on_substitute_only_where_allowed(zoo_env, tiny, mon
 def test_model_names(tiny):
     assert zoo.model_names(tiny) == ["celeba-N1-S1", "celeba-N1-S2", "celeba-N4-S1",
                                      "celeba-N4-S2", "celeba_shuffled-N4-S1",
-                                     "celeba-N1-S1-4px", "celeba-N4-S1-4px"]
+                                     "celeba-N1-S1-4px", "celeba-N4-S1-4px",
+                                     "celeba-N4-S1-2blocks", "celeba-N4-S2-2blocks"]
     p = config.get_profile("book")
     book = zoo.model_names(p)[:2 * len(p.n_values) + 1]
     assert book[:-1] == [f"celeba-N{n}-{s}" for n in p.n_values for s in ("S1", "S2")]
@@ -163,6 +164,20 @@ def test_gap_models_at_another_resolution():
     with pytest.raises(KeyError, match="own face size"):
         zoo.spec("celeba-N100-S1-20px", book, with_data=False)
     assert config.unet_blocks(80) == 3 and config.unet_blocks(160) == 4
+
+
+def test_deeper_models_differ_only_in_blocks():
+    book = config.get_profile("book")
+    name = zoo.deeper_model_name(10, "S2", 2)
+    assert name == "celeba-N10-S2-2blocks" and name in zoo.model_names(book)
+    deeper = zoo.spec(name, book, with_data=False).config
+    plain = zoo.spec("celeba-N10-S2", book, with_data=False).config
+    assert deeper.blocks == 2 and deeper == replace(plain, blocks=2)
+    assert zoo.spec("celeba-N10-S1-40px-3blocks", book, with_data=False).config.blocks == 3
+    with pytest.raises(KeyError, match="default at 20x20"):
+        zoo.spec("celeba-N10-S1-1blocks", book, with_data=False)
+    with pytest.raises(KeyError, match="divisible"):
+        zoo.spec("celeba-N10-S1-3blocks", book, with_data=False)
 
 
 def test_contour_models_use_their_own_recipe():
