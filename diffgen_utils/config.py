@@ -136,6 +136,12 @@ class Profile:
     # trained exactly like the chapter's models otherwise
     deeper_ns: tuple = ()
     deeper_blocks: int = 2
+    deeper_gap_ns: tuple = ()  # more N with an S1 model only, for Fig 15's deeper curve
+
+    @property
+    def deeper_curve_ns(self) -> tuple:
+        """N of Fig 15's curve at face_size with deeper_blocks (S1 models)."""
+        return tuple(sorted(set(self.deeper_ns) | set(self.deeper_gap_ns)))
 
     @property
     def manifold_size(self) -> int:
@@ -185,7 +191,7 @@ PROFILES = {
         n_values=(1, 10, 100, 1000, 10_000, 13_000), n_seeds=256, n_test=512, n_eval=256,
         train_missing=False, lr_halvings=(0.5, 0.75, 0.9), sigma_sampling="log_uniform",
         eval_every=1000, synthetic_size=32, synthetic_n=20_000, gap_sizes=(10,),
-        deeper_ns=(10, 13_000),
+        deeper_ns=(10, 13_000), deeper_gap_ns=(100, 1000),
         calpha_recipe=BOOK_SYNTHETIC_RECIPE,
         # manifolds at 20x20, which the one-block UNet's 18x18 receptive field nearly covers:
         # the optimal denoisers of the disks' intensities and of the face ray are global

@@ -409,11 +409,9 @@ def plot_psnr_curves(gaps: dict, axes) -> None:
 GAP_FLOOR_DB = 0.01  # Fig 15 is drawn on a log scale: smaller gaps are drawn at this floor
 
 
-def gaps_by_size(profile: Profile, size: int, device: str = "cpu") -> tuple[dict, list[str]]:
-    """Fig 15 at one other resolution: {N: train - test gap (dB)} of the available
-    `celeba-N{n}-S1-{size}px` models (from the evaluation stored when training ended), and the
-    names still missing."""
-    names = {n: zoo.gap_model_name(n, size) for n in profile.n_values}
+def stored_gaps(profile: Profile, names: dict, device: str = "cpu") -> tuple[dict, list[str]]:
+    """{N: train - test gap (dB)} of the available models `names[N]`, from the evaluation
+    stored when their training ended, and the names still missing."""
     have = set(names.values()) if profile.train_missing else set(
         zoo.available(list(names.values()), profile))
     gaps = {n: PsnrGap.from_history(zoo.load(name, profile, device=device).history[-1]).gap
@@ -421,13 +419,18 @@ def gaps_by_size(profile: Profile, size: int, device: str = "cpu") -> tuple[dict
     return gaps, [name for name in names.values() if name not in have]
 
 
-def plot_gap_vs_n(gap_by_size: dict, ax) -> None:
+def gaps_by_size(profile: Profile, size: int, device: str = "cpu") -> tuple[dict, list[str]]:
+    """Fig 15 at another resolution: `stored_gaps` of the `celeba-N{n}-S1-{size}px` models."""
+    return stored_gaps(profile, {n: zoo.gap_model_name(n, size) for n in profile.n_values},
+                       device)
+
+
+def plot_gap_vs_n(curves: dict, ax) -> None:
     """Fig 15: the train - test gap (mean over the noise levels) against N, one line per
-    image size, on log-log axes (gaps below GAP_FLOOR_DB drawn at the floor)."""
-    for size, gaps in sorted(gap_by_size.items()):
+    curves[label] = {N: gap}, on log-log axes (gaps below GAP_FLOOR_DB drawn at the floor)."""
+    for label, gaps in curves.items():
         ns = sorted(gaps)
-        ax.loglog(ns, [max(gaps[n], GAP_FLOOR_DB) for n in ns], "o-", ms=4,
-                  label=f"{size}×{size}")
+        ax.loglog(ns, [max(gaps[n], GAP_FLOOR_DB) for n in ns], "o-", ms=4, label=label)
     ax.set_xlabel("N (training images)"), ax.set_ylabel("train − test PSNR (dB)")
     ax.grid(alpha=0.3, which="both"), ax.legend(fontsize=8)
 

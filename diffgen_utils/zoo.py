@@ -8,7 +8,8 @@ Names (families for `model_names` and `python -m diffgen_utils.train --family`):
   `celeba_shuffled-N{n}-S1` (the same faces under one fixed pixel permutation),
   `celeba-N{n}-S1-{size}px` (Fig 15: the faces at another resolution, size from the
   profile's gap_sizes, UNet blocks from Table 1), `celeba-N{n}-S{1|2}-{b}blocks` (a UNet
-  of b blocks instead of Table 1's; N from the profile's deeper_ns); also
+  of b blocks instead of Table 1's; N from the profile's deeper_ns, S1 also deeper_gap_ns);
+  also
   `fer2013-N{n}-S{1|2}` (loadable, not in the family's list).
 - "calpha": `calpha{a}-N{n}`: C^alpha images whose contour and backgrounds have regularity a
   (Fig 4); `calpha-c{c}-b{b}-N{n}`: contour regularity c, background b (Figs 16-18; c != b, else
@@ -91,6 +92,8 @@ def model_names(profile: str | Profile, family: str | None = None) -> list[str]:
     faces.append(f"celeba_shuffled-N{max(p.n_values)}-S1")
     faces += [gap_model_name(n, size) for size in p.gap_sizes for n in p.n_values]
     faces += [deeper_model_name(n, s, p.deeper_blocks) for n in p.deeper_ns for s in ("S1", "S2")]
+    faces += [deeper_model_name(n, "S1", p.deeper_blocks) for n in p.deeper_gap_ns
+              if n not in p.deeper_ns]
     n = p.synthetic_n
     calpha = [synthetic_name("calpha", n, synthetic.data_options("calpha", a))
               for a in p.calpha_alphas]

@@ -268,11 +268,15 @@ def test_gaps_by_size_reads_the_stored_evaluation(zoo_env):
     net = zoo.load(zoo.gap_model_name(4, 8), tiny)
     assert net.config.size == 8
     assert gaps[4] == pytest.approx(gen.PsnrGap.from_history(net.history[-1]).gap)
+    assert gen.stored_gaps(tiny, {4: zoo.gap_model_name(4, 8)}) == ({4: gaps[4]}, [])
+    book = replace(tiny, train_missing=False)
+    assert gen.stored_gaps(book, {7: "celeba-N7-S1-8px"}) == ({}, ["celeba-N7-S1-8px"])
 
 
 def test_plot_gap_vs_n_floors_tiny_gaps():
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots()
-    gen.plot_gap_vs_n({20: {1: 20.0, 100: 1e-4}, 10: {1: 10.0, 100: 0.5}}, ax)
+    gen.plot_gap_vs_n({"10x10": {1: 10.0, 100: 0.5}, "20x20": {100: 1e-4, 1: 20.0}}, ax)
     assert list(ax.lines[1].get_ydata()) == [20.0, gen.GAP_FLOOR_DB]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["10x10", "20x20"]
     plt.close(fig)

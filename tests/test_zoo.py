@@ -173,6 +173,11 @@ def test_deeper_models_differ_only_in_blocks():
     deeper = zoo.spec(name, book, with_data=False).config
     plain = zoo.spec("celeba-N10-S2", book, with_data=False).config
     assert deeper.blocks == 2 and deeper == replace(plain, blocks=2)
+    deeper_names = [m for m in zoo.model_names(book) if m.endswith("blocks")]
+    assert deeper_names == ["celeba-N10-S1-2blocks", "celeba-N10-S2-2blocks",
+                            "celeba-N13000-S1-2blocks", "celeba-N13000-S2-2blocks",
+                            "celeba-N100-S1-2blocks", "celeba-N1000-S1-2blocks"]
+    assert book.deeper_curve_ns == (10, 100, 1000, 13000)
     assert zoo.spec("celeba-N10-S1-40px-3blocks", book, with_data=False).config.blocks == 3
     with pytest.raises(KeyError, match="default at 20x20"):
         zoo.spec("celeba-N10-S1-1blocks", book, with_data=False)
