@@ -1,8 +1,10 @@
 """Time one training step (forward, loss, backward, Adam) of the book's UNets at several face sizes.
 
 For each size, the UNet of Table 1 (config.unet_blocks: 1 block at 10x10 and 20x20, 2 at 40x40)
-at the book's width and batch, on random images; prints ms per step, the time of a whole
-book run (profile steps), and the ratio to the book's 20x20 model, all from the same run.
+at the book's width and batch, on random images, plus the depth control of chapter 02 (the
+book's face size with Profile.deeper_blocks); prints ms per step, the time of a whole book
+run (profile steps), and the ratio to the book's 20x20 one-block model ("vs book"), all from
+the same run.
 
     python benchmarks/train_step.py --sizes 10,20,40 --threads 1
 
@@ -49,18 +51,19 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     book = config.get_profile("book")
     sizes = [int(s) for s in args.sizes.split(",")]
-    rows = {}
-    for size in sizes:
-        cfg = book.train_config("celeba", 1, size=size, blocks=config.unet_blocks(size))
-        rows[size] = (cfg.blocks, step_time(cfg, args.steps))
-    reference = rows.get(book.face_size, next(iter(rows.values())))[1]
+    models = [(size, config.unet_blocks(size)) for size in sizes]
+    models.append((book.face_size, book.deeper_blocks))
+    times = {}
+    for size, blocks in models:
+        cfg = book.train_config("celeba", 1, size=size, blocks=blocks)
+        times[size, blocks] = step_time(cfg, args.steps)
+    reference = times.get((book.face_size, book.blocks), next(iter(times.values())))
     print(f"book profile: width {book.width}, batch {book.batch}, {book.steps} steps per face "
           f"model; torch threads {args.threads}")
-    print(f"{'size':>6} {'blocks':>6} {'ms/step':>8} {'book run (min)':>15} {'vs 20x20':>9}")
-    for size, (blocks, seconds) in rows.items():
+    print(f"{'size':>6} {'blocks':>6} {'ms/step':>8} {'book run (min)':>15} {'vs book':>9}")
+    for (size, blocks), seconds in times.items():
         print(f"{size:>4}px {blocks:>6} {1e3 * seconds:>8.1f} {seconds * book.steps / 60:>15.1f} "
               f"{seconds / reference:>8.2f}x")
-
 
 if __name__ == "__main__":
     main()
