@@ -5,7 +5,8 @@
 
 Checkpoints carry the config, the optimizer and RNG states, the history and the data
 fingerprint; they are written atomically, and a resumed run ends bit-for-bit where an
-uninterrupted one would (on CPU).
+uninterrupted one would (on CPU). A finished run drops its optimizer state (`optimizer` is
+None): nothing resumes it, since another step count is another config.
 """
 from __future__ import annotations
 
@@ -104,7 +105,8 @@ def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tenso
             raise ValueError(f"{path} belongs to another config or data set; move it away "
                              f"to retrain")
         model.load_state_dict(ckpt["state_dict"])
-        optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt["optimizer"] is not None:  # None once finished
+            optimizer.load_state_dict(ckpt["optimizer"])
         g.set_state(ckpt["rng_state"].cpu())
         state = {k: ckpt[k] for k in ("step", "history", "wall_time")}
     x_all = train_images.to(device)
@@ -141,7 +143,8 @@ def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tenso
             })
             state["step"], state["wall_time"] = done, time.perf_counter() - start
             save_atomic({
-                "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "state_dict": model.state_dict(),
+                "optimizer": optimizer.state_dict() if done < cfg.steps else None,
                 "rng_state": g.get_state(), "config": cfg.to_dict(), "data_fingerprint": data_print,
                 "versions": environment(), "machine": machine(device), **state,
             }, path)

@@ -42,6 +42,10 @@ def test_checkpoint_contents_load_weights_only(tmp_path):
     assert TrainConfig.from_dict(ckpt["config"]) == cfg
     assert len(ckpt["history"][-1]["test_psnr"]) == len(ckpt["history"][-1]["sigmas"])
     assert not list(tmp_path.glob("*.tmp"))
+    assert ckpt["optimizer"] is None  # finished: nothing resumes it
+    train(cfg, images(6), images(4, 1), tmp_path / "m.pt", n_eval=4, progress=False)  # loads
+    train(cfg, images(6), images(4, 1), tmp_path / "p.pt", n_eval=4, stop_at=2, progress=False)
+    assert load_checkpoint(tmp_path / "p.pt")["optimizer"] is not None  # unfinished: resumable
 
 
 def test_resume_refuses_other_data(tmp_path):
