@@ -65,5 +65,6 @@ def main() -> None:
         print(f"{size:>4}px {blocks:>6} {1e3 * seconds:>8.1f} {seconds * book.steps / 60:>15.1f} "
               f"{seconds / reference:>8.2f}x")
 
+
 if __name__ == "__main__":
     main()

@@ -40,7 +40,6 @@ def psnr_curve(estimate, images: torch.Tensor, sigmas, seed: int = 0, batch: int
     return np.array(out)
 
 
-@torch.no_grad()
 def evaluate_psnr(model: torch.nn.Module, images: torch.Tensor, sigmas, seed: int = 0,
                   batch: int = 256) -> np.ndarray:
     """Mean output PSNR of a blind denoiser at each sigma, with fixed noise (seeded)."""

@@ -57,6 +57,12 @@ def ready_ns(profile: str | Profile, dataset: str = "celeba", blocks: int | None
     return ready, [n for n in ns if n not in ready]
 
 
+def missing_note(names, profile_name: str) -> str:
+    """What a page says about models that are not trained yet, with the command to train them."""
+    return (f"Not trained yet: {', '.join(names)}. Train them with `python -m "
+            f"diffgen_utils.train --profile {profile_name} --only {' '.join(names)}`.")
+
+
 # ---------------------------------------------------------------- PSNR: train versus test
 def eval_images(images: torch.Tensor, n: int) -> torch.Tensor:
     """The first n images, cycling through them again when there are fewer (as training does)."""

@@ -48,8 +48,9 @@ CALPHA_NAME = re.compile(rf"^calpha{_NUM}-N(\d+)$")
 CALPHA_CB_NAME = re.compile(rf"^calpha-c{_NUM}-b{_NUM}-N(\d+)$")
 MANIFOLD_NAME = re.compile(r"^(disks|ray|cone)-N(\d+)$")
 MODEL_FAMILIES = ("faces", "calpha", "manifolds", "all")
-NAME_PATTERNS = ("celeba-N<n>-S1|S2[-<size>px][-<b>blocks], celeba_shuffled-N<n>-S1, fer2013-N<n>-S1|S2, "
-                 "calpha<a>-N<n>, calpha-c<c>-b<b>-N<n>, disks-N<n>, ray-N<n>, cone-N<n>")
+NAME_PATTERNS = ("celeba-N<n>-S1|S2[-<size>px][-<b>blocks], celeba_shuffled-N<n>-S1, "
+                 "fer2013-N<n>-S1|S2, calpha<a>-N<n>, calpha-c<c>-b<b>-N<n>, disks-N<n>, "
+                 "ray-N<n>, cone-N<n>")
 
 
 @dataclass

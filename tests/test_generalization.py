@@ -280,3 +280,10 @@ def test_plot_gap_vs_n_floors_tiny_gaps():
     assert list(ax.lines[1].get_ydata()) == [20.0, gen.GAP_FLOOR_DB]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["10x10", "20x20"]
     plt.close(fig)
+
+
+def test_missing_note_names_the_models_and_the_command():
+    note = gen.missing_note(["celeba-N10-S1-2blocks", "celeba-N10-S2-2blocks"], "book")
+    assert note.startswith("Not trained yet: celeba-N10-S1-2blocks, celeba-N10-S2-2blocks.")
+    assert ("`python -m diffgen_utils.train --profile book --only celeba-N10-S1-2blocks "
+            "celeba-N10-S2-2blocks`") in note
