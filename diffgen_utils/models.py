@@ -25,13 +25,13 @@ class BiasFreeBatchNorm(nn.Module):
         self.register_buffer("running_sd", torch.ones(1, channels, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            sd = torch.sqrt(x.var(dim=(0, 2, 3), keepdim=True, unbiased=False) + self.eps)
+        if self.training:  # statistics in fp32, also under bf16 autocast
+            sd = torch.sqrt(x.float().var(dim=(0, 2, 3), keepdim=True, unbiased=False) + self.eps)
             with torch.no_grad():
                 self.running_sd.lerp_(sd, self.momentum)
         else:
             sd = self.running_sd
-        return x / sd * self.gamma
+        return x / sd.to(x.dtype) * self.gamma
 
 
 def conv3x3(c_in: int, c_out: int) -> nn.Conv2d:

@@ -11,10 +11,14 @@ None): nothing resumes it, since another step count is another config.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import os
 import platform
+import shutil
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,33 +31,77 @@ from .config import TrainConfig
 from .data import fingerprint
 from .models import build_model
 
-MIN_SIGMA = 1e-3  # floor of the log-uniform draw and of the 1/sigma^2 weight
+
+COMPILE_MIN_STEPS = 2_000  # torch.compile's warm-up (15-40 s on CPU) pays off only on longer runs
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or inf; the last good checkpoint is kept."""
 
 
+@dataclass(frozen=True)
+class SpeedFlags:
+    """How a model is trained, not what it learns: recorded beside its TrainConfig in the
+    checkpoint (`speed`), never in it, so that no checkpoint goes stale when they change.
+    Evaluation, Jacobians and sampling always run in fp32 without them."""
+
+    compile: bool = False  # torch.compile the training forward pass
+    channels_last: bool = False  # NHWC memory format for weights and inputs
+    bf16: bool = False  # bf16 autocast of the forward pass (weights, optimizer, BN stats in fp32)
+
+    @classmethod
+    def fastest(cls, device, steps: int) -> "SpeedFlags":
+        """What won on this hardware (benchmarks/train_speed.py): bf16 autocast where the CPU
+        has native bf16 (AVX512-BF16 or AMX) or the GPU supports it, channels_last, and
+        torch.compile for runs long enough to repay its warm-up (it needs a C compiler on CPU)."""
+        if str(device).startswith("cuda"):
+            bf16 = torch.cuda.is_bf16_supported()
+            can_compile = True
+        else:
+            bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+            can_compile = shutil.which(os.environ.get("CC", "cc")) is not None
+        return cls(compile=can_compile and steps >= COMPILE_MIN_STEPS, channels_last=True,
+                   bf16=bf16)
+
+    def autocast(self, device):
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
+def speed_flags(cfg: TrainConfig, device, fast: bool | None = None) -> SpeedFlags:
+    """The flags of a run: the fastest path unless `fast` is False or DIFFGEN_FAST=0."""
+    if fast is None:
+        fast = os.environ.get("DIFFGEN_FAST", "1") != "0"
+    return SpeedFlags.fastest(device, cfg.steps) if fast else SpeedFlags()
+
+
 def sample_sigmas(cfg: TrainConfig, n: int, g: torch.Generator, device) -> torch.Tensor:
     u = torch.rand(n, generator=g, device=device)
     if cfg.sigma_sampling == "uniform_squared":
         return u**2
-    if cfg.sigma_sampling == "log_uniform":
-        return MIN_SIGMA ** (1 - u)
+    if cfg.sigma_sampling == "log_uniform":  # from sigma_min to 1
+        return cfg.sigma_min ** (1 - u)
     raise ValueError(f"unknown sigma_sampling {cfg.sigma_sampling!r}")
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
-    halvings = sum(step >= round(f * cfg.steps) for f in cfg.lr_halvings)
-    return cfg.lr * 0.5**halvings
+    if cfg.lr_schedule == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
+    if cfg.lr_schedule == "halvings":
+        return cfg.lr * 0.5 ** sum(step >= round(f * cfg.steps) for f in cfg.lr_halvings)
+    raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; use 'halvings' or 'cosine'")
 
 
-def loss_fn(cfg: TrainConfig, model, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def loss_fn(cfg: TrainConfig, model, x: torch.Tensor, g: torch.Generator,
+            speed: SpeedFlags = SpeedFlags()) -> torch.Tensor:
     sigma = sample_sigmas(cfg, len(x), g, x.device).view(-1, 1, 1, 1)
     noise = torch.randn(x.shape, generator=g, device=x.device) * sigma
-    per_image = (model(x + noise) - noise).pow(2).sum(dim=(1, 2, 3))
+    with speed.autocast(x.device):
+        predicted = model(x + noise)
+    per_image = (predicted.float() - noise).pow(2).sum(dim=(1, 2, 3))
     if cfg.loss_weighting == "inverse_variance":
-        per_image = per_image / sigma.view(-1).clamp_min(MIN_SIGMA) ** 2
+        per_image = per_image / sigma.view(-1).clamp_min(cfg.sigma_min) ** 2
     elif cfg.loss_weighting != "none":
         raise ValueError(f"unknown loss_weighting {cfg.loss_weighting!r}")
     return per_image.mean()
@@ -84,16 +132,20 @@ def machine(device: str) -> str:
 
 def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tensor,
           path: Path, device: str = "cpu", n_eval: int = 256, stop_at: int | None = None,
-          progress: bool | None = None, data_print: str | None = None) -> dict:
+          progress: bool | None = None, data_print: str | None = None,
+          sigmas=config.EVAL_SIGMAS, speed: SpeedFlags | None = None) -> dict:
     """Train (or resume) the model of `cfg` on `train_images`; returns the final checkpoint.
 
     `stop_at` ends the run early after that many steps (the checkpoint then resumes).
     `data_print` names the data in the checkpoint (default: the images' fingerprint; synthetic
-    sets pass a hash of their generating recipe).
+    sets pass a hash of their generating recipe). Train and test PSNR are evaluated at `sigmas`
+    every `cfg.eval_every` steps. `speed`: default `speed_flags(cfg, device)`; with every flag
+    off a resumed run is bit-exact on CPU.
     """
     if len(train_images) != cfg.n_train:
         raise ValueError(f"config says n_train={cfg.n_train}, got {len(train_images)} images")
     data_print = data_print or fingerprint(train_images)
+    speed = speed_flags(cfg, device) if speed is None else speed
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -110,6 +162,12 @@ def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tenso
         g.set_state(ckpt["rng_state"].cpu())
         state = {k: ckpt[k] for k in ("step", "history", "wall_time")}
     x_all = train_images.to(device)
+    forward = model
+    if speed.channels_last:
+        model.to(memory_format=torch.channels_last)
+        x_all = x_all.contiguous(memory_format=torch.channels_last)
+    if speed.compile:
+        forward = torch.compile(model)
     eval_train = train_images[torch.arange(n_eval) % len(train_images)]
     eval_test = test_images[:n_eval]
     last = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
@@ -122,7 +180,7 @@ def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tenso
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
         idx = torch.randint(len(x_all), (cfg.batch,), generator=g, device=device)
-        loss = loss_fn(cfg, model, x_all[idx], g)
+        loss = loss_fn(cfg, forward, x_all[idx], g, speed)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -134,19 +192,19 @@ def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tenso
             if not np.isfinite(mean_loss):
                 raise TrainingDiverged(f"loss became {mean_loss} before step {done}; the last "
                                        f"good checkpoint {path} is kept. Lower lr or check data.")
-            sigmas = config.EVAL_SIGMAS
             state["history"].append({
                 "step": done, "loss": mean_loss, "lr": learning_rate(cfg, step),
-                "sigmas": list(sigmas),
+                "sigmas": [float(v) for v in sigmas],
                 "train_psnr": evaluate_psnr(model, eval_train, sigmas, seed=1).tolist(),
                 "test_psnr": evaluate_psnr(model, eval_test, sigmas, seed=2).tolist(),
             })
             state["step"], state["wall_time"] = done, time.perf_counter() - start
             save_atomic({
-                "state_dict": model.state_dict(),
+                "state_dict": {k: v.contiguous() for k, v in model.state_dict().items()},
                 "optimizer": optimizer.state_dict() if done < cfg.steps else None,
                 "rng_state": g.get_state(), "config": cfg.to_dict(), "data_fingerprint": data_print,
-                "versions": environment(), "machine": machine(device), **state,
+                "versions": environment(), "machine": machine(device),
+                "speed": asdict(speed), **state,
             }, path)
             bar.set_postfix(loss=f"{mean_loss:.3g}")
         bar.update(1)
@@ -165,7 +223,11 @@ def main(argv=None) -> None:
                         help="which models: faces (default), calpha, manifolds, all")
     parser.add_argument("--device", default=None, help="default: the profile's device")
     parser.add_argument("--list", action="store_true", help="list the models and their state")
+    parser.add_argument("--no-fast-path", action="store_true",
+                        help="train in plain fp32 eager mode (the same as DIFFGEN_FAST=0)")
     args = parser.parse_args(argv)
+    if args.no_fast_path:
+        os.environ["DIFFGEN_FAST"] = "0"
     from . import zoo
 
     names = args.only or zoo.model_names(args.profile, family=args.family)

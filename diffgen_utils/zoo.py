@@ -202,6 +202,14 @@ def spec(name: str, profile: Profile, with_data: bool = True) -> Spec:
     return Spec(name, cfg, _make_pool(cfg) if with_data else None)
 
 
+def eval_sigmas(cfg: TrainConfig) -> tuple:
+    """Where a model is evaluated while it trains: the paper's validation grid, plus the
+    chapters' analysis noise levels for synthetic sets."""
+    if cfg.dataset in synthetic.FAMILIES:
+        return tuple(sorted(set(config.EVAL_SIGMAS) | set(config.ANALYSIS_SIGMAS)))
+    return config.EVAL_SIGMAS
+
+
 def checkpoint_path(name: str, profile: Profile) -> Path:
     return config.checkpoint_dir(profile.name) / f"{name}.pt"
 
@@ -233,12 +241,14 @@ def diff_configs(old: dict, new: dict) -> str:
 
 
 def load(name: str, profile: str | Profile = "book", device: str | None = None,
-         train_missing: bool | None = None) -> LoadedModel:
-    """The trained model `name` of `profile`; trains or resumes it when allowed."""
+         train_missing: bool | None = None, path: Path | None = None) -> LoadedModel:
+    """The trained model `name` of `profile`; trains or resumes it when allowed.
+
+    `path`: another checkpoint file than the profile's (experiments outside the book's zoo)."""
     p = config.get_profile(profile) if isinstance(profile, str) else profile
     device = device or ("cuda" if p.device == "cuda" and torch.cuda.is_available() else "cpu")
     allowed = p.train_missing if train_missing is None else train_missing
-    path = checkpoint_path(name, p)
+    path = path or checkpoint_path(name, p)
     s = spec(name, p, with_data=False)
     ckpt = load_checkpoint(path) if path.exists() else None
     pool = _pool_or_none(s, p, ckpt)
@@ -262,7 +272,8 @@ def load(name: str, profile: str | Profile = "book", device: str | None = None,
         s.pool = pool
         with training_lock(path):
             ckpt = train(s.config, s.train_images(p), s.test_images(p), path, device=device,
-                         n_eval=p.n_eval, data_print=_fingerprint(pool, s.config, p))
+                         n_eval=p.n_eval, data_print=_fingerprint(pool, s.config, p),
+                         sigmas=eval_sigmas(s.config))
         if p.name == "book":
             update_manifest(name, p, ckpt)
     model = build_model(s.config)
