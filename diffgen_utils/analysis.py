@@ -1,5 +1,7 @@
-"""Measurements: PSNR, similarities, nearest neighbours, slope fits."""
+"""Measurements: PSNR, similarities, nearest neighbours, slope fits, convergence of a run."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -101,3 +103,67 @@ def residual_noise_level(model: torch.nn.Module, y: torch.Tensor) -> torch.Tenso
     """sigma estimated from the residual, ||f(y) - y|| / sqrt(d): what Algorithm 1 uses."""
     residual = denoise(model, y) - y
     return residual.flatten(1).norm(dim=1) / residual[0].numel() ** 0.5
+
+
+# ------------------------------------------------------------------ convergence of a training run
+
+CONVERGED_GAIN_DB = 0.3  # most a converged model may gain at any claimed sigma over its 2nd half
+MIN_HALFWAY_LR = 0.25  # lr at half-way over the peak: a plateau must not come from the schedule
+
+
+@dataclass
+class Convergence:
+    """Did a run finish learning at the noise levels a claim uses? Compares the evaluation
+    stored at half-way with the final one (train or test PSNR, each sigma)."""
+
+    sigmas: np.ndarray
+    halfway: np.ndarray  # PSNR at the half-way evaluation
+    final: np.ndarray
+    halfway_step: int
+    steps: int
+    halfway_lr_ratio: float  # lr used at half-way / peak lr
+
+    @property
+    def gain(self) -> np.ndarray:
+        return self.final - self.halfway
+
+    @property
+    def converged(self) -> bool:
+        return bool(np.all(self.gain < CONVERGED_GAIN_DB)
+                    and self.halfway_lr_ratio >= MIN_HALFWAY_LR)
+
+    def summary(self) -> str:
+        worst = int(np.argmax(self.gain))
+        verdict = "converged" if self.converged else "NOT converged"
+        return (f"{verdict}: largest gain over steps {self.halfway_step}-{self.steps} is "
+                f"{self.gain[worst]:+.2f} dB at sigma = {self.sigmas[worst]:g} (limit "
+                f"{CONVERGED_GAIN_DB} dB); lr at half-way {self.halfway_lr_ratio:.2f} of its peak "
+                f"(limit {MIN_HALFWAY_LR})")
+
+
+def matching_sigmas(stored, wanted) -> list[int]:
+    """Indices into `stored` of each of `wanted` (a clear error when one was not evaluated)."""
+    stored = np.asarray(stored, dtype=float)
+    index = []
+    for s in wanted:
+        hits = np.flatnonzero(np.isclose(stored, s, rtol=1e-6))
+        if not len(hits):
+            raise ValueError(f"sigma = {s:g} was not evaluated during training (evaluated: "
+                             f"{np.round(stored, 4).tolist()}); retrain with it in the grid")
+        index.append(int(hits[0]))
+    return index
+
+
+def convergence(history: list[dict], peak_lr: float, sigmas, split: str = "test"
+                ) -> Convergence:
+    """The second-half gain of a checkpoint's `history` at `sigmas` (split "test" or "train":
+    train PSNR for a model meant to memorize). Needs an evaluation at half-way or earlier."""
+    steps = history[-1]["step"]
+    before = [e for e in history if e["step"] <= steps / 2]
+    if not before:
+        raise ValueError(f"no evaluation at or before half-way (step {steps // 2}) in the history")
+    half, last = before[-1], history[-1]
+    idx = matching_sigmas(last["sigmas"], sigmas)
+    key = f"{split}_psnr"
+    return Convergence(np.asarray(sigmas, dtype=float), np.asarray(half[key])[idx],
+                       np.asarray(last[key])[idx], half["step"], steps, half["lr"] / peak_lr)

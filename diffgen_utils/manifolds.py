@@ -33,6 +33,8 @@ DISK_SIGMA = 0.04  # Fig 5
 RAY_SIGMA = 0.04  # Fig 19
 CONE_SIGMA = 0.08  # Fig 20
 DISK_DIM, RAY_DIM, CONE_DIM = 5, 1, 2  # manifold dimensions d_M
+DIMS = {"disks": DISK_DIM, "ray": RAY_DIM, "cone": CONE_DIM}
+SMALL_NOISE = 0.1  # the tangent-plane optimum is drawn up to this sigma (see FIT_RANGE)
 RANK_THRESHOLD = 0.5  # an eigenvalue above this counts as a kept direction
 # Input-PSNR range (dB) of the slope fits: sigma from about 0.1 down to the smallest sigma
 # evaluated (config.EVAL_SIGMAS starts at 1/255, 48 dB). The optimum formula is a small-noise
@@ -41,6 +43,9 @@ FIT_RANGE = (20.0, 50.0)
 # Fig 5 of the paper (80x80 disks, sigma = 0.04): lambda_0..4 are given, of lambda_5..9 only
 # the two ends (the text says they run from 0.674 down to 0.278).
 FIG5_LAMBDAS = {0: 1.177, 1: 1.067, 2: 1.004, 3: 0.999, 4: 0.945, 5: 0.674, 9: 0.278}
+TANGENT_OVERLAP_TARGET = ">= 0.8"  # Fig 5: the top five eigenvectors span the tangent space
+LAMBDA_TARGETS = {9: "<= 0.5"}  # Fig 5: past the tangent space the spectrum has fallen by k = 9
+RAY_COSINE_TARGET = ">= 0.9"  # Fig 19: the first eigenvector is the face itself
 DISK_PARAMETERS = ("centre x", "centre y", "radius", "foreground", "background")
 
 
@@ -144,6 +149,13 @@ def manifold_optimal_psnr(in_psnr, d: int, dim: int) -> np.ndarray:
     if not 0 < dim <= d:
         raise ValueError(f"need 0 < dim <= d, got dim={dim}, d={d}")
     return np.asarray(in_psnr, dtype=float) + 10 * np.log10(d / dim)
+
+
+def small_noise_optimum(sigmas, d: int, dim: int) -> list:
+    """`manifold_optimal_psnr` at each sigma up to SMALL_NOISE, None above (where the manifold's
+    curvature and the bounded prior make the small-noise formula meaningless)."""
+    return [float(manifold_optimal_psnr(input_psnr(s), d, dim)) if s <= SMALL_NOISE else None
+            for s in sigmas]
 
 
 def rank_above(eigvals, threshold: float = RANK_THRESHOLD) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import distributed
 from .config import TrainConfig
 
 
@@ -15,6 +16,8 @@ class BiasFreeBatchNorm(nn.Module):
     """Divides by the batch standard deviation over (N, H, W), multiplies by a learned gamma.
 
     No mean subtraction and no shift. The running sd (momentum 0.1) is used in eval mode.
+    When several processes share the batch (torchrun), the sd in training mode is that of the
+    whole global batch, not of the rank's slice: see `batch_variance`.
     """
 
     def __init__(self, channels: int, momentum: float = 0.1, eps: float = 1e-5):
@@ -26,12 +29,31 @@ class BiasFreeBatchNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:  # statistics in fp32, also under bf16 autocast
-            sd = torch.sqrt(x.float().var(dim=(0, 2, 3), keepdim=True, unbiased=False) + self.eps)
+            sd = torch.sqrt(batch_variance(x.float()) + self.eps)
             with torch.no_grad():
                 self.running_sd.lerp_(sd, self.momentum)
         else:
             sd = self.running_sd
         return x / sd.to(x.dtype) * self.gamma
+
+
+def batch_variance(x: torch.Tensor) -> torch.Tensor:
+    """Per-channel variance (biased, as the paper's BN) over (N, H, W) of the global batch.
+
+    In one process it is `x.var`. When the batch is shared by several processes, two
+    differentiable all-reduces make it the global batch's: of the sums and counts (the mean),
+    then of the squared deviations from that mean (two passes, as `x.var`, since
+    E[x^2] - mean^2 would cancel digits). The gradients therefore reach every rank's
+    slice as in one process, and the running sd is the same on every rank and equal to a
+    single process's (up to float rounding).
+    """
+    if True:
+        return x.var(dim=(0, 2, 3), keepdim=True, unbiased=False)
+    sums = distributed.sum_over_ranks(torch.cat([x.sum(dim=(0, 2, 3)),
+                                                 x.new_tensor([x.numel() / x.shape[1]])]))
+    count = sums[-1]
+    mean = (sums[:-1] / count).view(1, -1, 1, 1)
+    return distributed.sum_over_ranks((x - mean).pow(2).sum(dim=(0, 2, 3), keepdim=True)) / count
 
 
 def conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
@@ -139,3 +161,18 @@ def model_device(model: nn.Module) -> torch.device:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def receptive_field(config: TrainConfig) -> int:
+    """Side of the square of input pixels that one central output pixel depends on, found by
+    backpropagation through a float64 copy of the network whose every ReLU is active (positive
+    weights, unit BN scales, positive input), so that no path is cut or underflows."""
+    model = build_model(config).double().eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.fill_(1.0) if name.endswith("gamma") else p.abs_()
+    side = 2**config.blocks * 32 if config.arch == "unet" else 96
+    y = torch.ones(1, 1, side, side, dtype=torch.float64, requires_grad=True)
+    model(y)[0, 0, side // 2, side // 2].backward()
+    rows = torch.nonzero(y.grad[0, 0].abs().sum(dim=1)).flatten()
+    return int(rows.max() - rows.min() + 1)

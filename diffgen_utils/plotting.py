@@ -9,7 +9,8 @@ import torch
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
-from .analysis import input_psnr
+from .analysis import CONVERGED_GAIN_DB, input_psnr, matching_sigmas
+from .models import build_model, count_parameters, receptive_field
 
 
 def image_grid(images, titles=None, ncols: int | None = None, scale: float = 1.4,
@@ -50,6 +51,36 @@ def psnr_axes(ax=None, sigmas=None, title: str | None = None):
         ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     return ax
+
+
+def training_curves(axes, history: list[dict], batch: int, sigmas, optimum=None,
+                    split: str = "test", title: str | None = None) -> None:
+    """A run's PSNR at each of `sigmas` against training images seen. Left: the PSNR, with the
+    optimum's (dotted, same colour) where `optimum` (one value or None per sigma) has one; right: the PSNR minus
+    its final value, with half-way marked and the convergence limit shaded."""
+    left, right = axes
+    images = np.array([e["step"] for e in history]) * batch
+    psnr = np.array([e[f"{split}_psnr"] for e in history])[:, matching_sigmas(
+        history[-1]["sigmas"], sigmas)]
+    for j, sigma in enumerate(sigmas):
+        color = f"C{j % 10}"
+        left.plot(images, psnr[:, j], "o-", ms=2.5, color=color, label=f"σ = {sigma:g}")
+        right.plot(images, psnr[:, j] - psnr[-1, j], "o-", ms=2.5, color=color)
+        if optimum is not None and optimum[j] is not None:
+            left.axhline(optimum[j], color=color, ls=":", lw=1)
+    half = images[-1] / 2
+    right.axvspan(half, images[-1], ymin=0, ymax=1, color="0.93")
+    right.axhspan(-CONVERGED_GAIN_DB, 0, color="C2", alpha=0.15,
+                  label=f"within {CONVERGED_GAIN_DB} dB of final")
+    right.set_ylim(max(-3.0, float(np.min(psnr - psnr[-1])) - 0.2), 0.5)
+    left.set_ylabel(f"{split} PSNR (dB)"), right.set_ylabel("PSNR − final (dB)")
+    for ax in axes:
+        ax.set_xlabel("training images seen"), ax.grid(alpha=0.3)
+    left.legend(fontsize=7, ncol=2)
+    right.legend(fontsize=7, loc="lower right")
+    if title:
+        left.set_title(title, fontsize=10)
+    right.set_title("second half shaded", fontsize=9)
 
 
 def note(text: str) -> None:
@@ -116,3 +147,18 @@ def format_table(header: list[str], rows: list[list], formats: list[str],
                                for c, w, lj in zip(line, widths, left)).rstrip()
                      for line in [header] + cells)
 
+
+
+def network_table(configs: dict) -> str:
+    """Table 1 for a chapter's networks ({model name: TrainConfig}): architecture, depth, width,
+    parameters, receptive field and image size, and the training images each one saw."""
+    rows = []
+    for name, c in configs.items():
+        depth = f"{c.blocks} block{'s' if c.blocks > 1 else ''}" if c.arch == "unet" else "21 layers"
+        rf = receptive_field(c)
+        rows.append([name, c.arch, depth, c.width, count_parameters(build_model(c)),
+                     f"{rf}x{rf}", f"{c.size}x{c.size}", "yes" if rf >= c.size else "no",
+                     c.steps * c.batch])
+    return format_table(["model", "network", "depth", "width", "parameters", "receptive field",
+                         "image", "covers", "images seen"], rows,
+                        ["<", "<", "<", "d", ",d", ">", ">", ">", ",d"])

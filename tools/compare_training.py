@@ -1,14 +1,20 @@
-"""The recipe comparison of chapters 04-05: the shipped synthetic recipe against the steady one.
+"""Two side-by-side comparisons behind the synthetic models of chapters 04-05.
 
-Both train the two-block UNet on the book's disks (20x20, N = 20,000) for the same number of
-training images, each in its own process on one core, at the same time; then both are measured
-where chapter 05 measures (test PSNR at every evaluated sigma; top-5 tangent overlap, directions
-kept and gain at sigma = 0.04 on 8 held-out disks). The result is a small JSON that the book
-shows (checkpoints/book/recipe_comparison.json); the two models stay in cache/recipes/.
+- Recipe: the shipped synthetic recipe ("shipped") against the steady one ("steady"), both in
+  plain fp32 eager mode.
+- Fast path: the steady recipe trained again with the fast path (`SpeedFlags.fastest`,
+  "steady_fast"), which must reach the fp32 model's test PSNR within 0.2 dB at every sigma.
 
-    OMP_NUM_THREADS=1 python tools/compare_recipes.py --arm shipped &
-    OMP_NUM_THREADS=1 python tools/compare_recipes.py --arm steady &
-    wait; python tools/compare_recipes.py --report
+Every arm trains the two-block UNet on the book's disks (20x20, N = 20,000) for the same number
+of training images, in its own process on one core; then each is measured where chapter 05
+measures (test PSNR at every evaluated sigma; top-5 tangent overlap, directions kept and gain at
+sigma = 0.04 on 8 held-out disks). The result is a small JSON that the book shows
+(checkpoints/book/training_comparison.json); the models stay in cache/comparison/.
+
+    OMP_NUM_THREADS=1 python tools/compare_training.py --arm shipped &
+    OMP_NUM_THREADS=1 python tools/compare_training.py --arm steady &
+    wait; OMP_NUM_THREADS=1 python tools/compare_training.py --arm steady_fast
+    python tools/compare_training.py --report
 """
 from __future__ import annotations
 
@@ -23,27 +29,28 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from diffgen_utils import analysis, config, manifolds, synthetic, zoo  # noqa: E402
-from diffgen_utils.train import SpeedFlags, load_checkpoint, train  # noqa: E402
+from diffgen_utils.train import SpeedFlags, train  # noqa: E402
 
 IMAGES = 400_000  # training images seen by each arm
 EVALS = 10  # evaluations per arm
 MODEL = "disks-N20000"
-ARMS = {
-    "shipped": replace(config.BOOK_SYNTHETIC_RECIPE, blocks=2),
-    "steady": config.STEADY_SYNTHETIC_RECIPE,
+ARMS = {  # arm: (recipe, fast path)
+    "shipped": (replace(config.BOOK_SYNTHETIC_RECIPE, blocks=2), False),
+    "steady": (config.STEADY_SYNTHETIC_RECIPE, False),
+    "steady_fast": (config.STEADY_SYNTHETIC_RECIPE, True),
 }
-OUT = config.REPO_ROOT / "checkpoints" / "book" / "recipe_comparison.json"
+OUT = config.REPO_ROOT / "checkpoints" / "book" / "training_comparison.json"
 
 
 def arm_profile(arm: str) -> config.Profile:
-    recipe = ARMS[arm]
+    recipe = ARMS[arm][0]
     steps = IMAGES // recipe.batch
     recipe = replace(recipe, size=20, steps=steps, eval_every=steps // EVALS)
     return config.get_profile("book", manifold_recipe=recipe)
 
 
 def arm_path(arm: str) -> Path:
-    return config.cache_dir() / "recipes" / f"{MODEL}-{arm}.pt"
+    return config.cache_dir() / "comparison" / f"{MODEL}-{arm}.pt"
 
 
 def train_arm(arm: str) -> None:
@@ -51,7 +58,8 @@ def train_arm(arm: str) -> None:
     s = zoo.spec(MODEL, p)
     train(s.config, s.train_images(p), s.test_images(p), arm_path(arm), n_eval=p.n_eval,
           data_print=s.pool.fingerprint(s.config.n_train, s.config.subset),
-          sigmas=zoo.eval_sigmas(s.config), speed=SpeedFlags())
+          sigmas=zoo.eval_sigmas(s.config),
+          speed=SpeedFlags.fastest("cpu", s.config.steps) if ARMS[arm][1] else SpeedFlags())
 
 
 def measure(arm: str) -> dict:
@@ -63,7 +71,8 @@ def measure(arm: str) -> dict:
                                        theta)
     h = net.history
     return {
-        "config": net.config.to_dict(), "wall_time_s": round(net.checkpoint["wall_time"], 1),
+        "config": net.config.to_dict(), "speed": net.checkpoint["speed"],
+        "wall_time_s": round(net.checkpoint["wall_time"], 1),
         "images": [e["step"] * net.config.batch for e in h], "sigmas": h[-1]["sigmas"],
         "test_psnr": [e["test_psnr"] for e in h], "loss": [e["loss"] for e in h],
         "tangent_overlap": float(np.mean([r[8] for r in rows])),
@@ -82,7 +91,8 @@ def main() -> None:
     if args.arm:
         train_arm(args.arm)
     if args.report:
-        result = {"model": MODEL, "images": IMAGES, "arms": {a: measure(a) for a in ARMS}}
+        arms = {a: measure(a) for a in ARMS if arm_path(a).exists()}
+        result = {"model": MODEL, "images": IMAGES, "arms": arms}
         OUT.write_text(json.dumps(result, indent=1) + "\n")
         for arm, r in result["arms"].items():
             print(f"{arm:8s} overlap {r['tangent_overlap']:.3f}  kept {r['kept_directions']:.1f}"
