@@ -112,3 +112,28 @@ def test_psnr_curve_sees_the_noisy_image_and_its_sigma_and_caps():
     assert np.allclose(identity, analysis.input_psnr([0.1, 0.3]), atol=0.6)
     assert not np.array_equal(identity, analysis.psnr_curve(lambda y, s: y, images, [0.1, 0.3],
                                                             seed=4))
+
+
+def history(gains, steps=(50, 100), lr=(1e-3, 1e-3), sigmas=(0.01, 0.04)):
+    """Two evaluations: PSNR 20 dB at half-way, 20 + gain at the end."""
+    return [{"step": steps[0], "lr": lr[0], "sigmas": list(sigmas), "test_psnr": [20.0] * 2,
+             "train_psnr": [30.0] * 2},
+            {"step": steps[1], "lr": lr[1], "sigmas": list(sigmas),
+             "test_psnr": [20.0 + g for g in gains], "train_psnr": [30.0] * 2}]
+
+
+def test_convergence_needs_every_sigma_flat_and_a_live_learning_rate():
+    assert analysis.convergence(history([0.1, 0.29]), 1e-3, [0.01, 0.04]).converged
+    late = analysis.convergence(history([0.1, 0.31]), 1e-3, [0.01, 0.04])
+    assert not late.converged and "0.04" in late.summary() and "+0.31" in late.summary()
+    assert analysis.convergence(history([0.1, 0.31]), 1e-3, [0.01]).converged  # only 0.01 claimed
+    starved = analysis.convergence(history([0.0, 0.0], lr=(2e-4, 0)), 1e-3, [0.01, 0.04])
+    assert not starved.converged and starved.halfway_lr_ratio == 0.2
+    assert analysis.convergence(history([0.0, 0.0]), 1e-3, [0.01], split="train").converged
+
+
+def test_convergence_refuses_a_sigma_that_was_not_evaluated():
+    with pytest.raises(ValueError, match="0.2 was not evaluated"):
+        analysis.convergence(history([0.0, 0.0]), 1e-3, [0.2])
+    with pytest.raises(ValueError, match="half-way"):
+        analysis.convergence(history([0.0, 0.0], steps=(60, 100)), 1e-3, [0.01])

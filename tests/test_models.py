@@ -54,3 +54,12 @@ def test_a_bias_would_break_homogeneity():
 def test_unet_rejects_indivisible_sizes():
     with pytest.raises(ValueError, match="divisible by 4"):
         UNet(blocks=2, width=4)(torch.rand(1, 1, 18, 18))
+
+
+@pytest.mark.parametrize("arch, blocks, side", [("unet", 1, 18), ("unet", 2, 44), ("unet", 3, 92),
+                                                ("unet", 4, 188), ("bfcnn", 1, 43)])
+def test_receptive_fields_match_table_1(arch, blocks, side):
+    from diffgen_utils.config import TrainConfig
+    from diffgen_utils.models import receptive_field
+
+    assert receptive_field(TrainConfig("x", 20, 1, arch=arch, blocks=blocks, width=4)) == side

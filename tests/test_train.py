@@ -5,7 +5,10 @@ import torch
 
 from diffgen_utils import train as train_mod
 from diffgen_utils.config import TrainConfig
-from diffgen_utils.train import TrainingDiverged, learning_rate, load_checkpoint, train
+from diffgen_utils.train import (SpeedFlags, TrainingDiverged, learning_rate, load_checkpoint,
+                                 train)
+
+PLAIN = SpeedFlags()  # fp32 eager: resume is bit-exact
 
 
 def tiny_config(**kw):
@@ -21,11 +24,13 @@ def images(n, seed=0):
 
 def test_resume_is_bit_for_bit(tmp_path):
     cfg = tiny_config()
-    whole = train(cfg, images(6), images(4, 1), tmp_path / "whole.pt", n_eval=4, progress=False)
+    whole = train(cfg, images(6), images(4, 1), tmp_path / "whole.pt", n_eval=4, progress=False,
+                  speed=PLAIN)
     part = tmp_path / "part.pt"
-    first = train(cfg, images(6), images(4, 1), part, n_eval=4, stop_at=4, progress=False)
+    first = train(cfg, images(6), images(4, 1), part, n_eval=4, stop_at=4, progress=False,
+                  speed=PLAIN)
     assert first["step"] == 4
-    resumed = train(cfg, images(6), images(4, 1), part, n_eval=4, progress=False)
+    resumed = train(cfg, images(6), images(4, 1), part, n_eval=4, progress=False, speed=PLAIN)
     assert resumed["step"] == 8
     for key, value in whole["state_dict"].items():
         assert torch.equal(value, resumed["state_dict"][key]), key
@@ -77,3 +82,50 @@ def test_sigma_distributions_cover_their_ranges():
     for mode, low in (("uniform_squared", 0.0), ("log_uniform", 1e-3)):
         s = train_mod.sample_sigmas(tiny_config(sigma_sampling=mode), 10000, g, "cpu")
         assert s.min() >= low and s.max() <= 1 and s.median() < 0.5
+
+
+def test_fast_path_resumes_within_tolerance_and_is_recorded_beside_the_config(tmp_path):
+    fast = SpeedFlags(channels_last=True, bf16=True)
+    cfg = tiny_config(steps=12, eval_every=6)
+    kw = dict(n_eval=4, progress=False, speed=fast)
+    whole = train(cfg, images(6), images(4, 1), tmp_path / "whole.pt", **kw)
+    train(cfg, images(6), images(4, 1), tmp_path / "part.pt", stop_at=6, **kw)
+    resumed = train(cfg, images(6), images(4, 1), tmp_path / "part.pt", **kw)
+    assert resumed["speed"] == {"compile": False, "channels_last": True, "bf16": True}
+    assert "speed" not in resumed["config"] and TrainConfig.from_dict(resumed["config"]) == cfg
+    for key, value in whole["state_dict"].items():
+        assert value.is_contiguous(), key  # stored in the default layout, loadable anywhere
+        assert torch.allclose(value, resumed["state_dict"][key], rtol=1e-2, atol=1e-4), key
+    plain = train(cfg, images(6), images(4, 1), tmp_path / "plain.pt", n_eval=4, progress=False,
+                  speed=PLAIN)
+    assert plain["speed"] == {"compile": False, "channels_last": False, "bf16": False}
+    for a, b in zip(whole["history"], plain["history"]):  # same run, other arithmetic
+        assert max(abs(x - y) for x, y in zip(a["test_psnr"], b["test_psnr"])) < 0.5
+
+
+def test_fast_path_is_chosen_per_machine_and_switched_off_by_the_environment(monkeypatch):
+    cfg = tiny_config(steps=train_mod.COMPILE_MIN_STEPS)
+    monkeypatch.setenv("DIFFGEN_FAST", "0")
+    assert train_mod.speed_flags(cfg, "cpu") == PLAIN
+    monkeypatch.setenv("DIFFGEN_FAST", "1")
+    flags = train_mod.speed_flags(cfg, "cpu")
+    assert flags.channels_last
+    assert flags.bf16 == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert not train_mod.speed_flags(tiny_config(steps=40), "cpu").compile  # smoke-length run
+
+
+def test_cosine_schedule_keeps_half_the_peak_at_half_way():
+    cfg = tiny_config(steps=100, lr=1e-3, lr_schedule="cosine")
+    assert learning_rate(cfg, 0) == 1e-3
+    assert math.isclose(learning_rate(cfg, 50), 5e-4)
+    assert learning_rate(cfg, 99) < 1e-6
+    with pytest.raises(ValueError, match="lr_schedule"):
+        learning_rate(tiny_config(lr_schedule="linear"), 0)
+
+
+def test_log_uniform_sigma_respects_its_floor():
+    g = torch.Generator().manual_seed(0)
+    s = train_mod.sample_sigmas(tiny_config(sigma_sampling="log_uniform", sigma_min=0.005),
+                                10000, g, "cpu")
+    assert s.min() >= 0.005 and s.max() <= 1
+    assert abs(torch.log(s).mean().item() - math.log(0.005) / 2) < 0.05  # uniform in log
