@@ -1,5 +1,6 @@
-"""One command for a lent GPU machine: what the fast path and the Jacobian gain at the paper's
-scale, then the book's synthetic models trained on the GPU. On the device machine:
+"""Timings at the paper's scale, then the book's synthetic models trained: one lent-GPU run.
+
+On the device machine (from the repository root):
 
     python tools/gpu_oneshot.py --out "$OUT"                 # about 8 minutes (--budget-s 480)
 
@@ -23,8 +24,9 @@ every model, so a run cut short still returns what it measured:
 
 Finished checkpoints are packed into `$OUT/checkpoints/checkpoints-<k>.tar` (each under 16 MiB),
 so the device's limit of 8 returned files holds however many models finish; only the model in
-training when a run is cut short stays a loose `.pt`. A run that fails to compile can be run
-again with DIFFGEN_FAST=0 (plain fp32 eager training).
+training when a run is cut short stays a loose `.pt`. A model whose training fails under
+torch.compile is trained again without it, and so are the models after it; DIFFGEN_FAST=0
+trains every model in plain fp32 eager mode.
 
 Bringing the results home (the folder the tool returned, `files_at`):
 
@@ -36,8 +38,8 @@ same name; rerun the book and check the scorecard before committing them) and re
 its manifest.json. The zoo loads a checkpoint only when its config and data fingerprint match
 the book's, so one trained for another config is simply not used. Unfinished checkpoints stay
 in the returned folder: their random state is a CUDA generator's, so they resume on a CUDA
-device only (copy one to checkpoints/book/, then `python -m diffgen_utils.train --profile book
---only NAME --device cuda`).
+device only (extract one from its tar into checkpoints/book/, then `python -m
+diffgen_utils.train --profile book --only NAME --device cuda`).
 
 `--profile-size smoke` runs every stage tiny on the CPU (16x16 images, the smoke profile's
 models, a few steps): tests/test_gpu_oneshot.py does.
@@ -45,13 +47,13 @@ models, a few steps): tests/test_gpu_oneshot.py does.
 from __future__ import annotations
 
 import argparse
-import importlib
+import importlib.machinery
+import importlib.util
 import json
 import os
 import sys
 import tarfile
 import time
-import types
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -88,9 +90,10 @@ def stand_in(package: str, submodule: str, **attributes) -> bool:
         return False
     except ImportError:
         pass
-    sub = types.ModuleType(f"{package}.{submodule}")
+    # with a spec (of no file), as importlib.util.find_spec, called by torch._dynamo, expects
+    top, sub = (importlib.util.module_from_spec(importlib.machinery.ModuleSpec(name, None))
+                for name in (package, f"{package}.{submodule}"))
     sub.__dict__.update(attributes)
-    top = types.ModuleType(package)
     setattr(top, submodule, sub)
     sys.modules.update({package: top, f"{package}.{submodule}": sub})
     return True
@@ -231,6 +234,7 @@ def stage_jacobian(scale: Scale, device: str) -> dict:
     J, full_s = timed(lambda: jacobian.jacobian(model, y))
     J_rows, loop_s = timed(lambda: jacobian.jacobian_rows_loop(model, y, rows=rows))
     loop_estimate_s = loop_s * d / len(rows)
+    log(f"jacobian of {d} pixels: {full_s:.1f} s; the loop {loop_estimate_s:.1f} s (estimate)")
     difference = ((J[rows] - J_rows).abs().max() / J_rows.abs().max()).item()
     return {"size": cfg.size, "blocks": cfg.blocks, "width": cfg.width, "pixels": d,
             "method": jacobian.resolve_method(model), "full_s": round(full_s, 3),
@@ -259,7 +263,8 @@ def steps_that_fit(cfg: config.TrainConfig, cost: Cost, seconds_left: float) -> 
 def pack(checkpoint: Path) -> Path:
     """Append a checkpoint to the last checkpoints-<k>.tar beside it (a new one when it would
     pass MAX_FILE_BYTES) and delete it; returns the tar."""
-    packs = sorted(checkpoint.parent.glob("checkpoints-*.tar"), key=lambda p: int(p.stem[12:]))
+    packs = sorted(checkpoint.parent.glob("checkpoints-*.tar"),
+                   key=lambda tar: int(tar.stem.rpartition("-")[2]))
     target = packs[-1] if packs else checkpoint.parent / "checkpoints-1.tar"
     if target.exists() and (target.stat().st_size + checkpoint.stat().st_size
                             + TAR_OVERHEAD_BYTES > MAX_FILE_BYTES):
@@ -268,6 +273,18 @@ def pack(checkpoint: Path) -> Path:
         tar.add(checkpoint, arcname=checkpoint.name)
     checkpoint.unlink()
     return target
+
+
+def train_falling_back(train_with, speed: SpeedFlags, entry: dict):
+    """train_with(speed), and once more without torch.compile where it failed with it (the error
+    noted in entry). Returns (the checkpoint, or None after an error; the flags last used)."""
+    try:
+        return train_with(speed), speed
+    except Exception as err:  # recorded; the next model may still train
+        entry["compile_error" if speed.compile else "error"] = f"{type(err).__name__}: {err}"
+        if not speed.compile:
+            return None, speed
+    return train_falling_back(train_with, replace(speed, compile=False), entry)
 
 
 def stage_train(scale: Scale, device: str, deadline: float, out: Path, report: dict) -> None:
@@ -284,6 +301,7 @@ def stage_train(scale: Scale, device: str, deadline: float, out: Path, report: d
     result = report["train"] = {"profile": p.name, "models": {}}
     costs = {}  # by model shape: every model of one shape trains at the same speed
     compile_warmup_s = report.get("speed", {}).get("fast", {}).get("warmup_s", COMPILE_WARMUP_S)
+    use_compile = True  # until torch.compile fails once
     stopped = False
     for name in names:
         entry = result["models"][name] = {}
@@ -298,6 +316,7 @@ def stage_train(scale: Scale, device: str, deadline: float, out: Path, report: d
         cfg, train_x, test_x = s.config, s.train_images(p), s.test_images(p)
         entry["data_s"] = round(time.perf_counter() - t0, 1)
         speed = speed_flags(cfg, device)
+        speed = replace(speed, compile=speed.compile and use_compile)
         shape = (cfg.arch, cfg.size, cfg.blocks, cfg.width, cfg.batch)
         if shape not in costs:
             timing = time_training(cfg, train_x, replace(speed, compile=False), device,
@@ -306,8 +325,7 @@ def stage_train(scale: Scale, device: str, deadline: float, out: Path, report: d
             costs[shape] = Cost(warmup_s, timing["step_s"] * EVAL_MARGIN)
         cost = costs[shape]
         steps = steps_that_fit(cfg, cost, deadline - time.perf_counter() - RESERVE_S)
-        entry.update(predicted_s=round(cost.fixed_s + cfg.steps * cost.step_s, 1),
-                     speed=asdict(speed))
+        entry["predicted_s"] = round(cost.fixed_s + cfg.steps * cost.step_s, 1)
         if steps == 0:
             entry["skipped"] = "out of budget"
             stopped = True
@@ -316,14 +334,15 @@ def stage_train(scale: Scale, device: str, deadline: float, out: Path, report: d
             f"{cost.fixed_s + steps * cost.step_s:.0f} s")
         path = folder / f"{name}.pt"
         t0 = time.perf_counter()
-        try:
-            ckpt = train(cfg, train_x, test_x, path, device=device, n_eval=p.n_eval,
-                         stop_at=steps, progress=False,
-                         data_print=s.pool.fingerprint(cfg.n_train, cfg.subset),
-                         sigmas=zoo.eval_sigmas(cfg), speed=speed)
-        except Exception as err:  # recorded; the next model may still train
-            entry["error"] = f"{type(err).__name__}: {err}"
-        else:
+        ckpt, speed = train_falling_back(
+            lambda flags: train(cfg, train_x, test_x, path, device=device, n_eval=p.n_eval,
+                                stop_at=steps, progress=False, speed=flags,
+                                data_print=s.pool.fingerprint(cfg.n_train, cfg.subset),
+                                sigmas=zoo.eval_sigmas(cfg)),
+            speed, entry)
+        entry["speed"] = asdict(speed)
+        use_compile = use_compile and "compile_error" not in entry
+        if ckpt is not None:
             wall = time.perf_counter() - t0
             cost.step_s = max(cost.step_s, (wall - cost.fixed_s) / steps)
             last = ckpt["history"][-1]
@@ -373,6 +392,8 @@ def bring_home(results: Path) -> None:
     """Copy the finished checkpoints of a returned run into checkpoints/<profile>/, record them
     in the book's manifest.json, and print each model's state in the zoo."""
     report = json.loads((results / "gpu_oneshot.json").read_text())
+    if "train" not in report:
+        raise SystemExit(f"{results} holds no trained models (stages: {report['stages']})")
     p = config.get_profile(report["train"]["profile"])
     home = config.checkpoint_dir(p.name)
     home.mkdir(parents=True, exist_ok=True)
