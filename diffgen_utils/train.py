@@ -7,6 +7,10 @@ Checkpoints carry the config, the optimizer and RNG states, the history and the 
 fingerprint; they are written atomically, and a resumed run ends bit-for-bit where an
 uninterrupted one would (on CPU). A finished run drops its optimizer state (`optimizer` is
 None): nothing resumes it, since another step count is another config.
+
+Under torchrun (distributed.py) the ranks train one model with DistributedDataParallel: every
+rank draws the same global batch, sigmas and noise from the shared generator and trains on its
+slice, so that the run follows a single process's; rank 0 evaluates and writes checkpoints.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import __version__, config
+from . import __version__, config, distributed
 from .analysis import evaluate_psnr
 from .config import TrainConfig
 from .data import fingerprint
@@ -94,9 +98,12 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 
 
 def loss_fn(cfg: TrainConfig, model, x: torch.Tensor, g: torch.Generator,
-            speed: SpeedFlags = SpeedFlags()) -> torch.Tensor:
+            speed: SpeedFlags = SpeedFlags(), part: slice = slice(None)) -> torch.Tensor:
+    """The loss on `x[part]`: sigmas and noise are drawn for the whole batch `x`, so that `g`
+    and the images' noise are the same whichever part a process trains on."""
     sigma = sample_sigmas(cfg, len(x), g, x.device).view(-1, 1, 1, 1)
     noise = torch.randn(x.shape, generator=g, device=x.device) * sigma
+    x, sigma, noise = x[part], sigma[part], noise[part]
     with speed.autocast(x.device):
         predicted = model(x + noise)
     per_image = (predicted.float() - noise).pow(2).sum(dim=(1, 2, 3))
@@ -127,6 +134,8 @@ def machine(device: str) -> str:
     name = f"{platform.machine()}, {os.cpu_count()} cpus, torch threads {torch.get_num_threads()}"
     if str(device).startswith("cuda") and torch.cuda.is_available():
         name += ", " + torch.cuda.get_device_name(device)
+    if distributed.world_size() > 1:
+        name += f", {distributed.world_size()} processes (torchrun)"
     return name
 
 
@@ -140,10 +149,12 @@ def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tenso
     `data_print` names the data in the checkpoint (default: the images' fingerprint; synthetic
     sets pass a hash of their generating recipe). Train and test PSNR are evaluated at `sigmas`
     every `cfg.eval_every` steps. `speed`: default `speed_flags(cfg, device)`; with every flag
-    off a resumed run is bit-exact on CPU.
+    off a resumed run is bit-exact on CPU. Under torchrun every rank calls it with the same
+    arguments (`device` "cuda" is the rank's GPU) and trains on its share of each batch.
     """
     if len(train_images) != cfg.n_train:
         raise ValueError(f"config says n_train={cfg.n_train}, got {len(train_images)} images")
+    part = distributed.share(cfg.batch)
     data_print = data_print or fingerprint(train_images)
     speed = speed_flags(cfg, device) if speed is None else speed
     torch.manual_seed(cfg.seed)
@@ -166,13 +177,17 @@ def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tenso
     if speed.channels_last:
         model.to(memory_format=torch.channels_last)
         x_all = x_all.contiguous(memory_format=torch.channels_last)
+    if distributed.world_size() > 1:  # averages the gradients over the ranks; grads that are
+        # views of its buckets keep their strides, also in channels_last, and save a copy
+        forward = torch.nn.parallel.DistributedDataParallel(model, gradient_as_bucket_view=True)
     if speed.compile:
-        forward = torch.compile(model)
+        forward = torch.compile(forward)
     eval_train = train_images[torch.arange(n_eval) % len(train_images)]
     eval_test = test_images[:n_eval]
     last = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
     show = (not config.batch_mode()) if progress is None else progress
-    bar = tqdm(total=last, initial=state["step"], disable=not show, desc=f"train N={cfg.n_train}")
+    bar = tqdm(total=last, initial=state["step"], disable=not (show and distributed.is_main()),
+               desc=f"train N={cfg.n_train}")
     model.train()
     start = time.perf_counter() - state["wall_time"]
     running = []
@@ -180,32 +195,34 @@ def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tenso
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
         idx = torch.randint(len(x_all), (cfg.batch,), generator=g, device=device)
-        loss = loss_fn(cfg, forward, x_all[idx], g, speed)
+        loss = loss_fn(cfg, forward, x_all[idx], g, speed, part)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         running.append(loss.detach())
         done = step + 1
         if done % cfg.eval_every == 0 or done == last:
-            mean_loss = torch.stack(running).mean().item()
+            mean_loss = distributed.mean_over_ranks(torch.stack(running).mean()).item()
             running = []
             if not np.isfinite(mean_loss):
                 raise TrainingDiverged(f"loss became {mean_loss} before step {done}; the last "
                                        f"good checkpoint {path} is kept. Lower lr or check data.")
-            state["history"].append({
-                "step": done, "loss": mean_loss, "lr": learning_rate(cfg, step),
-                "sigmas": [float(v) for v in sigmas],
-                "train_psnr": evaluate_psnr(model, eval_train, sigmas, seed=1).tolist(),
-                "test_psnr": evaluate_psnr(model, eval_test, sigmas, seed=2).tolist(),
-            })
-            state["step"], state["wall_time"] = done, time.perf_counter() - start
-            save_atomic({
-                "state_dict": {k: v.contiguous() for k, v in model.state_dict().items()},
-                "optimizer": optimizer.state_dict() if done < cfg.steps else None,
-                "rng_state": g.get_state(), "config": cfg.to_dict(), "data_fingerprint": data_print,
-                "versions": environment(), "machine": machine(device),
-                "speed": asdict(speed), **state,
-            }, path)
+            if distributed.is_main():  # one evaluator and writer; the other ranks wait
+                state["history"].append({
+                    "step": done, "loss": mean_loss, "lr": learning_rate(cfg, step),
+                    "sigmas": [float(v) for v in sigmas],
+                    "train_psnr": evaluate_psnr(model, eval_train, sigmas, seed=1).tolist(),
+                    "test_psnr": evaluate_psnr(model, eval_test, sigmas, seed=2).tolist(),
+                })
+                state["step"], state["wall_time"] = done, time.perf_counter() - start
+                save_atomic({
+                    "state_dict": {k: v.contiguous() for k, v in model.state_dict().items()},
+                    "optimizer": optimizer.state_dict() if done < cfg.steps else None,
+                    "rng_state": g.get_state(), "config": cfg.to_dict(),
+                    "data_fingerprint": data_print, "versions": environment(),
+                    "machine": machine(device), "speed": asdict(speed), **state,
+                }, path)
+            distributed.barrier()
             bar.set_postfix(loss=f"{mean_loss:.3g}")
         bar.update(1)
     bar.close()
@@ -235,14 +252,17 @@ def main(argv=None) -> None:
         for name in names:
             print(f"{name:32s} {zoo.status(name, args.profile)}")
         return
-    for name in names:
-        t0 = time.perf_counter()
-        try:
-            zoo.load(name, args.profile, device=args.device, train_missing=True)
-        except zoo.ModelBusy as busy:
-            print(f"{name}: skipped, {busy}", file=sys.stderr)
-            continue
-        print(f"{name}: ready ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    with distributed.process_group(args.device or config.get_profile(args.profile).device):
+        for name in names:  # under torchrun, every rank trains every model together
+            t0 = time.perf_counter()
+            try:
+                zoo.load(name, args.profile, device=args.device, train_missing=True)
+            except zoo.ModelBusy as busy:
+                report = f"{name}: skipped, {busy}"
+            else:
+                report = f"{name}: ready ({time.perf_counter() - t0:.0f} s)"
+            if distributed.is_main():
+                print(report, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from . import config, data, synthetic
+from . import config, data, distributed, synthetic
 from .config import Profile, TrainConfig
 from .models import build_model
 from .train import load_checkpoint, train
@@ -261,20 +261,21 @@ def load(name: str, profile: str | Profile = "book", device: str | None = None,
         problem = f"was trained on other images than {name} of {pool.source}"
     elif ckpt["step"] < s.config.steps:
         problem = f"stopped at step {ckpt['step']} of {s.config.steps}"
+    problem = distributed.broadcast_object(problem)  # torchrun: every rank decides as rank 0
     if problem:
         if not allowed:
             raise FileNotFoundError(f"checkpoint {path} {problem}. Train it with: python -m "
                                     f"diffgen_utils.train --profile {p.name} --only {name}")
-        if ckpt is not None and not problem.startswith("stopped"):
+        if ckpt is not None and not problem.startswith("stopped") and distributed.is_main():
             path.unlink()  # another config or data set cannot resume: start again
         if pool is None:
             pool = _make_pool(s.config, substitute_ok=p.train_missing)
         s.pool = pool
-        with training_lock(path):
+        with distributed.main_holds(training_lock(path)):  # rank 0 locks for all ranks
             ckpt = train(s.config, s.train_images(p), s.test_images(p), path, device=device,
                          n_eval=p.n_eval, data_print=_fingerprint(pool, s.config, p),
                          sigmas=eval_sigmas(s.config))
-        if p.name == "book":
+        if p.name == "book" and distributed.is_main():
             update_manifest(name, p, ckpt)
     model = build_model(s.config)
     model.load_state_dict(ckpt["state_dict"])
