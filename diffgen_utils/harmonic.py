@@ -2,15 +2,18 @@
 
 The heavy lifting (Jacobian, eigendecomposition) is `jacobian.analyze`; this module holds the
 paper's numbers, the rescaling of the paper's eigenvector indices to our image size, a sweep of
-the Jacobian statistics over noise levels, and the chapter's figures and tables.
+the Jacobian statistics over noise levels, two measures of what the eigenvectors are (spatial
+frequency, energy on the image's edges), and the chapter's figures and tables.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
 
+from . import data
 from . import jacobian as jm
 from .plotting import format_table, image_png  # noqa: F401 (format_table: for the notebooks)
 
@@ -20,6 +23,14 @@ FIG3_SIGMA = 0.15
 FIG3_LAMBDAS = {5: 1.244, 17: 1.115, 53: 0.973, 101: 0.822, 149: 0.689, 197: 0.59, 245: 0.51}
 FIG21_SIGMA = 0.3
 FIG21_LAMBDAS = {5: 1.182, 17: 1.07, 29: 0.974, 41: 0.91, 53: 0.87}
+# The eigenvectors compared by the frequency and edge measures: the first 20 ("early") and
+# k in [d/4, d/2) ("late").
+EARLY_KS = range(20)
+
+
+def late_ks(d: int) -> range:
+    """k in [d/4, d/2): well inside the spectrum, before the suppressed tail."""
+    return range(d // 4, d // 2)
 
 
 def rescale_index(k: int, d: int, d_paper: int = PAPER_DIM) -> int:
@@ -38,8 +49,6 @@ def eigenvalue_rows(paper: dict, eigvals: torch.Tensor, d_paper: int = PAPER_DIM
     d = len(eigvals)
     return [[k, ours, value, float(eigvals[ours]), float(eigvals[k]) if k < d else None]
             for (k, value), ours in zip(paper.items(), index_map(paper, d, d_paper).values())]
-
-
 
 
 def scorecard_table(rows: list[dict]) -> str:
@@ -100,7 +109,6 @@ def symmetric_error(a: jm.JacobianAnalysis) -> float:
     return ((sy - fy).norm() / fy.norm().clamp_min(1e-300)).item()
 
 
-
 def top_block_asymmetry(a: jm.JacobianAnalysis, m: int) -> float:
     """||B - B^T||_F / ||B||_F for B = E_m^T J E_m, J restricted to its top-m eigenvectors (of the
     symmetric part): how symmetric the denoiser is in the directions it keeps. `a.asymmetry` is
@@ -108,6 +116,7 @@ def top_block_asymmetry(a: jm.JacobianAnalysis, m: int) -> float:
     e = a.eigvecs[:, :m].double()
     block = e.T @ a.jacobian.double() @ e
     return ((block - block.T).norm() / block.norm().clamp_min(1e-300)).item()
+
 
 def negative_share(a: jm.JacobianAnalysis) -> tuple[int, float]:
     """Number of negative eigenvalues and the share of ||x||^2 on their eigenvectors."""
@@ -128,17 +137,127 @@ def sorted_energy_fraction(coeffs: torch.Tensor, m: int) -> float:
     return (c2[:m].sum() / c2.sum()).item()
 
 
+# ------------------------------------------------------------------ what the eigenvectors are
+
+
+def radial_frequency(shape) -> torch.Tensor:
+    """|omega| = sqrt(u^2 + v^2) in cycles per pixel at every bin of an (H, W) 2-D DFT
+    (torch.fft.fft2 order; u, v from fftfreq, in [-1/2, 1/2))."""
+    u = torch.fft.fftfreq(shape[0], dtype=torch.float64)
+    v = torch.fft.fftfreq(shape[1], dtype=torch.float64)
+    return torch.hypot(u[:, None], v[None, :])
+
+
+def mean_frequency(images: torch.Tensor) -> torch.Tensor:
+    """Power-weighted mean |omega| of each image (..., H, W), in cycles per pixel:
+    sum_omega |E(omega)|^2 |omega| / sum_omega |E(omega)|^2, E the 2-D DFT of the image."""
+    power = torch.fft.fft2(torch.as_tensor(images).double()).abs() ** 2
+    omega = radial_frequency(images.shape[-2:])
+    return (power * omega).sum((-2, -1)) / power.sum((-2, -1))
+
+
+def spatial_frequency(a: jm.JacobianAnalysis, ks) -> np.ndarray:
+    """Mean spatial frequency of each eigenvector e_k, k in ks, in cycles per pixel: the mean of
+    |omega| over the 2-D DFT of e_k (as an H x W image) weighted by its power |E_k(omega)|^2
+    (`mean_frequency`). 0 for a constant, f for cos(2 pi f . r), up to 1/sqrt(2) for a
+    checkerboard. For harmonic eigenvectors (the paper's claim) it grows with k."""
+    return mean_frequency(a.eigenimages(ks)).numpy()
+
+
+def flat_spectrum_frequency(shape) -> float:
+    """`mean_frequency` of a flat power spectrum (white noise), the mean |omega| over the DFT
+    bins: the reference for vectors with no preferred frequency (about 0.38 for 20x20). It is
+    also the exact mean of `spatial_frequency` over any complete orthonormal basis."""
+    return radial_frequency(shape).mean().item()
+
+
+def frequency_growth(a: jm.JacobianAnalysis, early=EARLY_KS, late=None) -> float:
+    """Mean spatial frequency of the eigenvectors `late` (default `late_ks(d)`) divided by that
+    of `early` (default the first 20): above 1 when frequency grows down the spectrum."""
+    late = late_ks(len(a.eigvals)) if late is None else late
+    return float(spatial_frequency(a, late).mean() / spatial_frequency(a, early).mean())
+
+
+def edge_mask(x: torch.Tensor, top: float = 0.2) -> torch.Tensor:
+    """The edges of an image x ((H, W) or (1, H, W)) as a boolean (H, W) mask: its pixels in the
+    top `top` fraction of the gradient magnitude sqrt(gx^2 + gy^2), with gx, gy central
+    differences (x[i+1] - x[i-1]) / 2 inside the image and one-sided differences x[i+1] - x[i]
+    on its border (torch.gradient). That is round(top * H * W) pixels, fewer when pixels tie
+    at the threshold: ties are all left out (so a flat image has no edges)."""
+    if not 0 < top < 1:
+        raise ValueError(f"top must lie in (0, 1), got {top}")
+    x = torch.as_tensor(x).double()
+    gy, gx = torch.gradient(x.reshape(x.shape[-2:]))
+    magnitude = torch.hypot(gx, gy)
+    n = min(round(top * magnitude.numel()), magnitude.numel() - 1)
+    threshold = magnitude.flatten().sort(descending=True).values[n]
+    return magnitude > threshold
+
+
+def edge_energy_share(a: jm.JacobianAnalysis, ks, top: float = 0.2) -> np.ndarray:
+    """For each eigenvector e_k, k in ks: the share of its energy sum_i e_k[i]^2 that lies on
+    the clean image's edge pixels (`edge_mask(a.x, top)`). A vector that ignores the image's
+    geometry puts `edge_chance(a, top)` (= top without ties) there on average; eigenvectors
+    that follow the image's contours (the paper's geometry-adaptive bases) put more."""
+    energy = a.eigenimages(ks) ** 2
+    on_edges = energy * edge_mask(a.x, top)
+    return (on_edges.sum((-2, -1)) / energy.sum((-2, -1))).numpy()
+
+
+def edge_chance(a: jm.JacobianAnalysis, top: float = 0.2) -> float:
+    """Chance level of `edge_energy_share`: the fraction of pixels in the edge mask (`top` unless
+    ties shrink it). It is the expected share of a random direction and the exact mean share
+    over any complete orthonormal basis, such as all d eigenvectors."""
+    return edge_mask(a.x, top).double().mean().item()
+
+
+def edge_shares_of_faces(model: torch.nn.Module, faces: torch.Tensor, sigma: float,
+                         ks=EARLY_KS, top: float = 0.2, seed: int = 0) -> np.ndarray:
+    """Mean `edge_energy_share` of eigenvectors ks at each face (n, 1, H, W), all with noise
+    seed `seed`: how much one face's number varies from face to face."""
+    return np.array([edge_energy_share(jm.analyze(model, x, sigma, seed=seed), ks, top).mean()
+                     for x in faces])
+
+
+def unpermuted(a: jm.JacobianAnalysis) -> jm.JacobianAnalysis:
+    """The analysis of a shuffled-pixel image moved back to the face's pixel grid: images,
+    eigenvectors and Jacobian un-permuted (`data.shuffle_pixels`); eigenvalues, coefficients
+    and scalars unchanged."""
+    back = partial(data.shuffle_pixels, inverse=True)
+    d = len(a.eigvals)
+    inverse = torch.argsort(data.pixel_permutation(a.shape[-1]))
+    eigvecs = back(a.eigvecs.T.reshape(d, *a.shape)).reshape(d, d).T
+    return replace(a, x=back(a.x), y=back(a.y), fy=back(a.fy), eigvecs=eigvecs,
+                   jacobian=a.jacobian[inverse][:, inverse])
+
+
+def measure_rows(analyses: dict, top: float = 0.2) -> list[list]:
+    """Rows [label, mean frequency of the first 20 eigenvectors, of k in [d/4, d/2), their ratio
+    (`frequency_growth`), mean edge-energy share of the first 20, its chance level]."""
+    rows = []
+    for label, a in analyses.items():
+        early = spatial_frequency(a, EARLY_KS).mean()
+        late = spatial_frequency(a, late_ks(len(a.eigvals))).mean()
+        rows.append([label, early, late, late / early,
+                     edge_energy_share(a, EARLY_KS, top).mean(), edge_chance(a, top)])
+    return rows
+
+
 # ------------------------------------------------------------------ figures
 
 
+def running_mean(values: np.ndarray, window: int | None = None) -> np.ndarray:
+    """Mean over a centred window (default d/20, at least 3) to show a trend; near the ends the
+    window holds only the values that exist, so one end value does not count several times."""
+    values = np.asarray(values, float)
+    kernel = np.ones(window or max(3, len(values) // 20))
+    sums = np.convolve(values, kernel, mode="same")
+    return sums / np.convolve(np.ones_like(values), kernel, mode="same")
+
+
 def running_geomean(values: np.ndarray, window: int | None = None) -> np.ndarray:
-    """Geometric mean over a centred window (default d/20, at least 3) to show a trend."""
-    values = np.maximum(np.asarray(values, float), 1e-12)
-    window = window or max(3, len(values) // 20)
-    kernel = np.ones(window) / window
-    logs = np.log(values)
-    pad = np.pad(logs, (window // 2, window - 1 - window // 2), mode="edge")
-    return np.exp(np.convolve(pad, kernel, mode="valid"))
+    """Geometric mean over a centred window (as `running_mean`) to show a trend."""
+    return np.exp(running_mean(np.log(np.maximum(np.asarray(values, float), 1e-12)), window))
 
 
 def plot_decay(analyses: dict, axes, sigma: float | None = None) -> None:
@@ -171,3 +290,27 @@ def eigenvector_pngs(a: jm.JacobianAnalysis, ks, size_in: float = 2.6,
     return [image_png(im, rf"$e_{{{k}}}$,  $\lambda_{{{k}}}$ = {a.eigvals[k].item():.3f}",
                       vmin=-1, vmax=1, size_in=size_in, dpi=dpi)
             for k, im in zip(ks, images)]
+
+
+def plot_eigenvector_measures(analyses: dict, axes, top: float = 0.2) -> None:
+    """Left: `spatial_frequency` of every e_k against k, with the flat-spectrum level dashed;
+    right: `edge_energy_share`, with its chance level dashed. Dots are single eigenvectors, the
+    line their running mean, one colour per labelled analysis."""
+    ax0, ax1 = axes
+    for label, a in analyses.items():
+        k = np.arange(len(a.eigvals))
+        for ax, values in ((ax0, spatial_frequency(a, k)), (ax1, edge_energy_share(a, k, top))):
+            dots = ax.plot(k, values, ".", ms=2, alpha=0.3)[0]
+            ax.plot(k, running_mean(values), color=dots.get_color(), lw=1.4, label=label)
+    first = next(iter(analyses.values()))
+    ax0.axhline(flat_spectrum_frequency(first.shape), color="k", ls="--", lw=0.8,
+                label="flat spectrum")
+    chance = ax1.axhline(edge_chance(first, top), color="k", ls="--", lw=0.8,
+                         label=f"chance ({edge_chance(first, top):.2g})")
+    ax0.set_ylabel("mean spatial frequency (cycles/pixel)")
+    ax1.set_ylabel(f"share of $\\|e_k\\|^2$ on the top-{top:.0%} edges")
+    ax0.legend(fontsize=7)
+    ax1.legend(handles=[chance], fontsize=7)  # the colours are those of the left panel
+    for ax in axes:
+        ax.set_xlabel("k")
+        ax.grid(alpha=0.3)

@@ -8,7 +8,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from diffgen_utils import harmonic, plotting  # noqa: E402
+from diffgen_utils import data, harmonic, plotting  # noqa: E402
 from diffgen_utils import jacobian as jm  # noqa: E402
 from diffgen_utils.models import UNet, denoise  # noqa: E402
 
@@ -117,6 +117,15 @@ def test_negative_share(analysis):
     assert 0 <= share <= 1
 
 
+def test_running_mean():
+    assert np.allclose(harmonic.running_mean(np.full(40, 0.3)), 0.3)
+    ramp = np.arange(40.0)
+    assert np.allclose(harmonic.running_mean(ramp, window=5)[2:-2], ramp[2:-2])
+    spike = np.zeros(40)
+    spike[-1] = 6.0
+    assert harmonic.running_mean(spike, window=4)[-1] == pytest.approx(2.0)  # mean of 3 values
+
+
 def test_running_geomean():
     v = np.full(50, 0.1)
     assert np.allclose(harmonic.running_geomean(v), 0.1)
@@ -168,3 +177,102 @@ def test_top_block_asymmetry_separates_kept_from_suppressed_directions():
     a = SimpleNamespace(eigvecs=q, jacobian=J)
     assert harmonic.top_block_asymmetry(a, 2) == pytest.approx(0.0, abs=1e-12)
     assert harmonic.top_block_asymmetry(a, 6) > 0.2
+
+
+# ---------------------------------------------------------------- what the eigenvectors are
+
+ROW, COL = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
+
+
+def analysis_with(x, images):
+    """A JacobianAnalysis of the clean image x (H, W) whose eigenvectors are `images`."""
+    x = torch.as_tensor(x, dtype=torch.float64)[None]
+    vecs = torch.stack([im.double().flatten() for im in images], dim=1)
+    return jm.JacobianAnalysis(x=x, y=x, fy=x, sigma=0.1, seed=0, jacobian=torch.eye(x.numel()),
+                               eigvals=torch.ones(len(images)), eigvecs=vecs,
+                               coeffs=vecs.T @ x.flatten(), effective_dim=0.0, asymmetry=0.0,
+                               homogeneity_error=0.0)
+
+
+def cosine(fr, fc):
+    """cos(2 pi (fr * row + fc * col)), frequencies in cycles per pixel."""
+    return torch.cos(2 * np.pi * (fr * ROW + fc * COL))
+
+
+def test_spatial_frequency_of_pure_cosines():
+    images = [torch.ones(16, 16), cosine(0, 3 / 16), cosine(2 / 16, 5 / 16),
+              torch.sin(2 * np.pi * 4 / 16 * ROW), cosine(0.5, 0.5)]  # last: checkerboard
+    a = analysis_with(torch.zeros(16, 16), images)
+    expected = [0, 3 / 16, np.sqrt(2 ** 2 + 5 ** 2) / 16, 4 / 16, np.sqrt(0.5)]
+    assert harmonic.spatial_frequency(a, range(5)) == pytest.approx(expected, abs=1e-12)
+
+
+def test_frequency_growth_of_cosines_ordered_by_frequency():
+    a = analysis_with(torch.zeros(16, 16), [cosine(0, f / 16) for f in (1, 2, 4, 6)])
+    assert harmonic.frequency_growth(a, early=[0, 1], late=[2, 3]) == pytest.approx(10 / 3)
+    assert harmonic.frequency_growth(a, early=[2, 3], late=[0, 1]) == pytest.approx(3 / 10)
+
+
+def test_mean_frequency_over_a_complete_basis_is_the_flat_spectrum_level(analysis):
+    d = len(analysis.eigvals)
+    assert harmonic.spatial_frequency(analysis, range(d)).mean() == pytest.approx(
+        harmonic.flat_spectrum_frequency(analysis.shape), rel=1e-10)
+    assert harmonic.flat_spectrum_frequency((20, 20)) == pytest.approx(0.383, abs=1e-3)
+
+
+def test_edges_of_one_vertical_edge():
+    x = (COL >= 8).double()  # central differences: 0.5 on columns 7 and 8, 0 elsewhere
+    mask = harmonic.edge_mask(x)
+    assert mask.equal((COL == 7) | (COL == 8))  # 32 pixels < 20%: the tied zeros are left out
+    on_edge, far, flat = (COL == 7).double(), (COL < 4).double(), torch.ones(16, 16)
+    half_on = ((COL == 8) | (COL == 12)).double()
+    a = analysis_with(x, [on_edge, far, flat, half_on])
+    assert harmonic.edge_energy_share(a, range(4)) == pytest.approx([1, 0, 32 / 256, 0.5])
+    assert harmonic.edge_chance(a) == pytest.approx(32 / 256)
+
+
+def test_edge_mask_takes_the_top_fraction_of_the_gradient():
+    x = torch.rand(20, 20, generator=torch.Generator().manual_seed(0)).double()
+    mask = harmonic.edge_mask(x[None], top=0.2)
+    assert mask.shape == (20, 20) and mask.sum() == 80
+    gy, gx = np.gradient(x.numpy())
+    magnitude = np.hypot(gx, gy)
+    assert magnitude[mask.numpy()].min() > magnitude[~mask.numpy()].max()
+    assert not harmonic.edge_mask(torch.ones(20, 20)).any()
+    with pytest.raises(ValueError):
+        harmonic.edge_mask(x, top=1.0)
+
+
+def test_mean_edge_share_over_a_complete_basis_is_chance(analysis):
+    d = len(analysis.eigvals)
+    assert harmonic.edge_chance(analysis) == pytest.approx(round(0.2 * d) / d)
+    assert harmonic.edge_energy_share(analysis, range(d)).mean() == pytest.approx(
+        harmonic.edge_chance(analysis), rel=1e-10)
+
+
+def test_edge_shares_of_faces(tiny_unet):
+    faces = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(6)).double()
+    shares = harmonic.edge_shares_of_faces(tiny_unet, faces, 0.3, ks=range(5), seed=1)
+    a = jm.analyze(tiny_unet, faces[1], 0.3, seed=1)
+    assert shares[1] == pytest.approx(harmonic.edge_energy_share(a, range(5)).mean())
+
+
+def test_unpermuted_is_the_analysis_on_the_face_grid(tiny_unet):
+    x = torch.rand(1, 8, 8, generator=torch.Generator().manual_seed(7)).double()
+    a = harmonic.unpermuted(jm.analyze(tiny_unet, data.shuffle_pixels(x), 0.2, seed=0))
+    torch.testing.assert_close(a.x, x)
+    J, y, fy = a.jacobian.double(), a.y.flatten(), a.fy.flatten().double()
+    torch.testing.assert_close(J @ y, fy)  # f(y) = J y holds in the face's coordinates
+    S = (J + J.T) / 2
+    torch.testing.assert_close(S @ a.eigvecs, a.eigvecs * a.eigvals)
+    torch.testing.assert_close(a.coeffs, a.eigvecs.T @ x.flatten())
+
+
+def test_measure_rows_and_plot(analysis):
+    (row,) = harmonic.measure_rows({"m": analysis})
+    assert row[0] == "m" and row[3] == pytest.approx(harmonic.frequency_growth(analysis))
+    assert row[4] == pytest.approx(harmonic.edge_energy_share(analysis, range(20)).mean())
+    fig, axes = plt.subplots(1, 2)
+    harmonic.plot_eigenvector_measures({"m": analysis, "n": analysis}, axes)
+    assert all(len(ax.lines) == 5 for ax in axes)  # dots and mean of each, the reference
+    plt.close(fig)
