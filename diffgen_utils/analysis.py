@@ -136,9 +136,14 @@ class Convergence:
         worst = int(np.argmax(self.gain))
         verdict = "converged" if self.converged else "NOT converged"
         return (f"{verdict}: largest gain over steps {self.halfway_step}-{self.steps} is "
-                f"{self.gain[worst]:+.2f} dB at sigma = {self.sigmas[worst]:g} (limit "
+                f"{self.gain[worst]:+.2f} dB at sigma = {self.sigmas[worst]:.3g} (limit "
                 f"{CONVERGED_GAIN_DB} dB); lr at half-way {self.halfway_lr_ratio:.2f} of its peak "
                 f"(limit {MIN_HALFWAY_LR})")
+
+
+def evaluated_sigmas(history: list[dict], lo: float, hi: float) -> list[float]:
+    """The noise levels in [lo, hi] at which a run was evaluated (its last evaluation's grid)."""
+    return [s for s in history[-1]["sigmas"] if lo <= s <= hi]
 
 
 def matching_sigmas(stored, wanted) -> list[int]:

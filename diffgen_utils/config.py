@@ -22,6 +22,7 @@ EVAL_SIGMAS = tuple(float(10 ** (2.5 * i / 9) / 255) for i in range(10))
 # Noise levels at which chapters 04-05 make their claims (the C^alpha fit range, Figs 5, 16-20):
 # synthetic models are also evaluated there while they train, so convergence is checked there.
 ANALYSIS_SIGMAS = (0.01, 0.02, 0.04, 0.08, 0.15, 0.2, 0.35)
+ANALYSIS_RANGE = (0.01, 0.35)  # convergence is checked at every sigma evaluated in this range
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ BOOK_SYNTHETIC_RECIPE = Recipe(blocks=1, width=32, steps=5_000, batch=32,
 # stays below 4e4), a larger batch, a lower lr decaying as a cosine (half the peak at half-way),
 # and a two-block UNet whose 44x44 receptive field covers the image. Compared with the shipped
 # one by tools/compare_recipes.py.
+MANIFOLD_STEPS = 60_000  # of batch 64: 3.84 M images
 STEADY_SYNTHETIC_RECIPE = Recipe(blocks=2, width=32, batch=64, lr=5e-4, lr_schedule="cosine",
                                  sigma_sampling="log_uniform", sigma_min=0.005,
                                  loss_weighting="inverse_variance")
@@ -226,6 +228,15 @@ PROFILES = {
         synthetic_size=80, synthetic_n=100_000, gap_sizes=(40,),
     ),
 }
+# The book's next models: recipes that replace the shipped ones, trained in their own folder
+# (checkpoints/book-next/, over several sittings) while the shipped models keep serving the book.
+# When every model of a family is done there, its recipe moves into "book" above and its
+# checkpoints into checkpoints/book/ (DESIGN.md, "Replacing a family's models").
+PROFILES["book-next"] = replace(
+    PROFILES["book"], name="book-next",
+    manifold_recipe=replace(STEADY_SYNTHETIC_RECIPE, size=20, steps=MANIFOLD_STEPS,
+                            eval_every=MANIFOLD_STEPS // 20),
+)
 PROFILE_NAMES = tuple(PROFILES)
 
 

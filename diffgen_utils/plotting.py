@@ -62,9 +62,10 @@ def training_curves(axes, history: list[dict], batch: int, sigmas, optimum=None,
     images = np.array([e["step"] for e in history]) * batch
     psnr = np.array([e[f"{split}_psnr"] for e in history])[:, matching_sigmas(
         history[-1]["sigmas"], sigmas)]
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(sigmas)))
     for j, sigma in enumerate(sigmas):
-        color = f"C{j % 10}"
-        left.plot(images, psnr[:, j], "o-", ms=2.5, color=color, label=f"σ = {sigma:g}")
+        color = colors[j]
+        left.plot(images, psnr[:, j], "o-", ms=2.5, color=color, label=f"σ = {sigma:.3g}")
         right.plot(images, psnr[:, j] - psnr[-1, j], "o-", ms=2.5, color=color)
         if optimum is not None and optimum[j] is not None:
             left.axhline(optimum[j], color=color, ls=":", lw=1)
@@ -76,7 +77,7 @@ def training_curves(axes, history: list[dict], batch: int, sigmas, optimum=None,
     left.set_ylabel(f"{split} PSNR (dB)"), right.set_ylabel("PSNR − final (dB)")
     for ax in axes:
         ax.set_xlabel("training images seen"), ax.grid(alpha=0.3)
-    left.legend(fontsize=7, ncol=2)
+    left.legend(fontsize=6, ncol=3)
     right.legend(fontsize=7, loc="lower right")
     if title:
         left.set_title(title, fontsize=10)

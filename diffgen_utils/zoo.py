@@ -275,7 +275,7 @@ def load(name: str, profile: str | Profile = "book", device: str | None = None,
             ckpt = train(s.config, s.train_images(p), s.test_images(p), path, device=device,
                          n_eval=p.n_eval, data_print=_fingerprint(pool, s.config, p),
                          sigmas=eval_sigmas(s.config))
-        if p.name == "book" and distributed.is_main():
+        if not p.train_missing and distributed.is_main():  # shipped: keep the manifest
             update_manifest(name, p, ckpt)
     model = build_model(s.config)
     model.load_state_dict(ckpt["state_dict"])

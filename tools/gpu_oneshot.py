@@ -16,8 +16,9 @@ every model, so a run cut short still returns what it measured:
   jacobian  the full 6400 x 6400 Jacobian of that UNet (jacobian.jacobian, default method)
             against the authors' per-pixel loop (jacobian_rows_loop on a subset of rows,
             extrapolated to all rows); the rows of both are compared
-  train     the book profile's manifold and C^alpha models, with their exact book configs, as
-            long as the budget lasts: each model's time is estimated from a short timing of its
+  train     the manifold and C^alpha models of the profile book-next (the book's next recipes)
+            that differ from the shipped book ones, with their exact configs, as long as the
+            budget lasts: each model's time is estimated from a short timing of its
             own training step before it starts; the first one that does not fit is trained as
             far as it fits (a checkpoint that resumes, on a CUDA device), and no other starts.
             The ray is skipped: its face comes from CelebA, which does not travel.
@@ -31,15 +32,15 @@ trains every model in plain fp32 eager mode.
 Bringing the results home (the folder the tool returned, `files_at`):
 
     python tools/gpu_oneshot.py --bring-home /path/to/returned/files
-    python -m diffgen_utils.train --profile book --list
+    python -m diffgen_utils.train --profile book-next --list
 
-`--bring-home` copies the finished checkpoints into checkpoints/book/ (replacing those of the
-same name; rerun the book and check the scorecard before committing them) and records them in
-its manifest.json. The zoo loads a checkpoint only when its config and data fingerprint match
-the book's, so one trained for another config is simply not used. Unfinished checkpoints stay
+`--bring-home` copies the finished checkpoints into checkpoints/book-next/ (replacing those of
+the same name) and records them in its manifest.json; DESIGN.md says how a finished family moves
+into the book. The zoo loads a checkpoint only when its config and data fingerprint match, so
+one trained for another config is simply not used. Unfinished checkpoints stay
 in the returned folder: their random state is a CUDA generator's, so they resume on a CUDA
-device only (extract one from its tar into checkpoints/book/, then `python -m
-diffgen_utils.train --profile book --only NAME --device cuda`).
+device only (extract one from its tar into checkpoints/book-next/, then `python -m
+diffgen_utils.train --profile book-next --only NAME --device cuda`).
 
 `--profile-size smoke` runs every stage tiny on the CPU (16x16 images, the smoke profile's
 models, a few steps): tests/test_gpu_oneshot.py does.
@@ -126,7 +127,7 @@ class Scale:
 
 
 SCALES = {
-    "full": Scale("paper", "book", "cuda", timed_steps=30, loop_rows=256),
+    "full": Scale("paper", "book-next", "cuda", timed_steps=30, loop_rows=256),
     "smoke": Scale("smoke", "smoke", "cpu", timed_steps=3, loop_rows=16),
 }
 WARMUP_STEPS = 3  # the first steps, compilation included, timed apart
@@ -287,13 +288,21 @@ def train_falling_back(train_with, speed: SpeedFlags, entry: dict):
     return train_falling_back(train_with, replace(speed, compile=False), entry)
 
 
+def already_shipped(name: str, p: config.Profile) -> bool:
+    """At book-next: the model's config is the book's, whose checkpoint ships already."""
+    book = config.get_profile("book")
+    return p.name == "book-next" and (zoo.spec(name, p, with_data=False).config
+                                      == zoo.spec(name, book, with_data=False).config)
+
+
 def stage_train(scale: Scale, device: str, deadline: float, out: Path, report: dict) -> None:
     """Train the models into report["train"], rewriting the report after each.
 
     A model's step is timed without torch.compile (one compilation per model is enough); where
     its run compiles, the fast path's warm-up of stage speed (a larger model) stands for it."""
     p = config.get_profile(scale.train_profile)
-    names = zoo.model_names(p, family="manifolds") + zoo.model_names(p, family="calpha")
+    names = [name for name in zoo.model_names(p, family="manifolds")
+             + zoo.model_names(p, family="calpha") if not already_shipped(name, p)]
     folder = out / "checkpoints"
     if folder.exists() and any(folder.iterdir()):
         raise FileExistsError(f"{folder} is not empty; give an empty --out")
@@ -404,7 +413,7 @@ def bring_home(results: Path) -> None:
             continue
         with tarfile.open(results / entry["pack"]) as tar:
             tar.extract(f"{name}.pt", home, filter="data")
-        if p.name == "book":
+        if not p.train_missing:  # a shipped profile's manifest
             zoo.update_manifest(name, p, load_checkpoint(home / f"{name}.pt"))
         print(f"{name:32s} {zoo.status(name, p)}")
 
