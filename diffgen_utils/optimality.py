@@ -21,6 +21,7 @@ from .config import Profile
 PAPER_SLOPES = {1.0: 0.46, 2.0: 0.61, 3.0: 0.75, 5.0: 0.83}
 PAPER_FIG4_LAMBDA_ENDS = (1.147, 0.65)  # lambda_0 and lambda_19 of the alpha = 4 example
 SLOPE_TOLERANCE = 0.07  # scorecard: |measured - alpha/(alpha+1)| <= this
+BELOW_LINEAR_TARGET = "<= 0.5"  # scorecard: dB the network may fall below the best linear one
 FIG17_SIGMA = 0.2  # Figs 16-18: contour regularity with background regularity 8
 FIG4_SIGMA = 0.1  # the alpha = 4 eigenvectors (the paper does not state its sigma)
 
@@ -186,6 +187,14 @@ def plot_rate_curves(curves: dict, ax, linear: dict | None = None) -> None:
 def beats_linear(curve: RateCurve, linear: RateCurve) -> np.ndarray:
     """Input PSNRs at which the network's output PSNR exceeds the best linear denoiser's."""
     return curve.input_psnr[curve.output_psnr > linear.output_psnr]
+
+
+def below_linear(curve: RateCurve, linear: RateCurve) -> float:
+    """The most dB by which the network falls below the best linear denoiser over the fit range
+    (0 when it is never below): the optimal denoiser is never below it."""
+    lo, hi = curve.fit_range
+    inside = (curve.input_psnr >= lo) & (curve.input_psnr <= hi)
+    return float(max(0.0, np.max(linear.output_psnr[inside] - curve.output_psnr[inside])))
 
 
 def plot_local_slopes(curves: dict, ax) -> None:

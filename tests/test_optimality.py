@@ -114,3 +114,12 @@ def test_slope_rows_with_the_linear_reference():
     assert list(optimality.beats_linear(net, lin)) == [20.0, 30.0]
     row = optimality.slope_rows({4.0: net}, {4.0: lin})[0]
     assert row[5:] == [0.7, "20-30 dB"]
+
+
+def test_below_linear_reads_the_worst_point_inside_the_fit_range():
+    x = np.array([5.0, 10.0, 20.0, 40.0, 45.0])
+    net = optimality.RateCurve(2.0, x, np.array([0.0, 14.0, 24.0, 45.0, 0.0]), (10.0, 40.0), 0, 0)
+    lin = optimality.RateCurve(2.0, x, np.array([9.0, 15.0, 23.0, 45.5, 9.0]), (10.0, 40.0), 0, 0)
+    assert optimality.below_linear(net, lin) == pytest.approx(1.0)  # at 10 dB; 5 and 45 are out
+    better = optimality.RateCurve(2.0, x, lin.output_psnr + 1, (10.0, 40.0), 0, 0)
+    assert optimality.below_linear(better, lin) == 0.0
