@@ -156,6 +156,7 @@ class Profile:
     deeper_ns: tuple = ()
     deeper_blocks: int = 2
     deeper_gap_ns: tuple = ()  # more N with an S1 model only, for Fig 15's deeper curve
+    replaces: str | None = None  # a profile whose models this one retrains: only those that differ
 
     @property
     def deeper_curve_ns(self) -> tuple:
@@ -233,7 +234,7 @@ PROFILES = {
 # When every model of a family is done there, its recipe moves into "book" above and its
 # checkpoints into checkpoints/book/ (DESIGN.md, "Replacing a family's models").
 PROFILES["book-next"] = replace(
-    PROFILES["book"], name="book-next",
+    PROFILES["book"], name="book-next", replaces="book",
     manifold_recipe=replace(STEADY_SYNTHETIC_RECIPE, size=20, steps=MANIFOLD_STEPS,
                             eval_every=MANIFOLD_STEPS // 20),
 )

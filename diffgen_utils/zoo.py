@@ -84,7 +84,8 @@ class LoadedModel:
 
 
 def model_names(profile: str | Profile, family: str | None = None) -> list[str]:
-    """The models of a profile: family "faces" (default), "calpha", "manifolds" or "all"."""
+    """The models of a profile: family "faces" (default), "calpha", "manifolds" or "all". A
+    profile that `replaces` another (book-next) has only the models it trains differently."""
     p = config.get_profile(profile) if isinstance(profile, str) else profile
     family = family or "faces"
     if family not in MODEL_FAMILIES:
@@ -103,8 +104,12 @@ def model_names(profile: str | Profile, family: str | None = None) -> list[str]:
         if name not in calpha:
             calpha.append(name)
     manifolds = [f"{d}-N{n}" for d in ("disks", "ray", "cone")]
-    return {"faces": faces, "calpha": calpha, "manifolds": manifolds,
-            "all": faces + calpha + manifolds}[family]
+    names = {"faces": faces, "calpha": calpha, "manifolds": manifolds,
+             "all": faces + calpha + manifolds}[family]
+    if p.replaces:  # only the models whose config differs from the replaced profile's
+        base = config.get_profile(p.replaces)
+        names = [name for name in names if _config(name, p) != _config(name, base)]
+    return names
 
 
 def gap_model_name(n: int, size: int) -> str:

@@ -140,13 +140,3 @@ def test_training_that_fails_to_compile_runs_again_without():
     assert "no C compiler" in entry["compile_error"] and "error" not in entry
     assert tool.train_falling_back(train_with, speed, {}) == (ckpt, speed)
 
-
-def test_the_gpu_trains_only_the_models_that_book_next_replaces():
-    tool = load_tool()
-    nxt = config.get_profile("book-next")
-    calpha = zoo.model_names(nxt, family="calpha")[0]
-    assert tool.already_shipped(calpha, nxt) == (
-        zoo.spec(calpha, nxt, with_data=False).config
-        == zoo.spec(calpha, config.get_profile("book"), with_data=False).config)
-    assert not tool.already_shipped("disks-N20000", nxt)  # a new recipe: the GPU trains it
-    assert not tool.already_shipped(calpha, config.get_profile("smoke"))

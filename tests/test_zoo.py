@@ -193,3 +193,14 @@ def test_contour_models_use_their_own_recipe():
     assert contour.steps < plain.steps
     smoke = config.get_profile("smoke")  # no contour recipe: the calpha recipe
     assert zoo.spec("calpha-c4-b8-N64", smoke, with_data=False).config.steps == smoke.steps
+
+
+def test_a_replacing_profile_lists_only_the_models_it_trains_differently():
+    nxt, book = config.get_profile("book-next"), config.get_profile("book")
+    names = zoo.model_names(nxt, family="all")
+    assert names and set(names) <= set(zoo.model_names(book, family="all"))
+    for name in zoo.model_names(book, family="all"):
+        differs = (zoo.spec(name, nxt, with_data=False).config
+                   != zoo.spec(name, book, with_data=False).config)
+        assert (name in names) == differs, name
+    assert zoo.checkpoint_path(names[0], nxt).parent == config.REPO_ROOT / "checkpoints" / "book-next"

@@ -16,8 +16,8 @@ every model, so a run cut short still returns what it measured:
   jacobian  the full 6400 x 6400 Jacobian of that UNet (jacobian.jacobian, default method)
             against the authors' per-pixel loop (jacobian_rows_loop on a subset of rows,
             extrapolated to all rows); the rows of both are compared
-  train     the manifold and C^alpha models of the profile book-next (the book's next recipes)
-            that differ from the shipped book ones, with their exact configs, as long as the
+  train     the manifold and C^alpha models of the profile book-next (the book's next recipes:
+            only models trained differently from the shipped ones), with their exact configs, as long as the
             budget lasts: each model's time is estimated from a short timing of its
             own training step before it starts; the first one that does not fit is trained as
             far as it fits (a checkpoint that resumes, on a CUDA device), and no other starts.
@@ -288,21 +288,13 @@ def train_falling_back(train_with, speed: SpeedFlags, entry: dict):
     return train_falling_back(train_with, replace(speed, compile=False), entry)
 
 
-def already_shipped(name: str, p: config.Profile) -> bool:
-    """At book-next: the model's config is the book's, whose checkpoint ships already."""
-    book = config.get_profile("book")
-    return p.name == "book-next" and (zoo.spec(name, p, with_data=False).config
-                                      == zoo.spec(name, book, with_data=False).config)
-
-
 def stage_train(scale: Scale, device: str, deadline: float, out: Path, report: dict) -> None:
     """Train the models into report["train"], rewriting the report after each.
 
     A model's step is timed without torch.compile (one compilation per model is enough); where
     its run compiles, the fast path's warm-up of stage speed (a larger model) stands for it."""
     p = config.get_profile(scale.train_profile)
-    names = [name for name in zoo.model_names(p, family="manifolds")
-             + zoo.model_names(p, family="calpha") if not already_shipped(name, p)]
+    names = zoo.model_names(p, family="manifolds") + zoo.model_names(p, family="calpha")
     folder = out / "checkpoints"
     if folder.exists() and any(folder.iterdir()):
         raise FileExistsError(f"{folder} is not empty; give an empty --out")
