@@ -20,14 +20,15 @@ from `synthetic` are *rows* (m, d). Functions below say which they take.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from . import config, synthetic
 from . import jacobian as jm
-from . import synthetic
-from .analysis import fit_slope, input_psnr
+from .analysis import fit_slope, input_psnr, matching_sigmas
 
 DISK_SIGMA = 0.04  # Fig 5
 RAY_SIGMA = 0.04  # Fig 19
@@ -321,3 +322,58 @@ def plot_sweep(axes, sweep: ManifoldSweep, dim: int) -> None:
         ax.set_xlabel(r"$\sigma$")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+
+
+# ------------------------------------------------------------------ the training comparison
+
+COMPARISON_FILE = config.checkpoint_dir("book") / "training_comparison.json"
+BF16_TOLERANCE_DB = 0.2  # bf16 training had to reach the fp32 test PSNR within this
+
+
+def training_comparison(path=COMPARISON_FILE) -> dict:
+    """The arms of tools/compare_training.py (made at the book profile; a committed artefact):
+    {arm: {config, speed, images, sigmas, test_psnr, tangent_overlap, kept_directions, ...}}."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; make it with tools/compare_training.py "
+                                "(its docstring has the commands)")
+    return json.loads(path.read_text())["arms"]
+
+
+def bf16_difference(arms: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(sigmas, final test PSNR of the bf16 arm minus the fp32 arm's) of the steady recipe."""
+    bf16, plain = arms["steady_bf16"], arms["steady"]
+    return np.array(plain["sigmas"]), np.array(bf16["test_psnr"][-1]) - np.array(
+        plain["test_psnr"][-1])
+
+
+def comparison_rows(arms: dict, sigma: float = DISK_SIGMA) -> list[list]:
+    """One row per arm: recipe, bf16 or not, images seen, wall time, final test PSNR at `sigma`,
+    and chapter 05's disk measures at DISK_SIGMA."""
+    rows = []
+    for arm, r in arms.items():
+        c = r["config"]
+        recipe = (f"{c['blocks']} blocks, batch {c['batch']}, lr {c['lr']:g} {c['lr_schedule']}, "
+                  f"σ {c['sigma_sampling']}")
+        j = matching_sigmas(r["sigmas"], [sigma])[0]
+        rows.append([arm, recipe, "on" if r["speed"]["bf16"] else "off", r["images"][-1],
+                     r["wall_time_s"] / 60, r["test_psnr"][-1][j], r["tangent_overlap"],
+                     r["kept_directions"], r["gain_db"]])
+    return rows
+
+
+def plot_training_comparison(axes, arms: dict, sigma: float = DISK_SIGMA) -> None:
+    """Left: test PSNR at `sigma` against training images seen, every arm. Right: the bf16 arm's
+    final test PSNR minus the fp32 arm's at every sigma, with the tolerance shaded."""
+    left, right = axes
+    for arm, r in arms.items():
+        j = matching_sigmas(r["sigmas"], [sigma])[0]
+        left.plot(r["images"], [p[j] for p in r["test_psnr"]], "o-", ms=3, label=arm)
+    left.set_xlabel("training images seen"), left.set_ylabel(f"test PSNR at σ = {sigma:g} (dB)")
+    left.legend(fontsize=8), left.grid(alpha=0.3)
+    sigmas, diff = bf16_difference(arms)
+    right.semilogx(sigmas, diff, "o-", color="C2")
+    right.axhspan(-BF16_TOLERANCE_DB, BF16_TOLERANCE_DB, color="C2", alpha=0.15,
+                  label=f"±{BF16_TOLERANCE_DB} dB")
+    right.axhline(0, color="k", lw=0.6)
+    right.set_xlabel("σ"), right.set_ylabel("bf16 − fp32, final test PSNR (dB)")
+    right.legend(fontsize=8), right.grid(alpha=0.3)

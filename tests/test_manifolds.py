@@ -161,3 +161,29 @@ def test_receptive_field_of_a_local_and_a_global_denoiser():
     assert manifolds.receptive_field(a) == (3, 3)
     dense = _Projector(_random_basis(81, 2, 3), 9).eval()
     assert manifolds.receptive_field(jm.analyze(dense, x, 0.1, seed=0)) == (9, 9)
+
+
+def test_training_comparison_reads_the_arms_and_the_bf16_difference(tmp_path):
+    import json
+
+    import matplotlib.pyplot as plt
+
+    def arm(psnr, bf16):
+        cfg = dict(blocks=2, batch=64, lr=5e-4, lr_schedule="cosine", sigma_sampling="log_uniform")
+        return {"config": cfg, "speed": {"bf16": bf16}, "images": [100, 200],
+                "sigmas": [0.01, 0.04], "test_psnr": [[30.0, 20.0], psnr], "wall_time_s": 120.0,
+                "tangent_overlap": 0.9, "kept_directions": 7.0, "gain_db": 15.0}
+
+    path = tmp_path / "comparison.json"
+    path.write_text(json.dumps({"arms": {"steady": arm([40.0, 30.0], False),
+                                         "steady_bf16": arm([40.1, 29.7], True)}}))
+    arms = manifolds.training_comparison(path)
+    sigmas, diff = manifolds.bf16_difference(arms)
+    assert sigmas.tolist() == [0.01, 0.04] and np.allclose(diff, [0.1, -0.3])
+    rows = manifolds.comparison_rows(arms)
+    assert rows[1][2] == "on" and rows[0][3] == 200 and rows[0][4] == 2.0 and rows[1][5] == 29.7
+    fig, axes = plt.subplots(1, 2)
+    manifolds.plot_training_comparison(axes, arms)
+    plt.close(fig)
+    with pytest.raises(FileNotFoundError, match="compare_training.py"):
+        manifolds.training_comparison(tmp_path / "absent.json")
