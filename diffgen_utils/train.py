@@ -58,7 +58,7 @@ class SpeedFlags:
         """The fastest path that keeps results (benchmarks/train_speed.py,
         tools/compare_training.py): channels_last, and torch.compile for runs long enough to
         repay its warm-up (on CPU it needs a C compiler); all in fp32. `bf16` adds bf16 autocast
-        where the hardware has it: 2.3-2.7x instead of 1.4-1.7x on these CPUs, but its disk model
+        where the hardware has it: 2.2-2.7x instead of 1.2-1.6x on these CPUs, but its disk model
         ended 0.3-0.5 dB below the fp32 one at sigma <= 0.02, so it is opt-in."""
         if str(device).startswith("cuda"):
             can_bf16, can_compile = torch.cuda.is_bf16_supported(), True
