@@ -49,10 +49,12 @@ def test_report_has_every_stage(smoke_run):
     assert report["errors"] == {}
     assert report["env"]["torch"] == torch.__version__ and report["env"]["device"] == "cpu"
     assert report["env"]["stand_ins"] == ["tqdm", "PIL"]
-    for path in ("fast", "plain"):
+    for path in ("fast", "plain", "bf16"):
         timing = report["speed"][path]
         assert timing["images_per_s"] > 0 and timing["warmup_s"] > 0
     assert report["speed"]["fast"]["speed"]["channels_last"]
+    assert not report["speed"]["fast"]["speed"]["bf16"]  # bf16 is opt-in
+    assert report["speed"]["speedup_fast"] > 0 and report["speed"]["speedup_bf16"] > 0
     jac = report["jacobian"]
     assert jac["pixels"] == 16 * 16 and jac["method"] == "local" and jac["full_s"] > 0
     assert jac["loop_estimate_s"] > 0 and jac["max_relative_difference"] < 1e-4
