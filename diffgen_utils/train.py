@@ -14,13 +14,11 @@ slice, so that the run follows a single process's; rank 0 evaluates and writes c
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
 import os
 import platform
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -234,46 +232,7 @@ def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tenso
     return load_checkpoint(path)
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description="Train (or resume) the named models of a "
-                                     "profile. Checkpoints resume where they stopped.")
-    parser.add_argument("--profile", default="book", choices=config.PROFILE_NAMES)
-    parser.add_argument("--only", nargs="*", default=None,
-                        help="model names (default: all models of --family)")
-    parser.add_argument("--family", default="faces",
-                        choices=("faces", "calpha", "manifolds", "all"),
-                        help="which models: faces (default), calpha, manifolds, all")
-    parser.add_argument("--device", default=None, help="default: the profile's device")
-    parser.add_argument("--list", action="store_true", help="list the models and their state")
-    parser.add_argument("--no-fast-path", action="store_true",
-                        help="train in plain fp32 eager mode (the same as DIFFGEN_FAST=0)")
-    parser.add_argument("--bf16", action="store_true",
-                        help="add bf16 autocast to the fast path (DIFFGEN_BF16=1): faster, but "
-                        "it costs up to 0.5 dB at small noise (tools/compare_training.py)")
-    args = parser.parse_args(argv)
-    if args.no_fast_path:
-        os.environ["DIFFGEN_FAST"] = "0"
-    if args.bf16:
-        os.environ["DIFFGEN_BF16"] = "1"
-    from . import zoo
+if __name__ == "__main__":  # python -m diffgen_utils.train: the CLI (train_cli) needs zoo
+    from diffgen_utils.train_cli import main
 
-    names = args.only or zoo.model_names(args.profile, family=args.family)
-    if args.list:
-        for name in names:
-            print(f"{name:32s} {zoo.status(name, args.profile)}")
-        return
-    with distributed.process_group(args.device or config.get_profile(args.profile).device):
-        for name in names:  # under torchrun, every rank trains every model together
-            t0 = time.perf_counter()
-            try:
-                zoo.load(name, args.profile, device=args.device, train_missing=True)
-            except zoo.ModelBusy as busy:
-                report = f"{name}: skipped, {busy}"
-            else:
-                report = f"{name}: ready ({time.perf_counter() - t0:.0f} s)"
-            if distributed.is_main():
-                print(report, file=sys.stderr)
-
-
-if __name__ == "__main__":
     main()

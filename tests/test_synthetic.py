@@ -275,7 +275,7 @@ def test_load_trains_synthetic_models_then_reuses(env, tiny, monkeypatch):
 
 
 def test_train_cli_lists_a_family(env, capsys):
-    from diffgen_utils.train import main
+    from diffgen_utils.train_cli import main
 
     main(["--profile", "smoke", "--family", "manifolds", "--list"])
     lines = capsys.readouterr().out.splitlines()
