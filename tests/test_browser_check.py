@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from diffgen_utils import browser_check as bc
+from diffgen_utils.book import browser_check as bc
 
 
 @pytest.mark.parametrize("page, url, expected", [
@@ -150,7 +150,7 @@ def test_widgets_and_math_render_offline_in_a_built_book(tmp_path):
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-    from diffgen_utils import run
+    from diffgen_utils.book import run
     from diffgen_utils.config import REPO_ROOT
 
     shutil.copy(REPO_ROOT / "_config.yml", tmp_path)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from diffgen_utils import analysis, config, generalization as gen, sampling, zoo
+from diffgen_utils import analysis, config, sampling, zoo
+from diffgen_utils.chapters import generalization as gen
 from diffgen_utils.models import UNet
 
 SHAPE = (1, 8, 8)

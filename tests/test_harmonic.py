@@ -1,4 +1,5 @@
-"""diffgen_utils.harmonic (chapter 3) and the static-widget helpers of diffgen_utils.plotting."""
+"""diffgen_utils.chapters.harmonic (chapter 3) and the static-widget helpers of
+diffgen_utils.plotting."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -8,8 +9,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from diffgen_utils import data, harmonic, plotting  # noqa: E402
+from diffgen_utils import data, plotting  # noqa: E402
 from diffgen_utils import jacobian as jm  # noqa: E402
+from diffgen_utils.chapters import harmonic  # noqa: E402
 from diffgen_utils.models import UNet, denoise  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,8 @@
-"""The package's import graph, read from the code (ast): no import cycle between its modules.
+"""The package's import graph, read from the code (ast): no import cycle between its modules,
+and the three layers (DESIGN.md, Layers) import only downwards: the science modules of
+diffgen_utils import neither a chapter module (diffgen_utils.chapters) nor the book's tooling
+(diffgen_utils.book); a chapter module imports no other chapter's and no tooling; the tooling
+imports no chapter.
 
 Every import of a diffgen_utils module counts, at module level or inside a function, except
 those under `if __name__ == "__main__":` (an entry point runs as `__main__`, not as the module
@@ -102,6 +106,21 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+def layer(name: str) -> str:
+    """'chapters', 'book' or 'science' (every other module of the package)."""
+    part = name.split(".")[1] if name.count(".") else ""
+    return part if part in ("chapters", "book") else "science"
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """'importer -> imported' for every import against the layers."""
+    forbidden = {"science": {"chapters", "book"}, "chapters": {"chapters", "book"},
+                 "book": {"chapters"}}
+    return [f"{name} -> {target}" for name, targets in sorted(graph.items())
+            for target in sorted(targets)
+            if layer(target) in forbidden[layer(name)] and target != name.rpartition(".")[0]]
+
+
 def test_the_checker_finds_a_cycle_and_reads_relative_imports(tmp_path):
     pkg = tmp_path / PACKAGE
     (pkg / "sub").mkdir(parents=True)
@@ -115,12 +134,39 @@ def test_the_checker_finds_a_cycle_and_reads_relative_imports(tmp_path):
     graph = import_graph(tmp_path)
     assert graph[f"{PACKAGE}.d"] == {PACKAGE, f"{PACKAGE}.a"}  # the __main__ block is left out
     assert cycles(graph) == [[f"{PACKAGE}.a", f"{PACKAGE}.b", f"{PACKAGE}.sub.c"]]
+    assert layer_violations(graph) == []
+
+
+def test_the_checker_finds_an_import_against_the_layers(tmp_path):
+    pkg = tmp_path / PACKAGE
+    for folder in ("chapters", "book"):
+        (pkg / folder).mkdir(parents=True)
+        (pkg / folder / "__init__.py").write_text("")
+    for file, text in {"__init__.py": "", "plotting.py": "",
+                       "chapters/one.py": "from .. import plotting\nfrom . import two\n",
+                       "chapters/two.py": "from ..book import scorecard\n",
+                       "book/scorecard.py": "from ..plotting import x\n",
+                       "book/run.py": "from . import scorecard\n"}.items():
+        (pkg / file).write_text(text)
+    assert layer_violations(import_graph(tmp_path)) == [
+        f"{PACKAGE}.chapters.one -> {PACKAGE}.chapters.two",
+        f"{PACKAGE}.chapters.two -> {PACKAGE}.book",
+        f"{PACKAGE}.chapters.two -> {PACKAGE}.book.scorecard"]
 
 
 def test_no_import_cycle():
     assert cycles(import_graph()) == []
 
 
+def test_layers_import_downwards():
+    graph = import_graph()
+    assert {layer(name) for name in graph} == {"science", "chapters", "book"}
+    assert layer_violations(graph) == []
+
+
 if __name__ == "__main__":
-    for component in cycles(import_graph()):
+    graph = import_graph()
+    for component in cycles(graph):
         print("cycle:", " <-> ".join(component))
+    for violation in layer_violations(graph):
+        print("against the layers:", violation)

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from diffgen_utils import manifolds, synthetic
+from diffgen_utils import synthetic
 from diffgen_utils import jacobian as jm
+from diffgen_utils.chapters import manifolds
 
 
 def _random_basis(d, k, seed):

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from diffgen_utils.config import REPO_ROOT
-from diffgen_utils.run import toc_notebooks
+from diffgen_utils.book.run import toc_notebooks
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 

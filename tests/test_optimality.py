@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from diffgen_utils import config, optimality, synthetic
+from diffgen_utils import config, synthetic
+from diffgen_utils.chapters import optimality
 
 
 class Passthrough(torch.nn.Module):

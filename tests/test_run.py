@@ -1,14 +1,17 @@
-"""Tests of the runner (diffgen_utils.run) on a throw-away mini-book, independent of the chapters."""
+"""Tests of the runner (diffgen_utils.book.run) on a throw-away mini-book, independent of the
+chapters."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from diffgen_utils import run
+from diffgen_utils.book import run
+from diffgen_utils.config import REPO_ROOT
 
 CONFIG = """title: mini
 author: tests
@@ -48,7 +51,7 @@ def book(tmp_path):
     _notebook(nbs / "01_good.ipynb",
               "import os, pathlib\n"
               "print(profile, device, os.environ['DIFFGEN_BATCH'], pathlib.Path('helper.txt').exists())",
-              "from diffgen_utils import scorecard\n"
+              "from diffgen_utils.book import scorecard\n"
               "scorecard.record('G.one', chapter='01', measure='one', measured=1.0,\n"
               "                 profile=profile, target='>= 0')")
     _notebook(nbs / "02_bad.ipynb", "x = 1", "raise ValueError('boom')", "print('never')")
@@ -235,4 +238,10 @@ def test_kernels_import_the_runners_package(book, tmp_path, monkeypatch):
     out = nbformat.read(book / "_build" / "source" / "notebooks" / "01_good.ipynb", as_version=4)
     printed = "".join(o.get("text", "") for c in out.cells if c.cell_type == "code"
                       for o in c.get("outputs", []))
-    assert f"PKG {Path(run.__file__).resolve().parent}" in printed
+    assert f"PKG {Path(run.__file__).resolve().parents[1]}" in printed
+
+
+def test_the_sphinx_build_imports_the_runners_package(monkeypatch):
+    """The jupyter-book subprocess loads diffgen_utils.book.book_sphinx from this checkout."""
+    monkeypatch.setenv("PYTHONPATH", "elsewhere")
+    assert run._this_package_first().split(os.pathsep) == [str(REPO_ROOT), "elsewhere"]

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from diffgen_utils import scorecard as sc
+from diffgen_utils.book import scorecard as sc
 
 
 def row(id, chapter="02", passed=True, **kw):

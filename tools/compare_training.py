@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from diffgen_utils import analysis, config, manifolds, synthetic, zoo  # noqa: E402
+from diffgen_utils import analysis, config, synthetic, zoo  # noqa: E402
+from diffgen_utils.chapters import manifolds  # noqa: E402
 from diffgen_utils.train import SpeedFlags, train  # noqa: E402
 
 IMAGES = 400_000  # training images seen by each arm

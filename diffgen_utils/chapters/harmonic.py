@@ -13,9 +13,9 @@ from functools import partial
 import numpy as np
 import torch
 
-from . import data
-from . import jacobian as jm
-from .plotting import format_table, image_png  # noqa: F401 (format_table: for the notebooks)
+from .. import data
+from .. import jacobian as jm
+from ..plotting import format_table, image_png  # noqa: F401 (format_table: for the notebooks)
 
 # The paper's Figs 3 and 21 are at 80x80: d = 6400.
 PAPER_DIM = 6400

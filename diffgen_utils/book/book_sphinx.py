@@ -1,6 +1,6 @@
 """Sphinx fixes for the built book (loaded through _config.yml, sphinx.extra_extensions).
 
-The browser check (diffgen_utils.browser_check) saw this in the console of every page of a
+The browser check (diffgen_utils.book.browser_check) saw this in the console of every page of a
 Jupyter Book 1.x build with these versions: sphinx-thebe 0.3.1 adds its inline configuration
 script (`const THEBE_JS_URL = ...`) twice under Sphinx 7, so the second copy throws "Identifier
 'THEBE_JS_URL' has already been declared". Identical scripts are kept once. (The other console

@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from . import analysis, config, sampling, zoo
-from .config import Profile
-from .data import mean_removed_unit
-from .models import model_device
-from .plotting import format_table  # noqa: F401 (for the notebooks)
+from .. import analysis, config, sampling, zoo
+from ..config import Profile
+from ..data import mean_removed_unit
+from ..models import model_device
+from ..plotting import format_table  # noqa: F401 (for the notebooks)
 
 SUBSETS = ("S1", "S2")
 PAIR_ROWS = ("nearest S1", "S1 sample", "S2 sample", "nearest S2")  # rows of Comparison.columns
@@ -400,7 +400,7 @@ def n_colors(ns) -> dict:
 
 def plot_psnr_curves(gaps: dict, axes) -> None:
     """Fig 1: output vs input PSNR per N on two axes (train, test), with the identity line."""
-    from .plotting import psnr_axes
+    from ..plotting import psnr_axes
 
     colors = n_colors(gaps)
     for ax, part in zip(axes, ("train", "test")):

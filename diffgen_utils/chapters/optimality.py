@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import analysis, synthetic, zoo
-from .config import Profile
+from .. import analysis, synthetic, zoo
+from ..config import Profile
 
 # Fig 4 of the paper (80x80 UNets, 10^5 images per alpha); the paper gives no slope for alpha = 4.
 PAPER_SLOPES = {1.0: 0.46, 2.0: 0.61, 3.0: 0.75, 5.0: 0.83}

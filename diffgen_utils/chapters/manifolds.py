@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import config, synthetic
-from . import jacobian as jm
-from .analysis import fit_slope, input_psnr, matching_sigmas
+from .. import config, synthetic
+from .. import jacobian as jm
+from ..analysis import fit_slope, input_psnr, matching_sigmas
 
 DISK_SIGMA = 0.04  # Fig 5
 RAY_SIGMA = 0.04  # Fig 19

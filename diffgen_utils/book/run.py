@@ -1,0 +1,416 @@
+"""Execute the book's notebooks with papermill, then build the book with Jupyter Book 1.x.
+
+    python -m diffgen_utils.run [--profile smoke|book|paper] [--notebooks 01,03] [--device cpu|cuda]
+                                [--no-build]
+    python -m diffgen_utils.run --profile book --update-baseline
+
+Source notebooks stay output-free: they are executed into a staging copy of the book,
+`_build/source/`, which is then built into `_build/html`. A failing notebook or a build warning
+fails the run: `_build/html` is removed and `_build/FAILED` says why.
+
+Scorecard: each chapter writes its rows to `_build/scorecard/<profile>/<chapter>.json` (a re-run
+replaces its chapter's file; rows of chapters not run stay); after the notebooks the runner
+collects them into `_build/scorecard.json`, and the last notebook (99_scorecard, executed after
+any other) renders them. At the `book` profile the rows are compared with the accepted baseline
+`scorecard/book.json`: a row that passed there and now fails or is gone fails the run (the book
+is kept, `_build/FAILED` names the rows). `--update-baseline` accepts the last run's rows.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import yaml
+
+from diffgen_utils import data
+from diffgen_utils.book import scorecard as sc
+from diffgen_utils.config import PROFILE_NAMES, REPO_ROOT, get_profile
+
+# The scorecard page: executed after every other notebook, whenever any other one is.
+SCORECARD_NOTEBOOK = "notebooks/99_scorecard.ipynb"
+BASELINE_PROFILES = ("book",)  # smoke numbers mean nothing; paper has no accepted run
+
+
+class RunFailed(RuntimeError):
+    """A notebook or the book build failed; the message says where."""
+
+
+class Regressions(RunFailed):
+    """Scorecard rows that passed in the baseline fail now; the book itself was built."""
+
+
+def toc_notebooks(root=REPO_ROOT) -> list[str]:
+    """Paths like 'notebooks/01_x.ipynb' of the notebooks listed in _toc.yml, in book order."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            file = node.get("file")
+            if isinstance(file, str) and file.startswith("notebooks/"):
+                found.append(str(Path(file).with_suffix(".ipynb")))
+            for value in node.values():
+                walk(value)
+
+    walk(yaml.safe_load((Path(root) / "_toc.yml").read_text()))
+    return found
+
+
+def select_notebooks(available: list[str], prefixes: str | None) -> list[str]:
+    """The notebooks whose file names start with one of the comma-separated two-digit prefixes."""
+    if not prefixes:
+        return list(available)
+    by_prefix = {Path(nb).name[:2]: nb for nb in available}
+    wanted = [p.strip() for p in prefixes.split(",") if p.strip()]
+    unknown = [p for p in wanted if p not in by_prefix]
+    if unknown:
+        listing = ", ".join(f"{k} ({Path(v).stem})" for k, v in by_prefix.items()) or "none"
+        raise ValueError(f"unknown notebook prefix {', '.join(unknown)}; available: {listing}")
+    return [by_prefix[p] for p in wanted]
+
+
+def with_scorecard_page(selected: list[str], available: list[str]) -> list[str]:
+    """`selected`, with the scorecard notebook (if the book has one) last whenever any other
+    notebook runs, so that its table always shows the rows of this run."""
+    others = [nb for nb in selected if nb != SCORECARD_NOTEBOOK]
+    if (SCORECARD_NOTEBOOK in available and others) or SCORECARD_NOTEBOOK in selected:
+        return others + [SCORECARD_NOTEBOOK]
+    return others
+
+
+def staging_dir(root=REPO_ROOT) -> Path:
+    return Path(root) / "_build" / "source"
+
+
+def scorecard_dir(profile: str, root=REPO_ROOT) -> Path:
+    return Path(root) / "_build" / "scorecard" / profile
+
+
+def scorecard_file(root=REPO_ROOT) -> Path:
+    return Path(root) / "_build" / "scorecard.json"
+
+
+def baseline_file(profile: str, root=REPO_ROOT) -> Path:
+    return Path(root) / "scorecard" / f"{profile}.json"
+
+
+def _earlier_run(path: Path) -> dict | None:
+    """Papermill parameters of a successfully executed staging copy, else None."""
+    if not path.exists():
+        return None
+    meta = nbformat.read(path, as_version=4).metadata.get("papermill")
+    return None if not meta or meta.get("exception") else dict(meta.get("parameters") or {})
+
+
+def stage_book(selected: list[str], profile: str, root=REPO_ROOT) -> Path:
+    """Refresh the staging copy from the source tree and return its folder.
+
+    Unselected notebooks keep an earlier executed copy if staging has one, else are copied
+    unexecuted; selected ones are copied too and then overwritten by execute_notebook."""
+    root, stage = Path(root), staging_dir(root)
+    stage.mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml", "book"):
+        src, dst = root / name, stage / name
+        if dst.is_dir():
+            shutil.rmtree(dst)
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        elif src.exists():
+            shutil.copy2(src, dst)
+    skip = shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__")
+    new = stage / "notebooks.new"
+    shutil.rmtree(new, ignore_errors=True)
+    shutil.copytree(root / "notebooks", new, ignore=skip)
+    for src in sorted((root / "notebooks").rglob("*.ipynb")):
+        rel = src.relative_to(root)
+        if ".ipynb_checkpoints" in rel.parts:
+            continue
+        old, dst = stage / rel, new / rel.relative_to("notebooks")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        params = None if str(rel) in selected else _earlier_run(old)
+        shutil.copy2(old if params is not None else src, dst)
+        if params is not None:
+            note = "" if params.get("profile") == profile else "  <-- WARNING: another profile"
+            print(f"keeping the earlier output of {rel} (parameters {params}){note}")
+    shutil.rmtree(stage / "notebooks", ignore_errors=True)
+    new.rename(stage / "notebooks")
+    return stage
+
+
+@contextlib.contextmanager
+def _environ(**values):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _this_package_first() -> str:
+    """PYTHONPATH with this checkout's root first: kernels and the Sphinx build import the same
+    diffgen_utils as this runner, whatever pip's editable install points at (a CI clone
+    re-points it)."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    return os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+
+
+def _tags(cell) -> list:
+    return cell.metadata.setdefault("tags", [])
+
+
+def execute_notebook(src, dst, profile: str, device: str, root=REPO_ROOT) -> float:
+    """Execute `src` into `dst` (cwd = dst's folder) with papermill; return the wall time."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    src, dst = Path(src), Path(dst)
+    name = os.path.relpath(src, root)
+    scorecard = scorecard_dir(profile, root)
+    scorecard.mkdir(parents=True, exist_ok=True)
+    # the chapter's rows come from this run only (record() merges into an existing file)
+    (scorecard / f"{src.name[:2]}.json").unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    with _environ(DIFFGEN_BATCH="1", DIFFGEN_SCORECARD_DIR=str(scorecard),
+                  PYTHONPATH=_this_package_first()):
+        try:
+            pm.execute_notebook(str(src), str(dst), parameters={"profile": profile, "device": device},
+                                kernel_name="python3", cwd=str(dst.parent), progress_bar=False)
+        except PapermillExecutionError as e:
+            cells = [c for c in nbformat.read(dst, as_version=4).cells
+                     if "papermill-error-cell-tag" not in _tags(c)]
+            injected = sum("injected-parameters" in _tags(c) for c in cells[: e.cell_index])
+            first = (e.source.strip().splitlines() or [""])[0]
+            raise RunFailed(
+                f"notebook {name} failed at cell index {e.cell_index - injected} (0-based, in the "
+                f"source notebook), execution count {e.exec_count}: {e.ename}: {e.evalue}\n"
+                f"  the cell begins: {first}\n  traceback in: {os.path.relpath(dst, root)}"
+            ) from None
+        except Exception as e:  # the kernel died, would not start, ...
+            raise RunFailed(f"notebook {name} failed: {type(e).__name__}: {e}") from e
+    # The page shows the values this run used (collapsed), not the notebook's defaults.
+    nb = nbformat.read(dst, as_version=4)
+    for cell in nb.cells:
+        tags = _tags(cell)
+        extra = {"injected-parameters": "hide-input", "parameters": "remove-cell"}
+        for tag, added in extra.items():
+            if tag in tags and added not in tags:
+                tags.append(added)
+    nbformat.write(nb, dst)
+    return time.perf_counter() - t0
+
+
+def _jupyter_book() -> list[str]:
+    script = Path(sys.executable).with_name("jupyter-book")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from jupyter_book.cli.main import main; main()"]
+
+
+def build_book(root=REPO_ROOT) -> float:
+    """Build the staging copy with warnings as errors; on success replace _build/html."""
+    build = Path(root) / "_build"
+    out = build / "html.new"
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = _jupyter_book() + ["build", str(staging_dir(root)), "-W", "-n", "--keep-going",
+                             "--path-output", str(out)]
+    t0, problems = time.perf_counter(), []
+    env = {**os.environ, "PYTHONPATH": _this_package_first()}  # for the book_sphinx extension
+    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, env=env) as proc:
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+            if "WARNING" in line or "ERROR" in line:
+                problems.append(re.sub(r"\x1b\[[0-9;]*m", "", line.rstrip()))
+    if proc.returncode != 0:
+        shutil.rmtree(out, ignore_errors=True)
+        head = (f"jupyter-book build failed (exit {proc.returncode}); paths under "
+                f"{os.path.relpath(staging_dir(root), root)} mirror the repository")
+        raise RunFailed("\n  ".join([head] + problems[:30]))
+    shutil.rmtree(build / "html", ignore_errors=True)
+    (out / "_build" / "html").rename(build / "html")
+    shutil.rmtree(out)
+    (build / "FAILED").unlink(missing_ok=True)
+    print(f"the book is in {build / 'html'} (open index.html)", flush=True)
+    return time.perf_counter() - t0
+
+
+def record_failure(message: str, root=REPO_ROOT, keep_book: bool = False) -> None:
+    """Remove the book (no stale book may look good) and write _build/FAILED. `keep_book`: the
+    book is this run's (the run failed on its scorecard), so it stays to be looked at."""
+    build = Path(root) / "_build"
+    build.mkdir(parents=True, exist_ok=True)
+    if not keep_book:
+        shutil.rmtree(build / "html", ignore_errors=True)
+    (build / "FAILED").write_text(message + "\n")
+    print(f"\nFAILED: {message}", file=sys.stderr, flush=True)
+
+
+def collect_scorecard(profile: str, root=REPO_ROOT) -> list[dict]:
+    """Gather the profile's rows into _build/scorecard.json and print a summary."""
+    try:
+        rows = sc.collect(scorecard_dir(profile, root))
+    except ValueError as e:
+        raise RunFailed(f"scorecard: {e}") from None
+    out = scorecard_file(root)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+    chapters = ", ".join(sorted({r["chapter"] for r in rows})) or "none"
+    print(f"scorecard: {len(rows)} rows ({sc.summary(rows)}; chapters {chapters}) -> "
+          f"{os.path.relpath(out, root)}", flush=True)
+    return rows
+
+
+def check_baseline(rows: list[dict], profile: str, notebooks: list[str],
+                   root=REPO_ROOT) -> sc.Comparison | None:
+    """Compare `rows` with the profile's accepted baseline (None: the profile has none)."""
+    path = baseline_file(profile, root)
+    if profile not in BASELINE_PROFILES:
+        return None
+    if not path.exists():
+        print(f"scorecard: no baseline {os.path.relpath(path, root)} to compare with; accept "
+              f"this run's rows with: python -m diffgen_utils.run --profile {profile} "
+              "--update-baseline", flush=True)
+        return None
+    if not data.has_faces("celeba"):
+        print("scorecard: no face data in $DIFFGEN_DATA, so the chapters record no rows that "
+              "need it; not compared with the baseline", flush=True)
+        return None
+    baseline = json.loads(path.read_text())
+    chapters = {Path(nb).name[:2] for nb in notebooks}
+    result = sc.compare(baseline, rows, chapters)
+    print(f"scorecard against {os.path.relpath(path, root)}: {result.report()}", flush=True)
+    return result
+
+
+def update_baseline(profile: str, root=REPO_ROOT) -> Path:
+    """Accept the rows of the last run (_build/scorecard.json) as the profile's baseline."""
+    source, path = scorecard_file(root), baseline_file(profile, root)
+    if not source.exists():
+        raise RunFailed(f"no {os.path.relpath(source, root)}: run python -m diffgen_utils.run "
+                        f"--profile {profile} first")
+    run = Path(root) / "_build" / "run.json"
+    last = json.loads(run.read_text()) if run.exists() else {}
+    if last.get("profile") != profile or (last.get("status") != "ok" and not
+                                          str(last.get("error", "")).startswith("scorecard regr")):
+        raise RunFailed(f"the last run ({os.path.relpath(run, root)}: profile "
+                        f"{last.get('profile')}, {last.get('status', 'none')}) is not a finished "
+                        f"{profile} run: run python -m diffgen_utils.run --profile {profile} first")
+    rows = json.loads(source.read_text())
+    profiles = sorted({r["profile"] for r in rows})
+    if not rows or profiles != [profile]:
+        raise RunFailed(f"{os.path.relpath(source, root)} holds rows of profile(s) "
+                        f"{', '.join(profiles) or 'none'}, not only {profile}: run python -m "
+                        f"diffgen_utils.run --profile {profile} first")
+    if path.exists():
+        print(f"changes: {sc.compare(json.loads(path.read_text()), rows).report()}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+    print(f"wrote {os.path.relpath(path, root)}: {len(rows)} rows ({sc.summary(rows)})")
+    return path
+
+
+def _git_commit(root) -> str | None:
+    proc = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                          text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def run_book(profile="book", notebooks=None, device=None, build=True, root=REPO_ROOT) -> dict:
+    """Execute `notebooks` (default: all in _toc.yml) and build the book; return the run record."""
+    root, t0 = Path(root), time.perf_counter()
+    device = device or get_profile(profile).device
+    notebooks = toc_notebooks(root) if notebooks is None else list(notebooks)
+    record = dict(profile=profile, device=device, notebooks=notebooks, seconds={},
+                  git_commit=_git_commit(root), status="failed")
+    try:
+        missing = [nb for nb in notebooks if not (root / nb).exists()]
+        if missing:
+            raise RunFailed(f"listed in _toc.yml but missing: {', '.join(missing)}")
+        stage = stage_book(notebooks, profile, root)
+        for i, nb in enumerate(notebooks, 1):
+            tag = f"[{i}/{len(notebooks)}] {nb}"
+            print(f"{tag}: running ({profile}, {device})", flush=True)
+            seconds = execute_notebook(root / nb, stage / nb, profile, device, root)
+            record["seconds"][nb] = round(seconds, 1)
+            print(f"{tag}: {seconds:.1f} s", flush=True)
+        rows = collect_scorecard(profile, root)
+        record["scorecard"] = sc.counts(rows)
+        if build:
+            record["build_seconds"] = round(build_book(root), 1)
+        comparison = check_baseline(rows, profile, notebooks, root)
+        if comparison is not None:
+            record["scorecard"]["regressions"] = comparison.regressions
+            if comparison.regressions:
+                raise Regressions(
+                    f"scorecard regressions against "
+                    f"{os.path.relpath(baseline_file(profile, root), root)} (passed there, fail "
+                    f"or gone now): {', '.join(comparison.regressions)}\n  to accept them: "
+                    f"python -m diffgen_utils.run --profile {profile} --update-baseline")
+        record["status"] = "ok"
+    except Regressions as e:
+        record["error"] = str(e)
+        record_failure(str(e), root, keep_book=True)
+        raise
+    except RunFailed as e:
+        record["error"] = str(e)
+        record_failure(str(e), root)
+        raise
+    finally:
+        record["total_seconds"] = round(time.perf_counter() - t0, 1)
+        print(f"total wall time {record['total_seconds']:.1f} s ({record['status']})", flush=True)
+        (root / "_build").mkdir(parents=True, exist_ok=True)
+        (root / "_build" / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def main(argv=None, root=REPO_ROOT) -> int:
+    parser = argparse.ArgumentParser(prog="python -m diffgen_utils.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=PROFILE_NAMES, default="book")
+    parser.add_argument("--notebooks", help="comma-separated two-digit prefixes (default: all)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: the profile's")
+    parser.add_argument("--no-build", action="store_true", help="execute only; skip jupyter-book")
+    parser.add_argument("--update-baseline", action="store_true",
+                        help="run nothing: accept the last run's scorecard (_build/scorecard.json) "
+                             "as scorecard/<profile>.json (book profile only)")
+    args = parser.parse_args(argv)
+    if args.update_baseline:
+        if args.profile not in BASELINE_PROFILES:
+            parser.error(f"--update-baseline: only the {', '.join(BASELINE_PROFILES)} profile "
+                         "has a baseline")
+        try:
+            update_baseline(args.profile, root)
+        except RunFailed as e:
+            print(f"FAILED: {e}", file=sys.stderr)
+            return 1
+        return 0
+    try:
+        available = toc_notebooks(root)
+        selected = with_scorecard_page(select_notebooks(available, args.notebooks), available)
+    except ValueError as e:
+        parser.error(str(e))
+    try:
+        run_book(args.profile, selected, args.device, not args.no_build, root)
+    except RunFailed:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
