@@ -683,6 +683,39 @@ def analyze(model: nn.Module, x: torch.Tensor, sigma: float, seed: int = 0,
         method=method)
 
 
+# --------------------------------------------------------------------------------------------
+# what the chapters read off an analysis
+
+
+def oriented(a: JacobianAnalysis, ks) -> torch.Tensor:
+    """Eigenvectors ks as images (len(ks), H, W), each signed so that <x, e_k> >= 0."""
+    ks = list(ks)
+    signs = torch.where(a.coeffs[ks] < 0, -1.0, 1.0).to(a.eigvecs.dtype)
+    return a.eigenimages(ks) * signs[:, None, None]
+
+
+def energy_fraction(coeffs: torch.Tensor, m: int) -> float:
+    """Fraction of ||x||^2 carried by the first m coefficients of x in an orthonormal basis."""
+    c2 = coeffs.double() ** 2
+    return (c2[:m].sum() / c2.sum()).item()
+
+
+def negative_share(a: JacobianAnalysis) -> tuple[int, float]:
+    """Number of negative eigenvalues and the share of ||x||^2 on their eigenvectors."""
+    neg = a.eigvals < 0
+    c2 = a.coeffs.double() ** 2
+    return int(neg.sum()), (c2[neg].sum() / c2.sum()).item()
+
+
+def top_block_asymmetry(a: JacobianAnalysis, m: int) -> float:
+    """||B - B^T||_F / ||B||_F for B = E_m^T J E_m, J restricted to its top-m eigenvectors (of the
+    symmetric part): how symmetric the denoiser is in the directions it keeps. `a.asymmetry` is
+    the same over all d directions, where the many suppressed ones can dominate."""
+    e = a.eigvecs[:, :m].double()
+    block = e.T @ a.jacobian.double() @ e
+    return ((block - block.T).norm() / block.norm().clamp_min(1e-300)).item()
+
+
 def top_eigenvectors(model: nn.Module, y: torch.Tensor, k: int = 20, iters: int = 30,
                      seed: int = 0, oversample: int = 8, tol: float = 1e-6):
     """The k largest eigenvalues / eigenvectors of the symmetric part of J without forming J.

@@ -84,6 +84,49 @@ def training_curves(axes, history: list[dict], batch: int, sigmas, optimum=None,
     right.set_title("second half shaded", fontsize=9)
 
 
+def unit_range(images: torch.Tensor) -> torch.Tensor:
+    """Each image divided by its largest |value| (for display with vmin=-1, vmax=1)."""
+    images = torch.as_tensor(images).double()
+    peak = images.flatten(1).abs().amax(dim=1).clamp_min(1e-12)
+    return images / peak[:, None, None]
+
+
+def running_mean(values: np.ndarray, window: int | None = None) -> np.ndarray:
+    """Mean over a centred window (default d/20, at least 3) to show a trend; near the ends the
+    window holds only the values that exist, so one end value does not count several times."""
+    values = np.asarray(values, float)
+    kernel = np.ones(window or max(3, len(values) // 20))
+    sums = np.convolve(values, kernel, mode="same")
+    return sums / np.convolve(np.ones_like(values), kernel, mode="same")
+
+
+def running_geomean(values: np.ndarray, window: int | None = None) -> np.ndarray:
+    """Geometric mean over a centred window (as `running_mean`) to show a trend."""
+    return np.exp(running_mean(np.log(np.maximum(np.asarray(values, float), 1e-12)), window))
+
+
+def plot_decay(analyses: dict, axes, sigma: float | None = None) -> None:
+    """Left: eigenvalues lambda_k; right: |<x, e_k>| (log scale; dots, and their running
+    geometric mean as a line) for each labelled analysis (`jacobian.analyze`)."""
+    ax0, ax1 = axes
+    for label, a in analyses.items():
+        k = np.arange(len(a.eigvals))
+        ax0.plot(k, a.eigvals.numpy(), lw=1.2, label=label)
+        c = a.coeffs.abs().numpy()
+        line = ax1.semilogy(k, c, ".", ms=2.5, alpha=0.45)[0]
+        ax1.semilogy(k, running_geomean(c), color=line.get_color(), lw=1.2, label=label)
+    ax0.axhline(0, color="k", lw=0.6)
+    ax0.set_xlabel("k"), ax0.set_ylabel(r"$\lambda_k$")
+    ax1.set_xlabel("k"), ax1.set_ylabel(r"$|\langle x, e_k\rangle|$")
+    if sigma is not None:
+        ax1.axhline(sigma, color="k", ls="--", lw=0.8, label=rf"$\sigma$ = {sigma:g}")
+    top = max(a.coeffs.abs().max().item() for a in analyses.values())
+    ax1.set_ylim(bottom=max(ax1.get_ylim()[0], 1e-4 * top))  # a rare tiny coefficient
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+
+
 def note(text: str) -> None:
     """A visible note on the page (used for substitutes and profile caveats)."""
     display(Markdown(f"> **Note.** {text}"))

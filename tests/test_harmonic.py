@@ -1,5 +1,4 @@
-"""diffgen_utils.chapters.harmonic (chapter 3) and the static-widget helpers of
-diffgen_utils.plotting."""
+"""diffgen_utils.chapters.harmonic (chapter 3)."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -9,10 +8,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from diffgen_utils import data, plotting  # noqa: E402
+from diffgen_utils import data  # noqa: E402
 from diffgen_utils import jacobian as jm  # noqa: E402
 from diffgen_utils.chapters import harmonic  # noqa: E402
-from diffgen_utils.models import UNet, denoise  # noqa: E402
+from diffgen_utils.models import UNet  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -60,13 +59,6 @@ def test_eigenvalue_rows():
     assert small[-1][4] is None  # the paper's k is past our d
 
 
-def test_scorecard_table():
-    rows = [{"id": "F6.x", "paper": None, "target": "<= 1e-4", "measured": 1e-7, "pass": True},
-            {"id": "F3.y", "paper": 1.2, "target": None, "measured": 1.1, "pass": None}]
-    table = harmonic.scorecard_table(rows)
-    assert "pass" in table and "report" in table and "F3.y" in table
-
-
 def test_sigma_sweep_on_a_tiny_unet(tiny_unet):
     faces = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(3)).double()
     sweep = harmonic.sigma_sweep(tiny_unet, faces, [0.1, 0.5], seed=4)
@@ -79,20 +71,13 @@ def test_sigma_sweep_on_a_tiny_unet(tiny_unet):
     assert sweep.min_eigval[1, 1] == pytest.approx(a.eigvals[-1].item())
 
 
-def test_symmetric_error_and_orientation(analysis):
+def test_symmetric_error(analysis):
     a = analysis
     J = a.jacobian.double()
     S = (J + J.T) / 2
     y, fy = a.y.reshape(-1), a.fy.reshape(-1).double()
     expected = ((S @ y - fy).norm() / fy.norm()).item()
     assert harmonic.symmetric_error(a) == pytest.approx(expected, rel=1e-6)
-    ks = [0, 3, 7]
-    e = harmonic.oriented(a, ks)
-    assert e.shape == (3, 8, 8)
-    assert ((e.reshape(3, -1) @ a.x.reshape(-1)) >= 0).all()
-    torch.testing.assert_close(e.abs(), a.eigenimages(ks).abs())
-    u = harmonic.unit_range(e)
-    assert torch.allclose(u.flatten(1).abs().amax(1), torch.ones(3, dtype=u.dtype))
 
 
 def test_symmetric_error_vanishes_for_a_symmetric_jacobian(analysis):
@@ -106,79 +91,9 @@ def test_symmetric_error_vanishes_for_a_symmetric_jacobian(analysis):
     assert harmonic.symmetric_error(sym) < 1e-10
 
 
-def test_energy_shares():
-    c = torch.tensor([3.0, -4.0, 0.0, 0.0])
-    assert harmonic.energy_fraction(c, 1) == pytest.approx(9 / 25)
-    assert harmonic.sorted_energy_fraction(c, 1) == pytest.approx(16 / 25)
-    assert harmonic.energy_fraction(c, 4) == pytest.approx(1.0)
-
-
-def test_negative_share(analysis):
-    n, share = harmonic.negative_share(analysis)
-    assert n == int((analysis.eigvals < 0).sum())
-    assert 0 <= share <= 1
-
-
-def test_running_mean():
-    assert np.allclose(harmonic.running_mean(np.full(40, 0.3)), 0.3)
-    ramp = np.arange(40.0)
-    assert np.allclose(harmonic.running_mean(ramp, window=5)[2:-2], ramp[2:-2])
-    spike = np.zeros(40)
-    spike[-1] = 6.0
-    assert harmonic.running_mean(spike, window=4)[-1] == pytest.approx(2.0)  # mean of 3 values
-
-
-def test_running_geomean():
-    v = np.full(50, 0.1)
-    assert np.allclose(harmonic.running_geomean(v), 0.1)
-    out = harmonic.running_geomean(np.geomspace(1, 1e-3, 60), window=5)
-    assert out.shape == (60,) and np.all(np.diff(out) <= 1e-12)
-
-
-def test_plot_decay_and_pngs(analysis):
-    fig, axes = plt.subplots(1, 2)
-    harmonic.plot_decay({"m": analysis}, axes, sigma=0.2)
-    assert axes[1].get_yscale() == "log"
-    plt.close(fig)
+def test_eigenvector_pngs(analysis):
     pngs = harmonic.eigenvector_pngs(analysis, [0, 1, 2])
     assert len(pngs) == 3 and all(p.startswith(PNG) for p in pngs)
-
-
-def test_image_png():
-    png = plotting.image_png(torch.rand(1, 6, 6), "title", size_in=1.0, dpi=50)
-    assert png.startswith(PNG)
-    assert plt.get_fignums() == []  # nothing left open for the notebook to show
-
-
-def test_image_slider_links_slider_and_stack_in_the_browser(monkeypatch):
-    ipywidgets = pytest.importorskip("ipywidgets")
-    links, jslink = [], ipywidgets.jslink
-    monkeypatch.setattr(ipywidgets, "jslink", lambda a, b: links.append((a, b)) or jslink(a, b))
-    pngs = [plotting.image_png(torch.rand(4, 4) * v, size_in=0.5, dpi=20) for v in (0.2, 1)]
-    box = plotting.image_slider(pngs, labels=[3, 9], description="k")
-    slider, stack = box.children
-    assert isinstance(stack, ipywidgets.Stack) and len(stack.children) == 2
-    assert slider.options == ("3", "9") and slider.index == 0
-    assert [im.value for im in stack.children] == pngs
-    assert links == [((slider, "index"), (stack, "selected_index"))]
-    with pytest.raises(ValueError):
-        plotting.image_slider(pngs, labels=[1])
-    with pytest.raises(ValueError):
-        plotting.image_slider([])
-
-
-def test_top_block_asymmetry_separates_kept_from_suppressed_directions():
-    from types import SimpleNamespace
-    d = 6
-    q, _ = torch.linalg.qr(torch.randn(d, d, dtype=torch.float64,
-                                       generator=torch.Generator().manual_seed(0)))
-    J = q @ torch.diag(torch.tensor([1.0, 0.9, 0.0, 0.0, 0.0, 0.0], dtype=torch.float64)) @ q.T
-    skew = torch.zeros(d, d, dtype=torch.float64)
-    skew[4, 5], skew[5, 4] = 0.3, -0.3  # in the suppressed directions only
-    J = J + q @ skew @ q.T
-    a = SimpleNamespace(eigvecs=q, jacobian=J)
-    assert harmonic.top_block_asymmetry(a, 2) == pytest.approx(0.0, abs=1e-12)
-    assert harmonic.top_block_asymmetry(a, 6) > 0.2
 
 
 # ---------------------------------------------------------------- what the eigenvectors are

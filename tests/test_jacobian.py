@@ -244,3 +244,38 @@ def test_top_eigenvectors_match_the_full_eigendecomposition(cases):
     top, V = jm.top_eigenvectors(model, y, k=3, iters=200, tol=1e-12)
     torch.testing.assert_close(top, vals[:3], rtol=0, atol=1e-6)
     assert (V.T @ vecs[:, :3]).diagonal().abs().min() > 0.999
+
+
+# --- what the chapters read off an analysis --------------------------------------------------
+
+
+def test_oriented_eigenvectors_and_negative_share(cases):
+    model, y, _ = cases["unet1_8"]
+    a = jm.analyze(model, y.clamp(0, 1), sigma=0.2, seed=0)
+    ks = [0, 3, 7]
+    e = jm.oriented(a, ks)
+    assert e.shape == (3, 8, 8)
+    assert ((e.reshape(3, -1) @ a.x.reshape(-1)) >= 0).all()
+    torch.testing.assert_close(e.abs(), a.eigenimages(ks).abs())
+    n, share = jm.negative_share(a)
+    assert n == int((a.eigvals < 0).sum()) and 0 <= share <= 1
+
+
+def test_energy_fraction():
+    c = torch.tensor([3.0, -4.0, 0.0, 0.0])
+    assert jm.energy_fraction(c, 1) == pytest.approx(9 / 25)
+    assert jm.energy_fraction(c, 4) == pytest.approx(1.0)
+
+
+def test_top_block_asymmetry_separates_kept_from_suppressed_directions():
+    from types import SimpleNamespace
+    d = 6
+    q, _ = torch.linalg.qr(torch.randn(d, d, dtype=torch.float64,
+                                       generator=torch.Generator().manual_seed(0)))
+    J = q @ torch.diag(torch.tensor([1.0, 0.9, 0.0, 0.0, 0.0, 0.0], dtype=torch.float64)) @ q.T
+    skew = torch.zeros(d, d, dtype=torch.float64)
+    skew[4, 5], skew[5, 4] = 0.3, -0.3  # in the suppressed directions only
+    J = J + q @ skew @ q.T
+    a = SimpleNamespace(eigvecs=q, jacobian=J)
+    assert jm.top_block_asymmetry(a, 2) == pytest.approx(0.0, abs=1e-12)
+    assert jm.top_block_asymmetry(a, 6) > 0.2

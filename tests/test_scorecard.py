@@ -132,6 +132,15 @@ def test_compare_finds_regressions_only_among_rows_that_passed():
         "regressions: 0; known misses: 2 (02/miss, 02/fixed)"
 
 
+def test_text_table():
+    rows = [{"id": "F6.x", "paper": None, "target": "<= 1e-4", "measured": 1e-7, "pass": True},
+            {"id": "F3.y", "paper": 1.2, "target": None, "measured": 1.1, "pass": False}]
+    header, first, second = sc.text_table(rows).splitlines()
+    assert header.split() == ["id", "paper", "target", "measured"]
+    assert first.split() == ["F6.x", "-", "<=", "1e-4", "1e-07", "pass"]
+    assert second.split() == ["F3.y", "1.2", "-", "1.1", "FAIL"]
+    assert sc.text_table([], empty="nothing") == "nothing"
+
 def test_chapter_titles(tmp_path):
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook

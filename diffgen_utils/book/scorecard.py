@@ -9,10 +9,11 @@ runner); outside the runner they are only returned, so interactive runs leave no
 is the notebook's two-digit prefix: the runner deletes that file before it runs the notebook, so
 a re-run replaces the chapter's rows.
 
-After the notebooks ran, the runner collects every <chapter>.json of the profile into
-_build/scorecard.json (`collect`), the last notebook renders it as a table (`table_html`), and at
-the book profile the rows are compared with the accepted baseline scorecard/book.json
-(`compare`): a row that passed there and now fails or is gone fails the run.
+A chapter prints its rows on its page (`text_table`). After the notebooks ran, the runner
+collects every <chapter>.json of the profile into _build/scorecard.json (`collect`), the last
+notebook renders it as a table (`table_html`), and at the book profile the rows are compared
+with the accepted baseline scorecard/book.json (`compare`): a row that passed there and now
+fails or is gone fails the run.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..plotting import format_table
 
 FIELDS = ("id", "chapter", "measure", "paper", "target", "measured", "profile", "pass",
           "checkpoints")
@@ -118,6 +121,16 @@ def summary(rows) -> str:
     c = counts(rows)
     return f"{c['pass']} pass / {c['fail']} fail / {c['reported']} reported"
 
+
+
+def text_table(rows, empty: str = "(no rows)") -> str:
+    """Rows as a text table for a chapter's page: id, paper, target, measured, verdict."""
+    verdict = {True: "pass", False: "FAIL", None: "report"}
+    return format_table(
+        ["id", "paper", "target", "measured", ""],
+        [[r["id"], r["paper"], r["target"] or "-", r["measured"], verdict[r["pass"]]]
+         for r in rows],
+        ["<", ".4g", "<", ".4g", "<"], empty=empty)
 
 # ---------------------------------------------------------------------------- regressions
 

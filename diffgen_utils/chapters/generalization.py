@@ -23,7 +23,6 @@ from .. import analysis, config, sampling, zoo
 from ..config import Profile
 from ..data import mean_removed_unit
 from ..models import model_device
-from ..plotting import format_table  # noqa: F401 (for the notebooks)
 
 SUBSETS = ("S1", "S2")
 PAIR_ROWS = ("nearest S1", "S1 sample", "S2 sample", "nearest S2")  # rows of Comparison.columns
