@@ -6,10 +6,12 @@ init, BN running statistics from one train-mode forward on random data, then eva
   loop            one torch.autograd.grad per output pixel (the authors' code): the baseline
   autograd_batch  y replicated `chunk` times, one backward with a basis chunk as grad_outputs
   vjp             torch.func.vmap over torch.func.vjp, chunks of basis vectors
-  jacrev          torch.func.jacrev(chunk_size=chunk)
   jvp             torch.func.vmap over torch.func.jvp (forward mode, columns)
   frozen          ReLU masks frozen at y, basis chunks pushed through the net without autograd
   local           the frozen net's adjoint on tiles of output pixels, on local windows
+
+The library computes J with "local" or "frozen" only; the loop and the dense autodiff methods it
+is compared with are defined here (`loop_rows` is also the reference of tools/gpu_oneshot.py).
 
 and prints each time with its speed-up over the loop. A method whose full run is predicted (from
 a timed pilot on an evenly spread subset of its chunks / rows) to take longer than
@@ -37,11 +39,82 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from diffgen_utils import jacobian as jm  # noqa: E402
-from diffgen_utils.models import UNet  # noqa: E402
+from diffgen_utils.models import UNet, denoise  # noqa: E402
 
 BLOCKS = {20: 1, 40: 2, 80: 3, 160: 4}
 DEFAULT_METHODS = ("loop,autograd_batch:64,vjp:64,vjp:256,jvp:64,frozen:32,frozen:128,"
                    "local:16,local:64")
+DENSE_CHUNK = {"cpu": 64, "cuda": 256}  # default basis vectors per batch of a dense method
+
+
+def loop_rows(model, y, rows=None) -> torch.Tensor:
+    """Rows of J by one torch.autograd.grad per output pixel (the authors' loop; the reference).
+
+    rows: output-pixel indices (default: all d); returns (len(rows), d).
+    """
+    model, y4 = jm._prepare(model, y, None)
+    d = y4.numel()
+    rows = range(d) if rows is None else list(rows)
+    with jm._eval_mode(model), jm._no_tf32():
+        yv = y4.clone().requires_grad_(True)
+        out = denoise(model, yv).reshape(-1)
+        J = torch.empty(len(rows), d, dtype=y4.dtype, device=y4.device)
+        for k, j in enumerate(rows):
+            (g,) = torch.autograd.grad(out[j], yv, retain_graph=True)
+            J[k] = g.reshape(-1)
+    return J
+
+
+def vjp_rows(model, y4, chunk, part=None):
+    """Rows of J: torch.func.vmap over torch.func.vjp on chunks of basis vectors."""
+    _, _, H, W = y4.shape
+    d = H * W
+    _, vjp_fn = torch.func.vjp(lambda v: denoise(model, v), y4)
+    rows = torch.func.vmap(lambda u: vjp_fn(u)[0])
+    J = torch.zeros(d, d, dtype=y4.dtype, device=y4.device)
+    for start in jm._starts(d, chunk, part):
+        stop = min(d, start + chunk)
+        e = jm._basis(start, stop, d, (1, 1, H, W), y4.dtype, y4.device)
+        J[start:stop] = rows(e).reshape(stop - start, d).detach()
+    return J
+
+
+def jvp_columns(model, y4, chunk, part=None):
+    """Columns of J: torch.func.vmap over forward-mode torch.func.jvp."""
+    _, _, H, W = y4.shape
+    d = H * W
+    cols = torch.func.vmap(lambda u: torch.func.jvp(lambda v: denoise(model, v), (y4,), (u,))[1])
+    J = torch.zeros(d, d, dtype=y4.dtype, device=y4.device)
+    for start in jm._starts(d, chunk, part):
+        stop = min(d, start + chunk)
+        e = jm._basis(start, stop, d, (1, 1, H, W), y4.dtype, y4.device)
+        J[:, start:stop] = cols(e).reshape(stop - start, d).T.detach()
+    return J
+
+
+def autograd_batch_rows(model, y4, chunk, part=None):
+    """Rows of J: y replicated `chunk` times (eval-mode BN does not mix the batch), one forward,
+    one torch.autograd.grad with the basis chunk as grad_outputs."""
+    _, _, H, W = y4.shape
+    d = H * W
+    J = torch.zeros(d, d, dtype=y4.dtype, device=y4.device)
+    for start in jm._starts(d, chunk, part):
+        stop = min(d, start + chunk)
+        yb = y4.expand(stop - start, 1, H, W).clone().requires_grad_(True)
+        e = jm._basis(start, stop, d, (1, H, W), y4.dtype, y4.device)
+        (g,) = torch.autograd.grad(denoise(model, yb), yb, grad_outputs=e)
+        J[start:stop] = g.reshape(stop - start, d)
+    return J
+
+
+DENSE = {"vjp": vjp_rows, "jvp": jvp_columns, "autograd_batch": autograd_batch_rows}
+METHODS = ("loop", *DENSE, *jm.METHODS)
+
+
+def default_chunk(method: str, device: torch.device) -> int | None:
+    if method == "loop":
+        return None
+    return DENSE_CHUNK[device.type] if method in DENSE else jm.default_chunk(method, device)
 
 
 def cpu_name() -> str:
@@ -94,17 +167,14 @@ def n_units(method: str, d: int, side: int, chunk: int | None) -> int:
 
 def run_method(model, y, method: str, chunk: int | None, part: slice | None = None,
                check: bool = True):
-    """The (possibly partial) Jacobian; `part` selects chunks / rows for a pilot."""
-    if part is None:
-        return jm.jacobian(model, y, method=method, chunk=chunk, check=check)
-    d = y.numel()
+    """The (possibly partial) Jacobian; `part` selects chunks / rows / tiles for a pilot."""
     if method == "loop":
-        return jm.jacobian_rows_loop(model, y, rows=range(d)[part])
+        return loop_rows(model, y, rows=None if part is None else range(y.numel())[part])
+    if method in jm.METHODS and part is None:
+        return jm.jacobian(model, y, method=method, chunk=chunk, check=check)
     y4 = y.reshape(1, 1, *y.shape[-2:])
     with jm._eval_mode(model), jm._no_tf32():
-        if method == "jacrev":  # jacrev has no partial form: time vjp chunks instead
-            method = "vjp"
-        return jm._FUNCS[method](model, y4, chunk, part=part)
+        return {**DENSE, **jm._FUNCS}[method](model, y4, chunk, part=part)
 
 
 def time_method(model, y, method, chunk, device, repeats, full_limit_s, pilot_fraction):
@@ -122,8 +192,7 @@ def time_method(model, y, method, chunk, device, repeats, full_limit_s, pilot_fr
     predicted = pilot * total / measured
     if predicted > full_limit_s:
         unit = "rows" if method == "loop" else "tiles" if method == "local" else "chunks"
-        via = " (vjp chunks)" if method == "jacrev" else ""
-        return predicted, True, None, f"estimate from {measured}/{total} {unit}{via}"
+        return predicted, True, None, f"estimate from {measured}/{total} {unit}"
     times, J = [], None
     for _ in range(repeats):
         J = None
@@ -139,8 +208,8 @@ def parse_methods(text: str):
     out = []
     for item in text.split(","):
         name, _, chunk = item.strip().partition(":")
-        if name not in jm.METHODS:
-            raise SystemExit(f"unknown method {name!r}; choose from {jm.METHODS}")
+        if name not in METHODS:
+            raise SystemExit(f"unknown method {name!r}; choose from {METHODS}")
         out.append((name, int(chunk) if chunk else None))
     return out
 
@@ -184,7 +253,7 @@ def main(argv=None) -> None:
         torch.func.jvp(model, (y[None],), (y[None],))
         ref, loop_time = None, None
         for name, chunk in methods:
-            chunk_eff = chunk or jm.default_chunk(name, device) if name != "loop" else None
+            chunk_eff = chunk or default_chunk(name, device)
             limit = args.full_limit_s
             if name == "loop" and size > args.loop_full_max:
                 limit = 0.0  # always an estimate

@@ -5,30 +5,28 @@ J = grad f(y) is the linear map obtained by freezing every ReLU's on/off pattern
 f(y) = J y (no additive constant). This module computes J (d x d, d = H*W), its symmetric
 eigendecomposition, and the derived quantities of the paper.
 
-Methods of `jacobian` (all give the same matrix up to float rounding; rows J[j, :] = df_j/dy):
+Methods of `jacobian` (both give the same matrix up to float rounding; rows J[j, :] = df_j/dy):
 
-* ``"local"`` (default for UNet / BFCNN): the frozen network's *adjoint*, applied to tiles of
-  output pixels as the batch, with every activation kept on a window around the tile (cropped to
-  the image). In the adjoint pass the decoder comes first and its full-resolution layers only see
-  a few pixels around the tile; only the encoder end of the pass is dense. About 3x fewer flops
-  than any dense method at 20x20 to 80x80 (see ``_LocalAdjoint``). No autograd.
-* ``"frozen"`` (generic fallback): record each ReLU's mask at y, then push the identity basis
-  through the network, chunk by chunk as the batch, with every ReLU replaced by multiplication
-  with its mask (eval-mode BN is a fixed per-channel scale). A plain batched forward pass without
-  autograd: the columns of J. Works for any model whose only nonlinearities are nn.ReLU /
-  nn.LeakyReLU modules; an affine offset (biases) is removed by subtracting the image of 0.
-* ``"vjp"``: ``torch.func.vmap`` over ``torch.func.vjp`` on chunks of basis vectors (rows of J).
-* ``"jacrev"``: ``torch.func.jacrev(..., chunk_size=chunk)`` (the same computation, one call).
-* ``"jvp"``: ``vmap`` over forward-mode ``torch.func.jvp`` (columns of J).
-* ``"autograd_batch"``: replicate y ``chunk`` times (BN does not mix the batch in eval mode),
-  one forward, one ``torch.autograd.grad`` with the basis chunk as grad_outputs (rows of J).
-* ``"loop"``: one ``torch.autograd.grad`` per output pixel (the authors' code; the reference).
+* ``"local"`` (UNet, BFCNN, plain Sequential): the frozen network's *adjoint*, applied to tiles
+  of output pixels as the batch, with every activation kept on a window around the tile (cropped
+  to the image). In the adjoint pass the decoder comes first and its full-resolution layers only
+  see a few pixels around the tile; only the encoder end of the pass is dense. About 3x fewer
+  flops than any dense method at 20x20 to 80x80 (see ``_LocalAdjoint``). No autograd.
+* ``"frozen"`` (the fallback for other models): record each ReLU's mask at y, then push the
+  identity basis through the network, chunk by chunk as the batch, with every ReLU replaced by
+  multiplication with its mask (eval-mode BN is a fixed per-channel scale). A plain batched
+  forward pass without autograd: the columns of J. Works for any model whose only
+  nonlinearities are nn.ReLU / nn.LeakyReLU modules; an affine offset (biases) is removed by
+  subtracting the image of 0.
 
-"local" and "frozen" are verified after the fact: (I - J) v for a random v must equal
-``torch.func.jvp`` of the net, so a nonlinearity the hooks do not know (a functional relu, a
-max-pool, train-mode BN) raises instead of returning a wrong J. ``benchmarks/jacobian.py`` times
-all methods; ``"auto"`` picks ``DEFAULT_METHOD`` of the device type ("local" when the model is
-supported, else "frozen").
+Both are verified after the fact: (I - J) v for a random v must equal ``torch.func.jvp`` of the
+net, so a nonlinearity the hooks do not know (a functional relu, a max-pool, train-mode BN)
+raises instead of returning a wrong J. ``"auto"`` picks "local" when the model is supported, else
+"frozen". ``benchmarks/jacobian.py`` times both against the authors' per-pixel autograd loop
+and the dense autodiff methods (vjp, jvp, batched autograd), which live there.
+
+The chapters read an analysis (`analyze`) through the helpers at the end: eigenvectors signed
+along the image, energy fractions, negative eigenvalues, asymmetry among the top eigenvectors.
 """
 from __future__ import annotations
 
@@ -40,21 +38,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .models import denoise
+from .models import BFCNN, BiasFreeBatchNorm, UNet, denoise
 
-METHODS = ("local", "frozen", "vjp", "jacrev", "jvp", "autograd_batch", "loop")
+METHODS = ("local", "frozen")
 # From benchmarks/jacobian.py (AMD EPYC, 1 torch thread, a training job on the other core):
 # "local" took 0.42 s / 13.3 s / ~250 s (estimate) at 20x20 / 40x40 / 80x80 against 1.57 s /
 # 31.8 s / ~590 s for the per-pixel loop (3.7x / 2.4x / 2.4x); every dense method (frozen, vjp,
 # jvp, autograd_batch) was within 0.6-1.4x of the loop. On CUDA "local" is chosen for its ~3x
 # fewer flops, not timed on a GPU yet. A model "local" does not support falls back to "frozen".
-DEFAULT_METHOD = {"cpu": "local", "cuda": "local"}
 # Default chunk (basis vectors per batch; for "local" the tile area) per device type.
-DEFAULT_CHUNK = {
-    "cpu": {"local": 16, "frozen": 32, "vjp": 64, "jacrev": 64, "jvp": 64, "autograd_batch": 64},
-    "cuda": {"local": 256, "frozen": 1024, "vjp": 256, "jacrev": 256, "jvp": 256,
-             "autograd_batch": 256},
-}
+DEFAULT_CHUNK = {"cpu": {"local": 16, "frozen": 32}, "cuda": {"local": 256, "frozen": 1024}}
 # Memory one chunk of "frozen" may spend on activations (caps its chunk).
 FROZEN_MEMORY_BYTES = {"cpu": 512 * 2**20, "cuda": 8 * 2**30}
 
@@ -209,11 +202,6 @@ class FrozenReLUs:
         with self._override(make):
             yield run
 
-    def apply(self, v: torch.Tensor) -> torch.Tensor:
-        """The frozen affine map applied to a batch v (one forward)."""
-        with self.linear() as run:
-            return run(v)
-
 
 def _frozen_columns(model, y4, chunk, part=None):
     """Columns of J via the frozen-ReLU linear map: J e_i = e_i - (A e_i) with net ~ A v + b."""
@@ -254,7 +242,8 @@ def _check_matvec(model, y4, J, method):
         raise RuntimeError(
             f"method={method!r}: the frozen-ReLU linearization does not match autodiff (relative "
             f"error {err:.2e} on a random direction): the model has a nonlinearity other than "
-            f"nn.ReLU / nn.LeakyReLU modules (functional relu, max-pool, ...). Use method='vjp'.")
+            f"nn.ReLU / nn.LeakyReLU modules (functional relu, max-pool, ...), which this module "
+            f"cannot linearize; torch.func.jacrev of the denoiser can.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -289,9 +278,6 @@ class _Win:
     def crop(self, full: torch.Tensor) -> torch.Tensor:
         """The window of a full-image tensor (..., H, W)."""
         return full[..., self.oy:self.oy + self.h, self.ox:self.ox + self.w]
-
-    def grown(self, top, bottom, left, right, t) -> "_Win":
-        return _Win(t, self.oy - top, self.ox - left, self.H, self.W)
 
 
 def _pad_to(win: _Win, oy, ox, h, w) -> torch.Tensor:
@@ -344,8 +330,6 @@ class _LocalAdjoint:
     """The frozen adjoint network of a UNet / BFCNN / plain Sequential of supported layers."""
 
     def __init__(self, model: nn.Module, frozen: FrozenReLUs):
-        from .models import BFCNN, BiasFreeBatchNorm, UNet
-
         self.model, self._bfbn = model, BiasFreeBatchNorm
         self.masks = {id(m): frozen.masks[i][0] for i, m in enumerate(frozen.modules)
                       if len(frozen.masks[i]) == 1}
@@ -466,76 +450,6 @@ def _local_rows(model, y4, chunk, part=None):
 
 
 # --------------------------------------------------------------------------------------------
-# autodiff methods
-
-
-def _vjp_rows(model, y4, chunk, part=None):
-    _, _, H, W = y4.shape
-    d = H * W
-    f = lambda v: denoise(model, v)
-    _, vjp_fn = torch.func.vjp(f, y4)
-    rows = torch.func.vmap(lambda u: vjp_fn(u)[0])
-    J = torch.zeros(d, d, dtype=y4.dtype, device=y4.device)
-    for start in _starts(d, chunk, part):
-        stop = min(d, start + chunk)
-        e = _basis(start, stop, d, (1, 1, H, W), y4.dtype, y4.device)
-        J[start:stop] = rows(e).reshape(stop - start, d).detach()
-    return J
-
-
-def _jacrev(model, y4, chunk, part=None):
-    d = y4.numel()
-    J = torch.func.jacrev(lambda v: denoise(model, v), chunk_size=chunk)(y4)
-    return J.reshape(d, d).detach()
-
-
-def _jvp_columns(model, y4, chunk, part=None):
-    _, _, H, W = y4.shape
-    d = H * W
-    f = lambda v: denoise(model, v)
-    cols = torch.func.vmap(lambda u: torch.func.jvp(f, (y4,), (u,))[1])
-    J = torch.zeros(d, d, dtype=y4.dtype, device=y4.device)
-    for start in _starts(d, chunk, part):
-        stop = min(d, start + chunk)
-        e = _basis(start, stop, d, (1, 1, H, W), y4.dtype, y4.device)
-        J[:, start:stop] = cols(e).reshape(stop - start, d).T.detach()
-    return J
-
-
-def _autograd_batch_rows(model, y4, chunk, part=None):
-    _, _, H, W = y4.shape
-    d = H * W
-    J = torch.zeros(d, d, dtype=y4.dtype, device=y4.device)
-    for start in _starts(d, chunk, part):
-        stop = min(d, start + chunk)
-        yb = y4.expand(stop - start, 1, H, W).clone().requires_grad_(True)
-        out = denoise(model, yb)
-        e = _basis(start, stop, d, (1, H, W), y4.dtype, y4.device)
-        (g,) = torch.autograd.grad(out, yb, grad_outputs=e)
-        J[start:stop] = g.reshape(stop - start, d)
-    return J
-
-
-def jacobian_rows_loop(model: nn.Module, y: torch.Tensor, rows=None,
-                       dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Rows of J by one torch.autograd.grad per output pixel (the authors' loop; reference).
-
-    rows: iterable of output-pixel indices (default: all d); returns (len(rows), d).
-    """
-    model, y4 = _prepare(model, y, dtype)
-    d = y4.numel()
-    rows = range(d) if rows is None else list(rows)
-    with _eval_mode(model), _no_tf32():
-        yv = y4.clone().requires_grad_(True)
-        out = denoise(model, yv).reshape(-1)
-        J = torch.empty(len(rows), d, dtype=y4.dtype, device=y4.device)
-        for k, j in enumerate(rows):
-            (g,) = torch.autograd.grad(out[j], yv, retain_graph=True)
-            J[k] = g.reshape(-1)
-    return J
-
-
-# --------------------------------------------------------------------------------------------
 # public API
 
 
@@ -547,11 +461,11 @@ def jacobian(model: nn.Module, y: torch.Tensor, chunk: int | None = None, method
     chunk: basis vectors per batch (memory ~ chunk x activations of one image; for "local" the
         area of a square tile of output pixels); None = DEFAULT_CHUNK of the device type
         ("frozen": also capped by FROZEN_MEMORY_BYTES).
-    method: "auto" (DEFAULT_METHOD of the device type; "frozen" for models "local" does not
-        support) or one of METHODS.
+    method: "auto" ("local", or "frozen" for models "local" does not support) or one of
+        METHODS.
     dtype: compute in this dtype (a cast copy of the model); default the model's dtype.
-    check: for "local" / "frozen", verify (I - J) v against torch.func.jvp of the net for one
-        random v (about the cost of three forward passes) and raise on a mismatch.
+    check: verify (I - J) v against torch.func.jvp of the net for one random v (about the cost
+        of three forward passes) and raise on a mismatch.
     The model is evaluated in eval mode (restored afterwards); TF32 is disabled meanwhile.
     Returns a (d, d) tensor of the compute dtype on the model's device.
     """
@@ -561,29 +475,21 @@ def jacobian(model: nn.Module, y: torch.Tensor, chunk: int | None = None, method
         raise ValueError(f"unknown method {method!r}; choose 'auto' or one of {METHODS}")
     if chunk is not None and chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
-    if method == "loop":
-        return jacobian_rows_loop(model, y4)
     with _eval_mode(model), _no_tf32():
-        if method in ("local", "frozen"):
-            J = _FUNCS[method](model, y4, chunk)
-            if check:
-                _check_matvec(model, y4, J, method)
-            return J
-        return _FUNCS[method](model, y4, chunk or default_chunk(method, y4.device))
+        J = _FUNCS[method](model, y4, chunk)
+        if check:
+            _check_matvec(model, y4, J, method)
+    return J
 
 
-_FUNCS = {"local": _local_rows, "frozen": _frozen_columns, "vjp": _vjp_rows, "jacrev": _jacrev,
-          "jvp": _jvp_columns, "autograd_batch": _autograd_batch_rows}
+_FUNCS = {"local": _local_rows, "frozen": _frozen_columns}
 
 
 def resolve_method(model: nn.Module, method: str = "auto") -> str:
-    """The method "auto" stands for with this model on its device."""
+    """The method "auto" stands for with this model."""
     if method != "auto":
         return method
-    method = DEFAULT_METHOD.get(_model_dtype_device(model)[1].type, "local")
-    if method == "local" and not local_supported(model):
-        method = "frozen"
-    return method
+    return "local" if local_supported(model) else "frozen"
 
 
 def symmetric_part(J: torch.Tensor) -> torch.Tensor:
@@ -648,17 +554,9 @@ class JacobianAnalysis:
     def shape(self) -> tuple[int, int]:
         return tuple(self.x.shape[-2:])
 
-    def eigenvector(self, k: int) -> torch.Tensor:
-        """Eigenvector k as an (H, W) image."""
-        return self.eigvecs[:, k].reshape(self.shape)
-
     def eigenimages(self, ks) -> torch.Tensor:
         """Eigenvectors ks as a (len(ks), H, W) stack."""
         return self.eigvecs[:, list(ks)].T.reshape(len(list(ks)), *self.shape)
-
-    def noisy_coeffs(self) -> torch.Tensor:
-        """<y, e_k>."""
-        return coefficients(self.y, self.eigvecs)
 
 
 def analyze(model: nn.Module, x: torch.Tensor, sigma: float, seed: int = 0,
@@ -714,48 +612,3 @@ def top_block_asymmetry(a: JacobianAnalysis, m: int) -> float:
     e = a.eigvecs[:, :m].double()
     block = e.T @ a.jacobian.double() @ e
     return ((block - block.T).norm() / block.norm().clamp_min(1e-300)).item()
-
-
-def top_eigenvectors(model: nn.Module, y: torch.Tensor, k: int = 20, iters: int = 30,
-                     seed: int = 0, oversample: int = 8, tol: float = 1e-6):
-    """The k largest eigenvalues / eigenvectors of the symmetric part of J without forming J.
-
-    Subspace iteration with Rayleigh-Ritz on S = (J + J^T)/2, whose products S V come from
-    vmapped torch.func.jvp (J V) and torch.func.vjp (J^T V). Converges to the eigenvalues of
-    largest magnitude (for a denoiser the largest positive ones). Stops after `iters` iterations
-    or when the top k Ritz values change by less than tol (relative). Returns (eigvals (k,)
-    descending, eigvecs (d, k)) in float64 on the CPU; for small images `eigen(jacobian(...))`
-    is exact.
-    """
-    _, device = _model_dtype_device(model)
-    model64, y4 = _prepare(model, y, torch.float64)
-    _, _, H, W = y4.shape
-    d = H * W
-    p = min(d, k + oversample)
-    f = lambda v: denoise(model64, v)
-    with _eval_mode(model64), _no_tf32():
-        _, vjp_fn = torch.func.vjp(f, y4)
-        jv = torch.func.vmap(lambda u: torch.func.jvp(f, (y4,), (u,))[1])
-        jtv = torch.func.vmap(lambda u: vjp_fn(u)[0])
-
-        def S(V):  # (d, p) -> (d, p)
-            U = V.T.reshape(-1, 1, 1, H, W).to(device)
-            return ((jv(U) + jtv(U)) / 2).reshape(V.shape[1], d).T.detach().cpu()
-
-        g = torch.Generator().manual_seed(seed)
-        V, _ = torch.linalg.qr(torch.randn(d, p, generator=g, dtype=torch.float64))
-        previous = None
-        for _ in range(iters):
-            SV = S(V)
-            vals, R = torch.linalg.eigh(V.T @ SV)  # Rayleigh-Ritz
-            order = vals.abs().argsort(descending=True)
-            vals, R = vals[order], R[:, order]
-            V, _ = torch.linalg.qr(SV @ R)
-            top = vals[:k]
-            if previous is not None and ((top - previous).abs().max() <= tol * top.abs().max()):
-                break
-            previous = top
-        vals, R = torch.linalg.eigh(V.T @ S(V))
-        V = V @ R
-        order = vals.argsort(descending=True)[:k]
-    return vals[order], V[:, order]

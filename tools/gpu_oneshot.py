@@ -14,8 +14,8 @@ every model, so a run cut short still returns what it measured:
             disks, with the fast path (SpeedFlags.fastest: channels_last, torch.compile), with
             bf16 autocast added (opt-in), and plain; warm-ups (compilation) timed apart
   jacobian  the full 6400 x 6400 Jacobian of that UNet (jacobian.jacobian, default method)
-            against the authors' per-pixel loop (jacobian_rows_loop on a subset of rows,
-            extrapolated to all rows); the rows of both are compared
+            against the authors' per-pixel loop (loop_rows of benchmarks/jacobian.py on a
+            subset of rows, extrapolated to all rows); the rows of both are compared
   train     the manifold and C^alpha models of the profile book-next (the book's next recipes:
             only models trained differently from the shipped ones), with their exact configs, as long as the
             budget lasts: each model's time is estimated from a short timing of its
@@ -109,6 +109,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
+from benchmarks.jacobian import loop_rows  # noqa: E402
 from diffgen_utils import config, jacobian, synthetic, zoo  # noqa: E402
 from diffgen_utils.models import build_model  # noqa: E402
 from diffgen_utils.train import (SpeedFlags, environment, load_checkpoint, loss_fn,  # noqa: E402
@@ -228,7 +229,7 @@ def stage_jacobian(scale: Scale, device: str) -> dict:
         model(y[None].to(device))
     d = cfg.size**2
     rows = torch.linspace(0, d - 1, scale.loop_rows).long().tolist()
-    jacobian.jacobian_rows_loop(model, y, rows=rows[:2])  # warm-up of the loop
+    loop_rows(model, y, rows=rows[:2])  # warm-up of the loop
 
     def timed(fn):
         start = time.perf_counter()
@@ -237,7 +238,7 @@ def stage_jacobian(scale: Scale, device: str) -> dict:
         return out, time.perf_counter() - start
 
     J, full_s = timed(lambda: jacobian.jacobian(model, y))
-    J_rows, loop_s = timed(lambda: jacobian.jacobian_rows_loop(model, y, rows=rows))
+    J_rows, loop_s = timed(lambda: loop_rows(model, y, rows=rows))
     loop_estimate_s = loop_s * d / len(rows)
     log(f"jacobian of {d} pixels: {full_s:.1f} s; the loop {loop_estimate_s:.1f} s (estimate)")
     difference = ((J[rows] - J_rows).abs().max() / J_rows.abs().max()).item()
