@@ -9,7 +9,7 @@ import torch
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
-from .analysis import CONVERGED_GAIN_DB, input_psnr, matching_sigmas
+from .analysis import CONVERGED_GAIN_DB, input_psnr, matching_sigmas, psnr
 from .models import build_model, count_parameters, receptive_field
 
 
@@ -36,6 +36,14 @@ def image_grid(images, titles=None, ncols: int | None = None, scale: float = 1.4
         fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def denoised_grid(a, suptitle: str):
+    """The clean, noisy and denoised image of an analysis (`jacobian.analyze`), with PSNRs."""
+    titles = ["clean", f"noisy, {psnr(a.x[None], a.y[None]).item():.1f} dB",
+              f"denoised, {psnr(a.x[None], a.fy[None]).item():.1f} dB"]
+    return image_grid([a.x, a.y.clamp(0, 1), a.fy.clamp(0, 1)], titles=titles, scale=1.8,
+                      suptitle=suptitle)
 
 
 def psnr_axes(ax=None, sigmas=None, title: str | None = None):
@@ -130,6 +138,14 @@ def plot_decay(analyses: dict, axes, sigma: float | None = None) -> None:
 def note(text: str) -> None:
     """A visible note on the page (used for substitutes and profile caveats)."""
     display(Markdown(f"> **Note.** {text}"))
+
+
+def smoke_note(profile: str) -> None:
+    """At the smoke profile, the note that the page's numbers mean nothing."""
+    if profile == "smoke":
+        note("Profile `smoke`: tiny images and networks trained for a few dozen steps on the "
+             "spot. Every number and picture on this page is meaningless; it only shows that "
+             "the code runs.")
 
 
 def image_png(image, title: str | None = None, vmin=0.0, vmax=1.0, cmap: str = "gray",

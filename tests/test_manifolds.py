@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -75,6 +76,13 @@ def test_optimal_psnr_by_hand():
         manifolds.manifold_optimal_psnr(x, 16, 17)
 
 
+def test_optimum_table_gives_the_shortfall():
+    # sigma = 0.1: 20 dB in; d = 100, a 1-D manifold: optimum 40 dB
+    table = manifolds.optimum_table([0.1], [37.5], 100, 1).splitlines()
+    assert table[0].split() == ["sigma", "input", "PSNR", "network", "optimum", "shortfall"]
+    assert table[1].split() == ["0.1000", "20.0", "37.50", "40.00", "2.50"]
+
+
 def test_rank_above_counts_strictly():
     assert manifolds.rank_above(torch.tensor([1.2, 0.9, 0.5, 0.49, -0.7])) == 2
     assert manifolds.rank_above(torch.tensor([1.2, 0.9, 0.5, 0.49]), threshold=0.4) == 4
@@ -139,6 +147,9 @@ def test_projection_denoiser_has_tangent_eigenspace_and_rank():
     other = _random_basis(size * size, 40, 6)[:, 3:5]  # two directions the projection removes
     other = other - B @ (B.T @ other)
     assert manifolds.tangent_gains(a, torch.linalg.qr(other)[0].T).abs().max() < 1e-5
+    fig = manifolds.spectrum_figure({"x": a.eigvals}, {"x": a}, 3)
+    assert len(fig.axes) == 3 and fig.axes[2].get_yscale() == "log"
+    plt.close(fig)
     sweep = manifolds.manifold_sweep(net, x, B.T, [0.05, 0.5], seed=1, n_top=4)
     assert sweep.rank.shape == (2, 2) and (sweep.rank == 3).all()
     assert sweep.overlap == pytest.approx(np.ones((2, 2)), abs=1e-6)
@@ -166,8 +177,6 @@ def test_receptive_field_of_a_local_and_a_global_denoiser():
 
 def test_training_comparison_reads_the_arms_and_the_bf16_difference(tmp_path):
     import json
-
-    import matplotlib.pyplot as plt
 
     def arm(psnr, bf16):
         cfg = dict(blocks=2, batch=64, lr=5e-4, lr_schedule="cosine", sigma_sampling="log_uniform")

@@ -23,12 +23,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from .. import config, synthetic
 from .. import jacobian as jm
 from ..analysis import fit_slope, input_psnr, matching_sigmas
+from ..plotting import format_table, plot_decay
 
 DISK_SIGMA = 0.04  # Fig 5
 RAY_SIGMA = 0.04  # Fig 19
@@ -269,6 +271,29 @@ def plot_psnr_against_optimum(ax, sigmas, out_psnr, d: int, dim: int, label: str
             label=f"fit {fit_range[0]:g}-{fit_range[1]:g} dB: slope {slope:.2f}")
     ax.legend(fontsize=7)
     return slope, intercept
+
+
+def optimum_table(sigmas, out_psnr, d: int, dim: int) -> str:
+    """Output PSNR against the small-noise optimum (`manifold_optimal_psnr`) at each sigma:
+    sigma, input PSNR, network, optimum, shortfall (dB)."""
+    x = input_psnr(np.asarray(sigmas))
+    best = manifold_optimal_psnr(x, d, dim)
+    return format_table(["sigma", "input PSNR", "network", "optimum", "shortfall"],
+                        [[s, i, a, b, b - a] for s, i, a, b in zip(sigmas, x, out_psnr, best)],
+                        [".4f", ".1f", ".2f", ".2f", ".2f"])
+
+
+def spectrum_figure(spectra: dict, analyses: dict, dim: int, paper: dict | None = None):
+    """Left: `plot_leading_eigenvalues` of the labelled spectra; middle and right: the eigenvalues
+    and coefficients of the labelled analyses (`plotting.plot_decay`, at the first one's sigma),
+    each beside the optimum's eigenvalues (dim ones, then zeros)."""
+    fig, axes = plt.subplots(1, 3, figsize=(11.5, 3.3))
+    plot_leading_eigenvalues(axes[0], spectra, dim, paper=paper)
+    first = next(iter(analyses.values()))
+    plot_decay(analyses, axes[1:], sigma=first.sigma)
+    plot_optimal_eigenvalues(axes[1], dim, len(first.eigvals))
+    fig.tight_layout()
+    return fig
 
 
 def plot_leading_eigenvalues(ax, spectra: dict, dim: int, n: int = 30,
