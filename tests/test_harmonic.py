@@ -193,3 +193,11 @@ def test_measure_rows_and_plot(analysis):
     harmonic.plot_eigenvector_measures({"m": analysis, "n": analysis}, axes)
     assert all(len(ax.lines) == 5 for ax in axes)  # dots and mean of each, the reference
     plt.close(fig)
+
+
+def test_lambda_ratio_reads_the_rescaled_first_and_last_paper_indices():
+    eigvals = torch.linspace(2.0, 0.0, 400)  # eigvals[k] = 2 - 2k/399
+    ours, paper = harmonic.lambda_ratio(eigvals, {5: 1.0, 245: 0.5})
+    k5, k245 = harmonic.rescale_index(5, 400), harmonic.rescale_index(245, 400)
+    assert (k5, k245) == (0, 15) and paper == 0.5
+    assert ours == pytest.approx(float(eigvals[15] / eigvals[0]))

@@ -53,6 +53,16 @@ def eigenvalue_rows(paper: dict, eigvals: torch.Tensor, d_paper: int = PAPER_DIM
             for (k, value), ours in zip(paper.items(), index_map(paper, d, d_paper).values())]
 
 
+def lambda_ratio(eigvals: torch.Tensor, paper: dict = FIG3_LAMBDAS,
+                 d_paper: int = PAPER_DIM) -> tuple[float, float]:
+    """(ours, paper's) ratio of the eigenvalue at the paper's last index of `paper` to that at its
+    first, ours at those indices rescaled to d = len(eigvals): how far the spectrum falls over
+    the same fraction of the dimensions."""
+    first, last = min(paper), max(paper)
+    ours = index_map((first, last), len(eigvals), d_paper)
+    return float(eigvals[ours[last]] / eigvals[ours[first]]), paper[last] / paper[first]
+
+
 # ------------------------------------------------------------------ measurements
 
 
