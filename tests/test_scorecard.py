@@ -105,31 +105,150 @@ def test_counts_and_summary():
     assert sc.summary(rows) == "2 pass / 1 fail / 1 reported"
 
 
-def test_compare_finds_regressions_only_among_rows_that_passed():
-    baseline = [row("kept"), row("broke"), row("gone"), row("miss", passed=False),
-                row("fixed", passed=False), row("reported", passed=None),
-                row("other", chapter="05")]
-    current = [row("kept"), row("broke", passed=False), row("miss", passed=False),
-               row("fixed"), row("reported", passed=None), row("new", passed=False)]
-    result = sc.compare(baseline, current)
-    assert result.regressions == ["02/broke", "02/gone (gone)", "05/other (gone)"]
+BASELINE = [row("kept"), row("miss", passed=False, target=">= 2"),
+            row("fixed", passed=False, target=">= 2", measured=1.0),
+            row("reported", passed=None, target=None, measured=0.5),
+            row("other", chapter="05")]
+
+
+def test_compare_an_unchanged_run_and_a_new_row_pass():
+    assert sc.compare(BASELINE, BASELINE).ok
+    current = BASELINE + [row("new", passed=False, target=">= 2"), row("n5", chapter="05")]
+    result = sc.compare(BASELINE, current)
+    assert result.ok and result.regressions == []
+    assert result.new == ["02/new", "05/n5"]
+    assert result.known_misses == ["02/miss", "02/fixed"]
+    assert result.report() == ("regressions: 0\nknown misses: 2 (02/miss, 02/fixed)\n"
+                               "new: 2 (02/new, 05/n5)")
+
+
+def test_compare_lists_fixed_rows_and_drifted_reported_values_without_failing():
+    current = [row("kept"), row("miss", passed=False, target=">= 2"),
+               row("fixed", target=">= 2", measured=3.0),
+               row("reported", passed=None, target=None, measured=0.75), row("other", chapter="05")]
+    result = sc.compare(BASELINE, current)
+    assert result.ok
     assert result.fixed == ["02/fixed"]
-    assert result.known_misses == ["02/miss"]
-    assert result.new == ["02/new"]
-    assert result.not_run == [] and result.gone == []
-    assert "regressions: 3 (02/broke" in result.report()
-    # a chapter that this run did not execute: its rows are not run, not gone
-    result = sc.compare(baseline, current, chapters={"02"})
-    assert result.regressions == ["02/broke", "02/gone (gone)"]
-    assert result.not_run == ["05/other"]
-    # ... unless the chapter ran and lost its rows
-    assert "05/other (gone)" in sc.compare(baseline, current, chapters={"02", "05"}).regressions
-    # a row that did not pass and is gone is listed, not a regression
-    assert sc.compare([row("m", passed=False)], [row("n")]).gone == ["02/m"]
-    # a passing row that lost its target (only reported now) counts as a regression too
-    assert sc.compare([row("r")], [row("r", passed=None)]).regressions == ["02/r"]
-    assert sc.compare(baseline, baseline).report() == \
-        "regressions: 0; known misses: 2 (02/miss, 02/fixed)"
+    assert result.drifted == ["02/reported 0.5 -> 0.75"]
+    assert "drifted: 1 (02/reported 0.5 -> 0.75)" in result.report()
+
+
+@pytest.mark.parametrize("passed", [True, False, None])
+def test_compare_fails_on_any_gone_row(passed):
+    baseline = [row("kept"), row("lost", passed=passed), row("more")]
+    current = [row("kept"), row("more"), row("renamed")]  # same count: only the gone row fails
+    result = sc.compare(baseline, current)
+    assert result.regressions == ["02/lost: gone (in the baseline, not recorded now)"]
+    assert "02/lost: gone" in result.report()
+
+
+def test_compare_fails_on_a_changed_target():
+    loosened = [r if r["id"] != "kept" else row("kept", target=">= -1") for r in BASELINE]
+    assert sc.compare(BASELINE, loosened).regressions == [
+        "02/kept: target changed ('>= 0' in the baseline, '>= -1' now)"]
+    # a target given to a reported-only row, or taken from a passing one, is a change too
+    targeted = [row("r", passed=True, target=">= 0")]
+    assert sc.compare([row("r", passed=None, target=None)], targeted).regressions == [
+        "02/r: target changed (None in the baseline, '>= 0' now)"]
+    untargeted = sc.compare([row("r")], [row("r", passed=None, target=None)]).regressions
+    assert untargeted == ["02/r: target changed ('>= 0' in the baseline, None now); passed, "
+                          "reported only now (measured 1, target None)"]
+
+
+@pytest.mark.parametrize("measured, shown", [(math.nan, "nan"), (None, "None")])
+def test_compare_fails_on_an_unmeasured_row(measured, shown):
+    current = [r if r["id"] != "reported" else {**r, "measured": measured} for r in BASELINE]
+    assert sc.compare(BASELINE, current).regressions == [f"02/reported: measured {shown}"]
+    # a new row too, and a failing row stays one entry with both reasons
+    new = BASELINE + [row("new", passed=None, target=None, measured=measured)]
+    assert sc.compare(BASELINE, new).regressions == [f"02/new: measured {shown} (a new row)"]
+    broke = [r if r["id"] != "kept" else row("kept", passed=False, measured=measured)
+             for r in BASELINE]
+    assert sc.compare(BASELINE, broke).regressions == [
+        f"02/kept: measured {shown}; passed, fails now (measured {shown}, target >= 0)"]
+
+
+def test_compare_fails_on_a_chapter_with_fewer_rows():
+    baseline = BASELINE + [row("extra", chapter="05")]
+    current = [r for r in baseline if r["id"] != "extra"]
+    assert sc.compare(baseline, current).regressions == [
+        "05/extra: gone (in the baseline, not recorded now)",
+        "chapter 05: 1 row, 2 in the baseline"]
+    # every row of a chapter gone, in a run of all chapters
+    result = sc.compare(baseline, [r for r in baseline if r["chapter"] != "05"])
+    assert result.regressions[-1] == "chapter 05: 0 rows, 2 in the baseline"
+
+
+def test_compare_fails_on_a_row_that_passed_and_fails_now():
+    broke = [r if r["id"] != "kept" else row("kept", passed=False, measured=-1.0)
+             for r in BASELINE]
+    result = sc.compare(BASELINE, broke)
+    assert result.regressions == ["02/kept: passed, fails now (measured -1, target >= 0)"]
+    assert not result.ok and "02/kept: passed, fails now" in result.report()
+
+
+def test_compare_of_a_subset_run_leaves_chapters_that_did_not_run():
+    current = [r for r in BASELINE if r["chapter"] == "02"]
+    result = sc.compare(BASELINE, current, chapters={"02"})
+    assert result.ok and result.not_run == ["05/other"]
+    assert "not run: 1 (05/other)" in result.report()
+    # ... unless the chapter ran and lost its rows, or no chapter list is given
+    for chapters in ({"02", "05"}, None):
+        assert sc.compare(BASELINE, current, chapters).regressions == [
+            "05/other: gone (in the baseline, not recorded now)",
+            "chapter 05: 0 rows, 1 in the baseline"]
+
+
+def test_write_json_is_atomic_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    path = sc.write_json(tmp_path / "sub" / "card.json", [row("a")])
+    assert json.loads(path.read_text()) == [row("a")]
+    assert [p.name for p in path.parent.iterdir()] == ["card.json"]
+
+    def crash(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(sc.os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        sc.write_json(path, [row("b")])
+    assert json.loads(path.read_text()) == [row("a")]  # the old file is intact
+    assert [p.name for p in path.parent.iterdir()] == ["card.json"]
+
+
+def _finished_run(root, face_data, rows):
+    from diffgen_utils.book import run
+
+    build = root / "_build"
+    build.mkdir()
+    (build / "scorecard.json").write_text(json.dumps(rows))
+    record = {"profile": "book", "status": "ok", "data_dir": "/nowhere"}
+    if face_data is not None:
+        record["face_data"] = face_data
+    (build / "run.json").write_text(json.dumps(record))
+    return run
+
+
+@pytest.mark.parametrize("face_data, message", [
+    (False, "had no face data (no CelebA images in /nowhere/celeba80)"),
+    (None, "does not record whether it had face data"),  # a record from before face_data
+])
+def test_update_baseline_refuses_a_run_without_face_data(tmp_path, face_data, message):
+    run = _finished_run(tmp_path, face_data, [row("a")])
+    with pytest.raises(run.RunFailed, match="set DIFFGEN_DATA to the data folder") as err:
+        run.update_baseline("book", root=tmp_path)
+    assert message in str(err.value)
+    assert not (tmp_path / "scorecard").exists()
+
+
+def test_update_baseline_refuses_unmeasured_rows_and_writes_a_run_with_face_data(tmp_path):
+    run = _finished_run(tmp_path, True, [row("a"), row("b", passed=None, target=None,
+                                                          measured=math.nan)])
+    with pytest.raises(run.RunFailed, match="NaN or None.*02/b"):
+        run.update_baseline("book", root=tmp_path)
+    rows = [row("a"), row("b", passed=None, target=None)]
+    (tmp_path / "_build" / "scorecard.json").write_text(json.dumps(rows))
+    path = run.update_baseline("book", root=tmp_path)
+    assert path == tmp_path / "scorecard" / "book.json" and json.loads(path.read_text()) == rows
+    assert [p.name for p in path.parent.iterdir()] == ["book.json"]
 
 
 def test_text_table():

@@ -267,9 +267,7 @@ def collect_scorecard(profile: str, root=REPO_ROOT) -> list[dict]:
         rows = sc.collect(scorecard_dir(profile, root))
     except ValueError as e:
         raise RunFailed(f"scorecard: {e}") from None
-    out = scorecard_file(root)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+    out = sc.write_json(scorecard_file(root), rows)
     chapters = ", ".join(sorted({r["chapter"] for r in rows})) or "none"
     print(f"scorecard: {len(rows)} rows ({sc.summary(rows)}; chapters {chapters}) -> "
           f"{os.path.relpath(out, root)}", flush=True)
@@ -291,7 +289,11 @@ def check_baseline(rows: list[dict], profile: str, notebooks: list[str],
         print("scorecard: no face data in $DIFFGEN_DATA, so the chapters record no rows that "
               "need it; not compared with the baseline", flush=True)
         return None
-    baseline = json.loads(path.read_text())
+    try:
+        baseline = sc.read_rows(path)
+    except ValueError as e:
+        raise RunFailed(f"scorecard baseline: {e}; restore it from git (git checkout -- "
+                        f"{os.path.relpath(path, root)})") from None
     chapters = {Path(nb).name[:2] for nb in notebooks}
     result = sc.compare(baseline, rows, chapters)
     print(f"scorecard against {os.path.relpath(path, root)}: {result.report()}", flush=True)
@@ -311,16 +313,30 @@ def update_baseline(profile: str, root=REPO_ROOT) -> Path:
         raise RunFailed(f"the last run ({os.path.relpath(run, root)}: profile "
                         f"{last.get('profile')}, {last.get('status', 'none')}) is not a finished "
                         f"{profile} run: run python -m diffgen_utils.run --profile {profile} first")
+    if last.get("face_data") is not True:
+        had = ("does not record whether it had face data" if "face_data" not in last else
+               f"had no face data (no CelebA images in {last.get('data_dir', '$DIFFGEN_DATA')}"
+               "/celeba80)")
+        raise RunFailed(f"the last run ({os.path.relpath(run, root)}) {had}, so its scorecard "
+                        "lacks the rows measured on faces and cannot become the baseline: set "
+                        "DIFFGEN_DATA to the data folder (the one holding celeba80/, e.g. "
+                        "../shared/data) and rerun python -m diffgen_utils.run --profile "
+                        f"{profile}")
     rows = json.loads(source.read_text())
     profiles = sorted({r["profile"] for r in rows})
     if not rows or profiles != [profile]:
         raise RunFailed(f"{os.path.relpath(source, root)} holds rows of profile(s) "
                         f"{', '.join(profiles) or 'none'}, not only {profile}: run python -m "
                         f"diffgen_utils.run --profile {profile} first")
+    unmeasured = [f"{r['chapter']}/{r['id']}" for r in rows if sc.is_unmeasured(r["measured"])]
+    if unmeasured:
+        raise RunFailed(f"{os.path.relpath(source, root)}: rows measured NaN or None (the gate "
+                        f"fails on them whatever the baseline): {', '.join(unmeasured)}; fix "
+                        "their chapters and rerun")
     if path.exists():
-        print(f"changes: {sc.compare(json.loads(path.read_text()), rows).report()}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+        print(f"changes against {os.path.relpath(path, root)}:\n"
+              f"{sc.compare(json.loads(path.read_text()), rows).report()}")
+    sc.write_json(path, rows)
     print(f"wrote {os.path.relpath(path, root)}: {len(rows)} rows ({sc.summary(rows)})")
     return path
 
@@ -336,8 +352,12 @@ def run_book(profile="book", notebooks=None, device=None, build=True, root=REPO_
     root, t0 = Path(root), time.perf_counter()
     device = device or get_profile(profile).device
     notebooks = toc_notebooks(root) if notebooks is None else list(notebooks)
+    from diffgen_utils.config import data_dir
+
+    # face_data: without it the chapters skip their face rows, so update_baseline refuses the run
     record = dict(profile=profile, device=device, notebooks=notebooks, seconds={},
-                  git_commit=_git_commit(root), status="failed")
+                  git_commit=_git_commit(root), status="failed",
+                  face_data=data.has_faces("celeba"), data_dir=str(data_dir()))
     try:
         missing = [nb for nb in notebooks if not (root / nb).exists()]
         if missing:
@@ -359,8 +379,8 @@ def run_book(profile="book", notebooks=None, device=None, build=True, root=REPO_
             if comparison.regressions:
                 raise Regressions(
                     f"scorecard regressions against "
-                    f"{os.path.relpath(baseline_file(profile, root), root)} (passed there, fail "
-                    f"or gone now): {', '.join(comparison.regressions)}\n  to accept them: "
+                    f"{os.path.relpath(baseline_file(profile, root), root)}:\n    "
+                    + "\n    ".join(comparison.regressions) + "\n  to accept them: "
                     f"python -m diffgen_utils.run --profile {profile} --update-baseline")
         record["status"] = "ok"
     except Regressions as e:
@@ -374,8 +394,7 @@ def run_book(profile="book", notebooks=None, device=None, build=True, root=REPO_
     finally:
         record["total_seconds"] = round(time.perf_counter() - t0, 1)
         print(f"total wall time {record['total_seconds']:.1f} s ({record['status']})", flush=True)
-        (root / "_build").mkdir(parents=True, exist_ok=True)
-        (root / "_build" / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+        sc.write_json(root / "_build" / "run.json", record, indent=2)
     return record
 
 

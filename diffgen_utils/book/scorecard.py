@@ -12,8 +12,11 @@ a re-run replaces the chapter's rows.
 A chapter prints its rows on its page (`text_table`). After the notebooks ran, the runner
 collects every <chapter>.json of the profile into _build/scorecard.json (`collect`), the last
 notebook renders it as a table (`table_html`), and at the book profile the rows are compared
-with the accepted baseline scorecard/book.json (`compare`): a row that passed there and now
-fails or is gone fails the run.
+with the accepted baseline scorecard/book.json (`compare`). The run fails when a baseline row is
+gone, a target differs from the baseline's, a measured value is NaN or None, a chapter has fewer
+rows than in the baseline, or a row that passed there fails now; changing any of that takes a
+visible change to the baseline file (`--update-baseline`). Files are written atomically
+(`write_json`).
 """
 from __future__ import annotations
 
@@ -65,10 +68,23 @@ def record(id: str, chapter: str, measure: str, measured: float, profile: str,
         path.parent.mkdir(parents=True, exist_ok=True)
         rows = json.loads(path.read_text()) if path.exists() else []
         rows = [r for r in rows if r["id"] != id] + [row]
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(rows, indent=1))
-        os.replace(tmp, path)
+        write_json(path, rows)
     return row
+
+
+def write_json(path, value, indent: int = 1) -> Path:
+    """Write `value` as JSON to `path` atomically: a temporary file beside it, then os.replace,
+    so that a reader (or a crash) never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # *.tmp: git-ignored, not *.json
+    try:
+        text = json.dumps(value, indent=indent, ensure_ascii=False) + "\n"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 # ---------------------------------------------------------------------------- collecting
@@ -137,57 +153,101 @@ def text_table(rows, empty: str = "(no rows)") -> str:
 
 @dataclass
 class Comparison:
-    """Rows of a run against the accepted baseline, by (chapter, id)."""
+    """Rows of a run against the accepted baseline, by "<chapter>/<id>".
 
-    regressions: list[str] = field(default_factory=list)  # passed there; fails now or is gone
+    Every entry of `regressions` fails the book run; each names a row ("02/F1.gap: gone") or a
+    chapter ("chapter 02: 10 rows, 12 in the baseline") and says what is wrong. The other lists
+    are information only."""
+
+    regressions: list[str] = field(default_factory=list)  # the gate fails on each of these
     fixed: list[str] = field(default_factory=list)  # failed there; passes now
     known_misses: list[str] = field(default_factory=list)  # fails in both
     new: list[str] = field(default_factory=list)  # not in the baseline
-    gone: list[str] = field(default_factory=list)  # gone, but did not pass there either
+    drifted: list[str] = field(default_factory=list)  # reported-only rows whose value changed
     not_run: list[str] = field(default_factory=list)  # baseline rows of chapters not run
 
+    @property
+    def ok(self) -> bool:
+        return not self.regressions
+
     def report(self) -> str:
-        lines = [f"regressions: {len(self.regressions)}"
-                 + (f" ({', '.join(self.regressions)})" if self.regressions else "")]
-        for name in ("fixed", "known_misses", "new", "gone", "not_run"):
+        """One line per list that has entries: the regressions first (always, even none)."""
+        lines = [f"regressions: {len(self.regressions)}"]
+        lines += [f"  {item}" for item in self.regressions]
+        for name in ("fixed", "known_misses", "new", "drifted", "not_run"):
             items = getattr(self, name)
             if items:
                 lines.append(f"{name.replace('_', ' ')}: {len(items)} ({', '.join(items)})")
-        return "; ".join(lines)
+        return "\n".join(lines)
 
 
 def _key(row) -> str:
     return f"{row['chapter']}/{row['id']}"
 
 
+def _shown(value) -> str:
+    return "None" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def is_unmeasured(value) -> bool:
+    """NaN or None: the chapter did not measure the row."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def compare(baseline, current, chapters=None) -> Comparison:
     """Compare the rows of a run with the baseline's.
 
-    A row that passed in the baseline and now fails, or is gone, is a regression. A row of a
-    chapter that has no row now and is not in `chapters` (the chapters this run executed; None:
-    every chapter counts) was not run, and is listed as such instead."""
+    Regressions (each fails the run): a baseline row that is gone (whatever its verdict there);
+    a target that differs from the baseline's; a measured value that is NaN or None (any row of
+    the run, new ones too); a chapter with fewer rows than in the baseline; a row that passed
+    there and does not pass now. Rows of a chapter that has no row now and is not in `chapters`
+    (the chapters this run executed; None: every chapter counts) were not run, and are listed
+    as such instead."""
     now = {_key(r): r for r in current}
+    old = {_key(r): r for r in baseline}
     ran = {r["chapter"] for r in current} | set(chapters or ())
     out = Comparison()
-    for row in baseline:
-        key, was = _key(row), row["pass"]
+
+    def was_run(chapter) -> bool:
+        return chapters is None or chapter in ran
+
+    for key, was in old.items():
         if key not in now:
-            if chapters is not None and row["chapter"] not in ran:
-                out.not_run.append(key)
-            elif was is True:
-                out.regressions.append(key + " (gone)")
+            if was_run(was["chapter"]):
+                out.regressions.append(f"{key}: gone (in the baseline, not recorded now)")
             else:
-                out.gone.append(key)
+                out.not_run.append(key)
             continue
-        is_ = now[key]["pass"]
-        if was is True and is_ is not True:
-            out.regressions.append(key)
-        elif was is False and is_ is True:
+        is_, problems = now[key], []
+        if is_["target"] != was["target"]:
+            problems.append(f"target changed ({was['target']!r} in the baseline, "
+                            f"{is_['target']!r} now)")
+        if is_unmeasured(is_["measured"]):
+            problems.append(f"measured {_shown(is_['measured'])}")
+        if was["pass"] is True and is_["pass"] is not True:
+            verdict = "reported only" if is_["pass"] is None else "fails"
+            problems.append(f"passed, {verdict} now (measured {_shown(is_['measured'])}, "
+                            f"target {is_['target']})")
+        if problems:
+            out.regressions.append(f"{key}: {'; '.join(problems)}")
+        elif was["pass"] is False and is_["pass"] is True:
             out.fixed.append(key)
-        elif was is False and is_ is False:
+        elif was["pass"] is False and is_["pass"] is False:
             out.known_misses.append(key)
-    old = {_key(r) for r in baseline}
-    out.new = [k for k in now if k not in old]
+        elif is_["pass"] is None and is_["measured"] != was["measured"]:
+            out.drifted.append(f"{key} {_shown(was['measured'])} -> {_shown(is_['measured'])}")
+    for key, row in now.items():
+        if key in old:
+            continue
+        out.new.append(key)
+        if is_unmeasured(row["measured"]):
+            out.regressions.append(f"{key}: measured {_shown(row['measured'])} (a new row)")
+    for chapter in sorted({r["chapter"] for r in baseline}):
+        had = sum(r["chapter"] == chapter for r in baseline)
+        has = sum(r["chapter"] == chapter for r in current)
+        if has < had and was_run(chapter):
+            out.regressions.append(f"chapter {chapter}: {has} row{'s' * (has != 1)}, "
+                                   f"{had} in the baseline")
     return out
 
 
