@@ -146,8 +146,13 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 
 
 def resize(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Downsample (N, 1, H, W) to size x size: exact block means for integer factors,
-    antialiased bicubic otherwise."""
+    """Downsample square images (N, 1, H, H) to size x size: exact block means for integer
+    factors, antialiased bicubic otherwise."""
+    if images.ndim != 4 or images.shape[-2] != images.shape[-1]:
+        raise ValueError(f"resize takes square images (N, 1, H, H); got shape "
+                         f"{tuple(images.shape)}, which it would distort. Crop them to a square "
+                         f"first, e.g. images[..., top:top + s, left:left + s] with s = min(H, W) "
+                         f"(CelebA: diffgen-prepare-celeba crops the aligned faces to 160x160)")
     h = images.shape[-1]
     if h == size:
         return images.clone()
@@ -301,9 +306,19 @@ def face_pool(name: str = "celeba", size: int = 20, substitute_ok: bool = True) 
     cache = config.cache_dir() / f"pool_{name}_{size}_{key}.npz"
     if cache.exists():
         z = np.load(cache)
-        return FacePool(name, torch.from_numpy(z["images"]), [str(i) for i in z["ids"]],
-                        int(z["n_duplicates"]), str(z["source"]))
+        images, ids = z["images"], [str(i) for i in z["ids"]]
+        if images.shape[1:] != (1, size, size) or len(images) != len(ids):
+            raise DataError(f"cached pool {cache} holds images of shape {images.shape} with "
+                            f"{len(ids)} ids, expected (N, 1, {size}, {size}) with N ids; delete "
+                            f"the file, and the next run rebuilds it from the data folder")
+        return FacePool(name, torch.from_numpy(images), ids, int(z["n_duplicates"]),
+                        str(z["source"]))
     raw, ids, source = _read_source(name)
+    if raw.shape[1] != raw.shape[2]:
+        fix = ("Prepare it with diffgen-prepare-celeba, which crops the aligned 218x178 faces "
+               "to 160x160" if name == "celeba" else "Crop every image to a square")
+        raise DataError(f"{source} holds {raw.shape[1]}x{raw.shape[2]} images (height x width); "
+                        f"face pools need square images. {fix}.")
     full = to_tensor(raw)
     keep = remove_near_duplicates(full)
     order = keep[np.random.default_rng(POOL_SEED).permutation(len(keep))]

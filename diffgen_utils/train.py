@@ -20,6 +20,7 @@ import os
 import platform
 import shutil
 import time
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,6 +40,10 @@ COMPILE_MIN_STEPS = 2_000  # torch.compile's warm-up (15-40 s on CPU) pays off o
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or inf; the last good checkpoint is kept."""
+
+
+class CheckpointCorrupt(RuntimeError):
+    """A checkpoint file is truncated or damaged (an interrupted copy, a full disk)."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,35 @@ def save_atomic(obj: dict, path: Path) -> None:
 
 
 def load_checkpoint(path: Path, map_location="cpu") -> dict:
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """The checkpoint at `path`; CheckpointCorrupt, with the command that rebuilds it, when the
+    file is truncated or damaged."""
+    path = Path(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except Exception as error:  # torch reports damage as RuntimeError, OSError, EOFError, ...
+        if _is_intact_archive(path):
+            raise  # a whole file that fails for another reason (e.g. a CUDA map_location)
+        raise CheckpointCorrupt(f"checkpoint {path} is truncated or corrupt. "
+                                f"{_rebuild_hint(path)}") from error
+
+
+def _is_intact_archive(path: Path) -> bool:
+    """Whether `path` is a complete zip archive (torch.save's format) whose every CRC matches."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return False
+
+
+def _rebuild_hint(path: Path) -> str:
+    """How to rebuild a zoo checkpoint, checkpoints/<profile>/<name>.pt."""
+    if path.parent.name in config.PROFILE_NAMES:
+        return (f"Delete it and rebuild it with: python -m diffgen_utils.train --profile "
+                f"{path.parent.name} --only {path.stem}")
+    return "Delete it and train it again with the code that wrote it."
 
 
 def environment() -> dict:

@@ -185,6 +185,15 @@ def test_resize_non_integer_is_bicubic_in_range():
     assert y.min() >= 0 and y.max() <= 1
 
 
+@pytest.mark.parametrize("shape", [(2, 1, 16, 12), (2, 1, 12, 16), (1, 16, 16)])
+def test_resize_refuses_what_it_would_distort(shape):
+    with pytest.raises(ValueError) as caught:
+        data.resize(torch.rand(shape), 8)
+    message = str(caught.value)
+    assert f"got shape {shape}" in message and "square images (N, 1, H, H)" in message
+    assert "Crop them to a square first" in message
+
+
 def duplicate_set():
     """8 independent images, then a*x+b copies of 0, 2 and of the copy of 0 (at 40x40)."""
     base = faces(8, size=40).astype(float)
@@ -338,6 +347,28 @@ def test_face_pool_fer2013_cache_follows_listing(data_env, tmp_path):
     pool = data.face_pool("fer2013", 20, substitute_ok=False)  # not the stale cached pool
     assert len(pool.images) == 7 and "validation/angry/0" in pool.ids
     assert len(list((tmp_path / "cache").glob("pool_fer2013_20_*.npz"))) == 2
+
+
+@pytest.mark.parametrize("name, fix", [("celeba", "Prepare it with diffgen-prepare-celeba"),
+                                       ("fer2013", "Crop every image to a square")])
+def test_face_pool_refuses_non_square_images(data_env, name, fix):
+    folder = data_env / ("celeba80" if name == "celeba" else "fer2013/train/angry")
+    for k, image in enumerate(rng().integers(0, 256, size=(3, 40, 32))):
+        save(image, folder / f"{k}.png")
+    with pytest.raises(DataError, match=r"holds 40x32 images \(height x width\); face pools "
+                                        r"need square images\. " + fix):
+        data.face_pool(name, 20, substitute_ok=False)
+
+
+def test_face_pool_refuses_a_cached_pool_of_another_size(data_env, tmp_path):
+    celeba80(data_env, n=12, n_copies=2)
+    data.face_pool("celeba", 20)
+    (cache,) = (tmp_path / "cache").glob("pool_celeba_20_*.npz")
+    z = dict(np.load(cache))
+    np.savez(cache, **{**z, "images": z["images"][..., :16, :16]})  # e.g. a hand-copied file
+    with pytest.raises(DataError, match=r"\(10, 1, 16, 16\) with 10 ids, expected "
+                                        r"\(N, 1, 20, 20\) with N ids; delete the file"):
+        data.face_pool("celeba", 20)
 
 
 @pytest.mark.parametrize("name", ["celeba", "fer2013"])

@@ -5,8 +5,8 @@ import torch
 
 from diffgen_utils import train as train_mod
 from diffgen_utils.config import TrainConfig
-from diffgen_utils.train import (SpeedFlags, TrainingDiverged, learning_rate, load_checkpoint,
-                                 train)
+from diffgen_utils.train import (CheckpointCorrupt, SpeedFlags, TrainingDiverged, learning_rate,
+                                 load_checkpoint, loss_fn, train)
 
 PLAIN = SpeedFlags()  # fp32 eager: resume is bit-exact
 
@@ -131,3 +131,70 @@ def test_log_uniform_sigma_respects_its_floor():
                                 10000, g, "cpu")
     assert s.min() >= 0.005 and s.max() <= 1
     assert abs(torch.log(s).mean().item() - math.log(0.005) / 2) < 0.05  # uniform in log
+
+
+def test_a_truncated_checkpoint_names_the_file_and_the_command_that_rebuilds_it(tmp_path):
+    cfg = tiny_config()
+    whole = tmp_path / "whole.pt"
+    train(cfg, images(6), images(4, 1), whole, n_eval=4, progress=False, speed=PLAIN)
+    truncated = tmp_path / "smoke" / "celeba-N10-S1.pt"  # checkpoints/<profile>/<name>.pt
+    truncated.parent.mkdir()
+    truncated.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])
+    with pytest.raises(CheckpointCorrupt) as caught:
+        load_checkpoint(truncated)
+    message = str(caught.value)
+    assert f"checkpoint {truncated} is truncated or corrupt" in message
+    assert message.endswith("Delete it and rebuild it with: python -m diffgen_utils.train "
+                            "--profile smoke --only celeba-N10-S1")
+    empty = tmp_path / "smoke" / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointCorrupt, match="--profile smoke --only empty$"):
+        load_checkpoint(empty)
+    with pytest.raises(CheckpointCorrupt, match="train it again with the code that wrote it"):
+        train(cfg, images(6), images(4, 1), truncated.rename(tmp_path / "m.pt"), n_eval=4,
+              progress=False)
+    with pytest.raises(FileNotFoundError):  # a missing file is not a corrupt one
+        load_checkpoint(tmp_path / "smoke" / "missing.pt")
+
+
+class Identity(torch.nn.Module):
+    """A noise predictor that returns its input: its error net(x + noise) - noise is x."""
+
+    def forward(self, y):
+        return y
+
+
+# two 2x2 images with ||x_0||^2 = 4 and ||x_1||^2 = 1 + 4 + 9 + 16 = 30
+TWO_IMAGES = torch.tensor([[[[1.0, 1.0], [1.0, 1.0]]], [[[1.0, 2.0], [3.0, 4.0]]]])
+
+
+def test_loss_is_the_per_image_sum_of_squared_errors_averaged_over_the_batch():
+    g = torch.Generator().manual_seed(0)
+    assert loss_fn(tiny_config(), Identity(), TWO_IMAGES, g).item() == pytest.approx(
+        (4 + 30) / 2, rel=1e-6)
+
+
+def test_loss_draws_sigma_then_noise_from_the_generator():
+    class Half(torch.nn.Module):
+        def forward(self, y):
+            return 0.5 * y
+
+    x = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    loss = loss_fn(tiny_config(), Half(), x, torch.Generator().manual_seed(2))
+    g = torch.Generator().manual_seed(2)
+    sigma = torch.rand(3, generator=g) ** 2  # the paper's sigma = U^2
+    noise = torch.randn(3, 1, 4, 4, generator=g) * sigma.view(3, 1, 1, 1)
+    per_image = ((0.5 * (x + noise) - noise) ** 2).sum(dim=(1, 2, 3))
+    assert loss.item() == pytest.approx(per_image.mean().item(), rel=1e-6)
+
+
+def test_inverse_variance_weighting_divides_by_sigma_squared_floored_at_sigma_min(monkeypatch):
+    sigmas = torch.tensor([0.5, 0.001])  # the second is below the floor sigma_min = 0.01
+    monkeypatch.setattr(train_mod, "sample_sigmas", lambda cfg, n, g, device: sigmas)
+    g = torch.Generator().manual_seed(0)
+    weighted = tiny_config(loss_weighting="inverse_variance", sigma_min=0.01)
+    assert loss_fn(weighted, Identity(), TWO_IMAGES, g).item() == pytest.approx(
+        (4 / 0.5**2 + 30 / 0.01**2) / 2, rel=1e-6)
+    assert loss_fn(tiny_config(), Identity(), TWO_IMAGES, g).item() == pytest.approx(17, rel=1e-6)
+    with pytest.raises(ValueError, match="loss_weighting"):
+        loss_fn(tiny_config(loss_weighting="sigma"), Identity(), TWO_IMAGES, g)
