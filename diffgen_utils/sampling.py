@@ -46,7 +46,19 @@ class Samples:
 
 
 def step_size(t: int, h0: float) -> float:
+    """h_t = h0 t / (1 + h0 (t - 1)): h0 at t = 1, growing towards 1."""
     return h0 * t / (1 + h0 * (t - 1))
+
+
+def effective_sigma(d: torch.Tensor) -> torch.Tensor:
+    """sigma_t = ||d_t|| / sqrt(N) of each residual d_t (n, ...), N its number of pixels."""
+    return d.flatten(1).norm(dim=1) / d[0].numel()**0.5
+
+
+def noise_amplitude(h: float, beta: float, sigma: torch.Tensor) -> torch.Tensor:
+    """gamma_t = sqrt((1 - beta h_t)^2 - (1 - h_t)^2) sigma_t: the injected noise that leaves
+    the next step at noise level (1 - beta h_t) sigma_t."""
+    return ((1 - beta * h) ** 2 - (1 - h) ** 2) ** 0.5 * sigma
 
 
 @torch.no_grad()
@@ -86,7 +98,7 @@ def sample(model: torch.nn.Module, seeds, shape=None, settings: SamplerSettings 
 
 def _sample_chunk(model, seeds, noise_seeds, shape, s: SamplerSettings, record_every,
                   device) -> dict:
-    n, dim = len(seeds), int(torch.tensor(shape).prod())
+    n = len(seeds)
     gens = [torch.Generator().manual_seed(seed) for seed in seeds]
     y = torch.stack([s.init_mean + s.sigma0 * torch.randn(shape, generator=g) for g in gens])
     if noise_seeds != seeds:
@@ -102,9 +114,9 @@ def _sample_chunk(model, seeds, noise_seeds, shape, s: SamplerSettings, record_e
     for t in range(1, s.max_steps + 1):
         f_y = denoise(model, y[active])
         d = f_y - y[active]
-        sigma = d.flatten(1).norm(dim=1) / dim**0.5
+        sigma = effective_sigma(d)
         h = step_size(t, s.h0)
-        gamma = ((1 - s.beta * h) ** 2 - (1 - h) ** 2) ** 0.5 * sigma
+        gamma = noise_amplitude(h, s.beta, sigma)
         done = (sigma <= s.sigma_final).cpu()
         for j, i in enumerate(active.tolist()):
             sigmas[i].append(float(sigma[j]))

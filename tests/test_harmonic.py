@@ -1,4 +1,7 @@
 """diffgen_utils.chapters.harmonic (chapter 3)."""
+import io
+from dataclasses import replace
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -7,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from diffgen_utils import data  # noqa: E402
 from diffgen_utils import jacobian as jm  # noqa: E402
@@ -64,11 +68,64 @@ def test_sigma_sweep_on_a_tiny_unet(tiny_unet):
     sweep = harmonic.sigma_sweep(tiny_unet, faces, [0.1, 0.5], seed=4)
     assert sweep.effective_dim.shape == (2, 2)
     assert (sweep.homogeneity_error < 1e-8).all()  # bias-free: f(y) = J y
-    assert (sweep.asymmetry >= 0).all()
     # the same numbers as analyze() with noise seed + i
     a = jm.analyze(tiny_unet, faces[1], 0.5, seed=5)
-    assert sweep.effective_dim[1, 1] == pytest.approx(a.effective_dim)
+    J = a.jacobian.double()
+    assert sweep.asymmetry[1, 1] == pytest.approx(((J - J.T).norm() / J.norm()).item())
+    assert sweep.effective_dim[1, 1] == pytest.approx(J.trace().item())
     assert sweep.min_eigval[1, 1] == pytest.approx(a.eigvals[-1].item())
+
+
+class LinearDenoiser(torch.nn.Module):
+    """The denoiser f(y) = J y of a given d x d matrix J, on 2x2 images (d = 4)."""
+
+    def __init__(self, J):
+        super().__init__()
+        self.A = torch.nn.Parameter(torch.eye(len(J), dtype=torch.float64) - J)  # net = I - J
+
+    def forward(self, y):
+        return (y.flatten(1) @ self.A.T).reshape(y.shape)
+
+
+# an orthonormal basis of R^4 (columns), and the symmetric J = Q diag(SPECTRUM) Q^T
+Q = torch.tensor([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]],
+                 dtype=torch.float64) / 2
+SPECTRUM = torch.tensor([2.0, 1.0, -0.5, -1.0], dtype=torch.float64)
+
+
+def symmetric_jacobian():
+    J = Q @ torch.diag(SPECTRUM) @ Q.T
+    return (J + J.T) / 2  # symmetric to the last bit
+
+
+def test_sigma_sweep_of_a_known_asymmetric_jacobian():
+    J = torch.eye(4, dtype=torch.float64)
+    J[0, 1] = 1.0  # ||J - J^T|| = sqrt(2), ||J|| = sqrt(5); (J + J^T)/2: eigenvalues 1.5, 1, 1, 0.5
+    faces = torch.rand(2, 1, 2, 2, generator=torch.Generator().manual_seed(8)).double()
+    sweep = harmonic.sigma_sweep(LinearDenoiser(J), faces, [0.1, 0.5])
+    np.testing.assert_allclose(sweep.asymmetry, np.full((2, 2), np.sqrt(2 / 5)), rtol=1e-12)
+    np.testing.assert_allclose(sweep.effective_dim, np.full((2, 2), 4.0), rtol=1e-12)
+    np.testing.assert_allclose(sweep.min_eigval, np.full((2, 2), 0.5), rtol=1e-12)
+    assert (sweep.homogeneity_error < 1e-12).all()
+
+
+def test_sigma_sweep_of_a_symmetric_jacobian_has_no_asymmetry():
+    faces = torch.rand(2, 1, 2, 2, generator=torch.Generator().manual_seed(9)).double()
+    sweep = harmonic.sigma_sweep(LinearDenoiser(symmetric_jacobian()), faces, [0.1, 0.5])
+    assert (sweep.asymmetry == 0).all()
+    np.testing.assert_allclose(sweep.effective_dim, np.full((2, 2), 1.5), rtol=1e-12)
+    np.testing.assert_allclose(sweep.min_eigval, np.full((2, 2), -1.0), rtol=1e-12)
+
+
+def test_negative_share_counts_the_negative_eigenvalues_and_their_energy():
+    # x = Q c: on the eigenvectors of -0.5 and -1 it carries 2^2 + 4^2 of ||x||^2 = 25
+    x = (Q @ torch.tensor([1.0, 2.0, 2.0, 4.0], dtype=torch.float64)).reshape(1, 2, 2)
+    a = jm.analyze(LinearDenoiser(symmetric_jacobian()), x, 0.1)
+    torch.testing.assert_close(a.eigvals, SPECTRUM)
+    n_negative, share = jm.negative_share(a)
+    assert n_negative == 2 and share == pytest.approx(20 / 25, rel=1e-12)
+    flipped = LinearDenoiser(-symmetric_jacobian())  # now 2 and 1 are the negative ones
+    assert jm.negative_share(jm.analyze(flipped, x, 0.1)) == (2, pytest.approx(5 / 25, rel=1e-12))
 
 
 def test_symmetric_error(analysis):
@@ -91,9 +148,27 @@ def test_symmetric_error_vanishes_for_a_symmetric_jacobian(analysis):
     assert harmonic.symmetric_error(sym) < 1e-10
 
 
-def test_eigenvector_pngs(analysis):
-    pngs = harmonic.eigenvector_pngs(analysis, [0, 1, 2])
-    assert len(pngs) == 3 and all(p.startswith(PNG) for p in pngs)
+def test_eigenvector_pngs_show_the_oriented_eigenvectors_titled_with_k_and_lambda(monkeypatch):
+    e0, e1 = cosine(0, 1 / 16), 0.5 * cosine(1 / 16, 0)  # orthogonal on the 16x16 grid
+    a = replace(analysis_with(e1 - e0, [e0, e1]), eigvals=torch.tensor([1.25, -0.125]))
+    drawn = []
+
+    def recording_png(image, title, **kw):
+        drawn.append((image, title, kw))
+        return real_png(image, title, **kw)
+
+    real_png = harmonic.image_png
+    monkeypatch.setattr(harmonic, "image_png", recording_png)
+    pngs = harmonic.eigenvector_pngs(a, [0, 1], size_in=2.6, dpi=90)
+    assert [title for _, title, _ in drawn] == [r"$e_{0}$,  $\lambda_{0}$ = 1.250",
+                                               r"$e_{1}$,  $\lambda_{1}$ = -0.125"]
+    # e0 is flipped (<x, e0> < 0), and each image is scaled to a peak |value| of 1
+    torch.testing.assert_close(drawn[0][0], -cosine(0, 1 / 16).double())
+    torch.testing.assert_close(drawn[1][0], cosine(1 / 16, 0).double())
+    assert all(kw == {"vmin": -1, "vmax": 1, "size_in": 2.6, "dpi": 90} for _, _, kw in drawn)
+    for png in pngs:
+        assert png.startswith(PNG)
+        assert Image.open(io.BytesIO(png)).size == (234, 269)  # 2.6 in at 90 dpi, with a title
 
 
 # ---------------------------------------------------------------- what the eigenvectors are

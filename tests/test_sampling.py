@@ -1,7 +1,11 @@
+import math
+
+import pytest
 import torch
 
 from diffgen_utils.models import UNet
-from diffgen_utils.sampling import SamplerSettings, sample, step_size
+from diffgen_utils.sampling import (SamplerSettings, effective_sigma, noise_amplitude, sample,
+                                    step_size)
 
 
 def model():
@@ -62,3 +66,40 @@ def test_noise_seeds_keep_the_start_and_change_the_path():
     assert torch.equal(base.trajectories[0]["y"][0], other.trajectories[0]["y"][0])
     assert not torch.allclose(base.images, other.images)
     assert torch.equal(base.images, same.images)
+
+
+# h_t = h0 t / (1 + h0 (t - 1)) at h0 = 0.01, by hand: 0.01, 0.02 / 1.01, 0.1 / 1.09
+PAPER_STEPS = {1: 1 / 100, 2: 2 / 101, 10: 10 / 109}
+# gamma_t^2 / sigma_t^2 = (1 - beta h_t)^2 - (1 - h_t)^2 at beta = 0.1, by hand:
+# t = 1: 0.999^2 - 0.99^2;  t = 2: (100.8^2 - 99^2) / 101^2;  t = 10: (108^2 - 99^2) / 109^2
+PAPER_GAMMA2 = {1: 0.017901, 2: 359.64 / 10201, 10: 1863 / 11881}
+
+
+@pytest.mark.parametrize("t", [1, 2, 10])
+def test_step_size_and_noise_amplitude_follow_the_papers_formulas(t):
+    h = step_size(t, 0.01)
+    assert h == pytest.approx(PAPER_STEPS[t], rel=1e-12)
+    sigma = torch.tensor([1.0, 0.5], dtype=torch.float64)
+    gamma = noise_amplitude(h, 0.1, sigma)
+    expected = torch.tensor([1.0, 0.25], dtype=torch.float64) * PAPER_GAMMA2[t]
+    torch.testing.assert_close(gamma**2, expected, rtol=1e-12, atol=0)
+
+
+def test_effective_sigma_is_the_residual_norm_over_the_root_of_the_pixel_count():
+    d = torch.tensor([[[[3.0, 4.0], [0.0, 0.0]]], [[[1.0, -1.0], [1.0, -1.0]]]])
+    # ||d||^2 / N: 25 / 4 and 4 / 4
+    torch.testing.assert_close(effective_sigma(d), torch.tensor([2.5, 1.0]), rtol=0, atol=0)
+
+
+def test_the_first_two_steps_are_algorithm_1_by_hand():
+    out = sample(Shrink(), [5], shape=(1, 4, 4), max_steps=3, record_every=1, progress=False)
+    g = torch.Generator().manual_seed(5)
+    y = 0.5 + torch.randn(1, 4, 4, generator=g)  # y0 = m + sigma0 z0
+    expected = [y]
+    for h, gamma2 in ((PAPER_STEPS[1], PAPER_GAMMA2[1]), (PAPER_STEPS[2], PAPER_GAMMA2[2])):
+        d = -0.5 * y  # f(y) - y for f(y) = y / 2
+        sigma = d.pow(2).sum().div(16).sqrt()
+        y = y + h * d + math.sqrt(gamma2) * sigma * torch.randn(1, 4, 4, generator=g)
+        expected.append(y)
+    torch.testing.assert_close(out.trajectories[0]["y"], torch.stack(expected))
+    torch.testing.assert_close(out.images[0], 0.5 * expected[2])  # f(y2), the last estimate
