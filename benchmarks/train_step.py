@@ -2,7 +2,7 @@
 
 For each size, the UNet of Table 1 (config.unet_blocks: 1 block at 10x10 and 20x20, 2 at 40x40)
 at the book's width and batch, on random images, plus the depth control of chapter 02 (the
-book's face size with Profile.deeper_blocks); prints ms per step, the time of a whole book
+book's face size with Profile.faces.deeper_blocks); prints ms per step, the time of a whole book
 run (profile steps), and the ratio to the book's 20x20 one-block model ("vs book"), all from
 the same run.
 
@@ -52,7 +52,7 @@ def main() -> None:
     book = config.get_profile("book")
     sizes = [int(s) for s in args.sizes.split(",")]
     models = [(size, config.unet_blocks(size)) for size in sizes]
-    models.append((book.face_size, book.deeper_blocks))
+    models.append((book.face_size, book.faces.deeper_blocks))
     times = {}
     for size, blocks in models:
         cfg = book.train_config("celeba", 1, size=size, blocks=blocks)

@@ -122,8 +122,51 @@ STEADY_SYNTHETIC_RECIPE = Recipe(blocks=2, width=32, batch=64, lr=5e-4, lr_sched
 
 
 @dataclass(frozen=True)
+class FaceModels:
+    """Which face models a profile has (chapters 01-03; families.FACES names them)."""
+
+    n_values: tuple  # training-set sizes N of the memorization chapter (S1 and S2 at each)
+    gap_sizes: tuple = ()  # Fig 15: other face resolutions, S1 at every N (blocks from Table 1)
+    # chapter 02's depth control: S1/S2 models with `deeper_blocks` UNet blocks at these N,
+    # trained like the chapter's models otherwise; deeper_gap_ns: more N with an S1 model only
+    deeper_ns: tuple = ()
+    deeper_blocks: int = 2
+    deeper_gap_ns: tuple = ()
+
+    @property
+    def largest_n(self) -> int:
+        return max(self.n_values)
+
+    @property
+    def deeper_curve_ns(self) -> tuple:
+        """N of Fig 15's curve at the face size with deeper_blocks (S1 models)."""
+        return tuple(sorted(set(self.deeper_ns) | set(self.deeper_gap_ns)))
+
+
+@dataclass(frozen=True)
+class CalphaModels:
+    """Which C^alpha models a profile has (chapter 04; families.CALPHA names them)."""
+
+    alphas: tuple = (1.0, 2.0, 3.0, 4.0, 5.0)  # Fig 4: contour = background regularity
+    contours: tuple = (1.5, 2.0, 4.0)  # Figs 16-18: contour regularities ...
+    background: float = 8.0  # ... with this background regularity
+    recipe: Recipe = Recipe()
+    contour_recipe: Recipe | None = None  # Figs 16-18 models (contour != background); None: recipe
+
+
+@dataclass(frozen=True)
+class ManifoldModels:
+    """How the manifold models are trained (chapter 05: disks, ray, cone; families.MANIFOLDS)."""
+
+    recipe: Recipe = Recipe()
+
+
+@dataclass(frozen=True)
 class Profile:
-    """How big everything is. Notebooks read every size from here, never hard-code one."""
+    """How big everything is. Notebooks read every size from here, never hard-code one.
+
+    The global fields are the face models' training defaults; each family's block (faces,
+    calpha, manifolds) says which models it has and how they differ from those defaults."""
 
     name: str
     face_size: int  # working resolution of the face chapters
@@ -131,43 +174,26 @@ class Profile:
     width: int  # base channels of every model
     steps: int  # optimizer steps per model
     batch: int
-    n_values: tuple  # training-set sizes N of the memorization chapter
     n_seeds: int  # samples per model for statistics
     n_test: int  # held-out test faces
     n_eval: int  # images used for each PSNR-vs-sigma evaluation
     train_missing: bool  # train a model when no matching checkpoint exists
+    faces: FaceModels
     lr_halvings: tuple = PAPER_LR_HALVINGS
     sigma_sampling: str = "uniform_squared"
     loss_weighting: str = "none"
     eval_every: int = 500
     device: str = "cpu"
-    # synthetic chapters (C^alpha images; low-dimensional manifolds), see synthetic.py / zoo.py
-    synthetic_size: int = 16  # resolution of every synthetic set
+    synthetic_size: int = 16  # resolution of every synthetic set (synthetic.py)
     synthetic_n: int = 64  # training images per synthetic model
-    calpha_alphas: tuple = (1.0, 2.0, 3.0, 4.0, 5.0)  # Fig 4: contour = background regularity
-    calpha_contours: tuple = (1.5, 2.0, 4.0)  # Figs 16-18: contour regularities ...
-    calpha_background: float = 8.0  # ... with this background regularity
-    calpha_recipe: Recipe = Recipe()  # training of the "calpha" family
-    contour_recipe: Recipe | None = None  # Figs 16-18 models (contour != background); None: calpha_recipe
-    manifold_recipe: Recipe = Recipe()  # training of the "manifolds" family (disks, ray, cone)
-    # Fig 15: other face resolutions, S1 models for every N (UNet blocks from Table 1)
-    gap_sizes: tuple = ()
-    # chapter 02's depth control: S1/S2 face models with `deeper_blocks` UNet blocks at these N,
-    # trained exactly like the chapter's models otherwise
-    deeper_ns: tuple = ()
-    deeper_blocks: int = 2
-    deeper_gap_ns: tuple = ()  # more N with an S1 model only, for Fig 15's deeper curve
+    calpha: CalphaModels = CalphaModels()
+    manifolds: ManifoldModels = ManifoldModels()
     replaces: str | None = None  # a profile whose models this one retrains: only those that differ
-
-    @property
-    def deeper_curve_ns(self) -> tuple:
-        """N of Fig 15's curve at face_size with deeper_blocks (S1 models)."""
-        return tuple(sorted(set(self.deeper_ns) | set(self.deeper_gap_ns)))
 
     @property
     def manifold_size(self) -> int:
         """Image size of the manifold models (disks, ray, cone)."""
-        return self.manifold_recipe.size or self.synthetic_size
+        return self.manifolds.recipe.size or self.synthetic_size
 
     def train_config(self, dataset: str, n_train: int, **overrides) -> TrainConfig:
         """A TrainConfig with this profile's defaults; overrides win."""
@@ -187,15 +213,10 @@ class Profile:
         base.update(overrides)
         return TrainConfig(**base)
 
-    def synthetic_config(self, dataset: str, n_train: int, data_options: tuple = ()
-                         ) -> TrainConfig:
-        """The TrainConfig of a synthetic set: synthetic_size, and the family's recipe ("calpha"
-        for C^alpha images, "manifolds" for disks, ray and cone) over the face defaults."""
-        recipe = self.calpha_recipe if dataset == "calpha" else self.manifold_recipe
-        options = dict(data_options)
-        if dataset == "calpha" and options.get("alpha") != options.get("beta") \
-                and self.contour_recipe is not None:
-            recipe = self.contour_recipe
+    def recipe_config(self, dataset: str, n_train: int, recipe: Recipe,
+                      data_options: tuple = ()) -> TrainConfig:
+        """The TrainConfig of a synthetic set trained with `recipe` (at synthetic_size unless
+        the recipe says otherwise)."""
         overrides = {"size": self.synthetic_size, **recipe.overrides()}
         return self.train_config(dataset, n_train, data_options=tuple(data_options), **overrides)
 
@@ -203,45 +224,51 @@ class Profile:
 PROFILES = {
     "smoke": Profile(
         name="smoke", face_size=16, blocks=1, width=8, steps=40, batch=8,
-        n_values=(1, 10, 40), n_seeds=8, n_test=32, n_eval=16, train_missing=True,
-        lr_halvings=(0.5, 0.75), eval_every=20, gap_sizes=(8,), deeper_ns=(10, 40),
-        synthetic_size=16, synthetic_n=64, calpha_alphas=(1.0, 4.0), calpha_contours=(1.5, 4.0),
+        n_seeds=8, n_test=32, n_eval=16, train_missing=True,
+        faces=FaceModels(n_values=(1, 10, 40), gap_sizes=(8,), deeper_ns=(10, 40)),
+        lr_halvings=(0.5, 0.75), eval_every=20,
+        synthetic_size=16, synthetic_n=64,
+        calpha=CalphaModels(alphas=(1.0, 4.0), contours=(1.5, 4.0)),
     ),
     "book": Profile(
         name="book", face_size=20, blocks=1, width=32, steps=12_000, batch=32,
-        n_values=(1, 10, 100, 1000, 10_000, 13_000), n_seeds=256, n_test=512, n_eval=256,
-        train_missing=False, lr_halvings=(0.5, 0.75, 0.9), sigma_sampling="log_uniform",
-        eval_every=1000, synthetic_size=32, synthetic_n=20_000, gap_sizes=(10,),
-        deeper_ns=(10, 13_000), deeper_gap_ns=(100, 1000),
-        calpha_recipe=BOOK_SYNTHETIC_RECIPE,
+        n_seeds=256, n_test=512, n_eval=256, train_missing=False,
+        faces=FaceModels(n_values=(1, 10, 100, 1000, 10_000, 13_000), gap_sizes=(10,),
+                         deeper_ns=(10, 13_000), deeper_gap_ns=(100, 1000)),
+        lr_halvings=(0.5, 0.75, 0.9), sigma_sampling="log_uniform", eval_every=1000,
+        synthetic_size=32, synthetic_n=20_000,
+        calpha=CalphaModels(
+            recipe=BOOK_SYNTHETIC_RECIPE,
+            # Figs 16-18 only show eigenvectors at sigma = 0.2: half the steps, to fit the budget
+            contour_recipe=replace(BOOK_SYNTHETIC_RECIPE, steps=2_500, eval_every=250)),
         # manifolds at 20x20, which the one-block UNet's 18x18 receptive field nearly covers:
         # the optimal denoisers of the disks' intensities and of the face ray are global
-        manifold_recipe=replace(BOOK_SYNTHETIC_RECIPE, size=20),
-        # Figs 16-18 only show eigenvectors at sigma = 0.2: half the steps, to fit the budget
-        contour_recipe=replace(BOOK_SYNTHETIC_RECIPE, steps=2_500, eval_every=250),
+        manifolds=ManifoldModels(recipe=replace(BOOK_SYNTHETIC_RECIPE, size=20)),
     ),
     "paper": Profile(
         # 1000 epochs of ~250k images at batch 512 = 488k steps, as in the paper.
         name="paper", face_size=80, blocks=3, width=64, steps=488_000, batch=512,
-        n_values=(1, 10, 100, 1000, 10_000, 13_000), n_seeds=256, n_test=512, n_eval=256,
-        train_missing=True, eval_every=5000, device="cuda",
+        n_seeds=256, n_test=512, n_eval=256, train_missing=True,
+        faces=FaceModels(n_values=(1, 10, 100, 1000, 10_000, 13_000), gap_sizes=(40,)),
+        eval_every=5000, device="cuda",
         # synthetic sets as in the paper: 10^5 images at 80x80, the same 3-block UNet and
         # schedule (empty recipes). Figs 16-20 used the BF-CNN: Recipe(arch="bfcnn") for those.
-        synthetic_size=80, synthetic_n=100_000, gap_sizes=(40,),
+        synthetic_size=80, synthetic_n=100_000,
     ),
 }
 # The book's next models: recipes that replace the shipped ones, trained in their own folder
 # (checkpoints/book-next/, over several sittings) while the shipped models keep serving the book.
 # When every model of a family is done there, its recipe moves into "book" above and its
 # checkpoints into checkpoints/book/ (DESIGN.md, "Replacing a family's models").
+_book = PROFILES["book"]
 PROFILES["book-next"] = replace(
-    PROFILES["book"], name="book-next", replaces="book",
-    manifold_recipe=replace(STEADY_SYNTHETIC_RECIPE, size=20, steps=MANIFOLD_STEPS,
-                            eval_every=MANIFOLD_STEPS // 20),
+    _book, name="book-next", replaces="book",
+    manifolds=ManifoldModels(recipe=replace(STEADY_SYNTHETIC_RECIPE, size=20, steps=MANIFOLD_STEPS,
+                                            eval_every=MANIFOLD_STEPS // 20)),
     # Fig 4 at the synthetic size (32x32), where the two blocks' 44x44 field covers the image.
     # The contour models of Figs 16-18 keep the book's recipe: the budget goes to Figs 4-5 first.
-    calpha_recipe=replace(STEADY_SYNTHETIC_RECIPE, steps=CALPHA_STEPS,
-                          eval_every=CALPHA_STEPS // 20),
+    calpha=replace(_book.calpha, recipe=replace(STEADY_SYNTHETIC_RECIPE, steps=CALPHA_STEPS,
+                                                eval_every=CALPHA_STEPS // 20)),
 )
 PROFILE_NAMES = tuple(PROFILES)
 

@@ -6,7 +6,7 @@ import io
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import Markdown, display
+from IPython.display import display
 from matplotlib.figure import Figure
 
 from .analysis import CONVERGED_GAIN_DB, input_psnr, matching_sigmas, psnr
@@ -133,19 +133,6 @@ def plot_decay(analyses: dict, axes, sigma: float | None = None) -> None:
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-
-
-def note(text: str) -> None:
-    """A visible note on the page (used for substitutes and profile caveats)."""
-    display(Markdown(f"> **Note.** {text}"))
-
-
-def smoke_note(profile: str) -> None:
-    """At the smoke profile, the note that the page's numbers mean nothing."""
-    if profile == "smoke":
-        note("Profile `smoke`: tiny images and networks trained for a few dozen steps on the "
-             "spot. Every number and picture on this page is meaningless; it only shows that "
-             "the code runs.")
 
 
 def image_png(image, title: str | None = None, vmin=0.0, vmax=1.0, cmap: str = "gray",

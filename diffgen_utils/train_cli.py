@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from . import config, distributed, zoo
+from . import config, distributed, families, zoo
 
 
 def main(argv=None) -> None:
@@ -22,9 +22,8 @@ def main(argv=None) -> None:
     parser.add_argument("--profile", default="book", choices=config.PROFILE_NAMES)
     parser.add_argument("--only", nargs="*", default=None,
                         help="model names (default: all models of --family)")
-    parser.add_argument("--family", default="faces",
-                        choices=("faces", "calpha", "manifolds", "all"),
-                        help="which models: faces (default), calpha, manifolds, all")
+    parser.add_argument("--family", default="faces", choices=families.FAMILY_CHOICES,
+                        help="which models (default: faces)")
     parser.add_argument("--device", default=None, help="default: the profile's device")
     parser.add_argument("--list", action="store_true", help="list the models and their state")
     parser.add_argument("--no-fast-path", action="store_true",
@@ -37,7 +36,7 @@ def main(argv=None) -> None:
         os.environ["DIFFGEN_FAST"] = "0"
     if args.bf16:
         os.environ["DIFFGEN_BF16"] = "1"
-    names = args.only or zoo.model_names(args.profile, family=args.family)
+    names = args.only or families.model_names(args.profile, args.family)
     if args.list:
         for name in names:
             print(f"{name:32s} {zoo.status(name, args.profile)}")

@@ -113,8 +113,8 @@ def test_a_batch_the_processes_cannot_share_is_refused(tmp_path, monkeypatch):
 
 def tiny_profile():
     return replace(config.get_profile("smoke"), name="tiny", face_size=8, width=4, steps=4,
-                   batch=4, n_values=(4,), n_test=4, n_eval=4, eval_every=2,
-                   lr_halvings=(0.5,), train_missing=True)
+                   batch=4, n_test=4, n_eval=4, eval_every=2, lr_halvings=(0.5,),
+                   train_missing=True, faces=config.FaceModels(n_values=(4,)))
 
 
 def zoo_load_on_every_rank(folder):

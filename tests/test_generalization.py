@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffgen_utils import analysis, config, sampling, zoo
+from diffgen_utils import analysis, config, families, sampling, zoo
 from diffgen_utils.chapters import generalization as gen
 from diffgen_utils.models import UNet
 
@@ -98,19 +98,21 @@ def test_compare_and_scorecard_rows():
     assert light["sample std"] == pytest.approx(light["train std"], rel=0.5)
     assert 0 < light["train mean"] < 1
     gap = gen.psnr_gap(Memorizer(train1), train1, images(8, 3), [0.1], n_eval=8)
-    rows = gen.scorecard_measurements(13000, {10: gap}, {10: comp.stats})
+    book = config.get_profile("book")
+    up_to_10 = replace(book, faces=config.FaceModels(n_values=(1, 10)))
+    rows = gen.scorecard_measurements(book, {10: gap}, {10: comp.stats})
     assert [r["id"] for r in rows] == ["F1.gap_N10", "F2.pair_similarity_N10",
                                        "F2.nearest_train_similarity_N10"]
     assert rows[2]["measured"] == pytest.approx(1, abs=1e-5) and rows[2]["target"] == ">= 0.95"
-    rows = gen.scorecard_measurements(10, {10: gap}, {10: comp.stats})  # 10 is also the largest
+    rows = gen.scorecard_measurements(up_to_10, {10: gap}, {10: comp.stats})  # 10 is the largest
     assert len(rows) == 6 and rows[0]["checkpoints"] == ["celeba-N10-S1", "celeba-N10-S2"]
-    deeper = gen.scorecard_measurements(13000, {10: gap}, {10: comp.stats}, blocks=2)
+    deeper = gen.scorecard_measurements(book, {10: gap}, {10: comp.stats}, blocks=2)
     assert [r["id"] for r in deeper] == [r + "_2blocks" for r in ("F1.gap_N10",
                                          "F2.pair_similarity_N10",
                                          "F2.nearest_train_similarity_N10")]
     assert deeper[0]["checkpoints"] == ["celeba-N10-S1-2blocks", "celeba-N10-S2-2blocks"]
     assert "2-block" in deeper[0]["measure"] and "block" not in rows[0]["measure"]
-    assert gen.scorecard_measurements(13000, {}, {}) == []
+    assert gen.scorecard_measurements(book, {}, {}) == []
 
 
 def test_nearest_training_image_of_a_training_image_is_itself():
@@ -215,25 +217,18 @@ def test_explorer_links_every_stack():
         gen.explorer({"a": [png], "b": [png, png]})
 
 
-def test_ready_ns_and_zoo_available(tmp_path, monkeypatch):
+def test_zoo_missing_names_what_is_not_done_and_the_command(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "checkpoint_dir", lambda profile: tmp_path / profile)
-    book = replace(config.get_profile("book"), n_values=(1, 10))
-    assert zoo.available(zoo.model_names(book), book) == []
-    assert gen.ready_ns(book) == ([], [1, 10])
-    assert gen.ready_ns(replace(book, train_missing=True)) == ([1, 10], [])
+    book = replace(config.get_profile("book"), faces=config.FaceModels(n_values=(1, 10)))
+    names = families.model_names(book)
+    assert zoo.missing(names, book) == {name: "missing" for name in names}
     statuses = {"celeba-N10-S1": "done", "celeba-N10-S2": "done", "celeba-N1-S1": "done",
                 "celeba-N1-S2": "at step 5 of 10"}
     monkeypatch.setattr(zoo, "status", lambda name, p: statuses.get(name, "missing"))
-    assert zoo.available(zoo.model_names(book), book) == ["celeba-N1-S1", "celeba-N10-S1",
-                                                          "celeba-N10-S2"]
-    assert gen.ready_ns(book) == ([10], [1])
-    assert gen.ready_ns(book, blocks=2) == ([], [10, 13000])
-    statuses.update({"celeba-N10-S1-2blocks": "done", "celeba-N10-S2-2blocks": "done",
-                     "celeba-N13000-S1-2blocks": "done"})
-    assert gen.ready_ns(book, blocks=2) == ([10], [13000])
-    with pytest.raises(ValueError, match="celeba only"):
-        gen.model_name(10, "S1", "fer2013", blocks=2)
-
+    assert zoo.missing(names, book) == {"celeba-N1-S2": "at step 5 of 10",
+                                        "celeba_shuffled-N10-S1": "missing"}
+    assert zoo.train_command(["a", "b"], book) == ("python -m diffgen_utils.train --profile book "
+                                                   "--only a b")
 
 
 def test_memorizer_snaps_to_the_nearest_image_and_averages_at_high_noise():
@@ -261,17 +256,17 @@ def test_blind_memorizer_samples_are_training_images():
     assert similarity.min() > 0.99
 
 
-def test_gaps_by_size_reads_the_stored_evaluation(zoo_env):
-    tiny = replace(config.get_profile("smoke"), n_values=(1, 4), steps=4, eval_every=2,
-                   n_test=4, n_eval=4, gap_sizes=(8,))
-    gaps, missing = gen.gaps_by_size(tiny, 8)
-    assert sorted(gaps) == [1, 4] and missing == []
-    net = zoo.load(zoo.gap_model_name(4, 8), tiny)
-    assert net.config.size == 8
+def test_stored_gaps_read_the_stored_evaluation(zoo_env):
+    tiny = replace(config.get_profile("smoke"), steps=4, eval_every=2, n_test=4, n_eval=4,
+                   faces=config.FaceModels(n_values=(1, 4), gap_sizes=(8,)))
+    names = {n: families.FACES.name(tiny, n, size=8) for n in (1, 4)}
+    assert names[4] == "celeba-N4-S1-8px"
+    gaps = gen.stored_gaps(tiny, names)
+    net = zoo.load(names[4], tiny)
+    assert sorted(gaps) == [1, 4] and net.config.size == 8
     assert gaps[4] == pytest.approx(gen.PsnrGap.from_history(net.history[-1]).gap)
-    assert gen.stored_gaps(tiny, {4: zoo.gap_model_name(4, 8)}) == ({4: gaps[4]}, [])
-    book = replace(tiny, train_missing=False)
-    assert gen.stored_gaps(book, {7: "celeba-N7-S1-8px"}) == ({}, ["celeba-N7-S1-8px"])
+    with pytest.raises(FileNotFoundError, match="--only celeba-N7-S1-8px"):
+        gen.stored_gaps(replace(tiny, train_missing=False), {7: "celeba-N7-S1-8px"})
 
 
 def test_plot_gap_vs_n_floors_tiny_gaps():
@@ -281,10 +276,3 @@ def test_plot_gap_vs_n_floors_tiny_gaps():
     assert list(ax.lines[1].get_ydata()) == [20.0, gen.GAP_FLOOR_DB]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["10x10", "20x20"]
     plt.close(fig)
-
-
-def test_missing_note_names_the_models_and_the_command():
-    note = gen.missing_note(["celeba-N10-S1-2blocks", "celeba-N10-S2-2blocks"], "book")
-    assert note.startswith("Not trained yet: celeba-N10-S1-2blocks, celeba-N10-S2-2blocks.")
-    assert ("`python -m diffgen_utils.train --profile book --only celeba-N10-S1-2blocks "
-            "celeba-N10-S2-2blocks`") in note

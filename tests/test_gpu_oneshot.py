@@ -11,7 +11,7 @@ import time
 import pytest
 import torch
 
-from diffgen_utils import config, zoo
+from diffgen_utils import config, families, zoo
 from diffgen_utils.train import train
 
 TOOL = config.REPO_ROOT / "tools" / "gpu_oneshot.py"
@@ -59,7 +59,7 @@ def test_report_has_every_stage(smoke_run):
     assert jac["pixels"] == 16 * 16 and jac["method"] == "local" and jac["full_s"] > 0
     assert jac["loop_estimate_s"] > 0 and jac["max_relative_difference"] < 1e-4
     models = report["train"]["models"]
-    names = zoo.model_names("smoke", family="manifolds") + zoo.model_names("smoke",
+    names = families.model_names("smoke", family="manifolds") + families.model_names("smoke",
                                                                            family="calpha")
     assert list(models) == names
     assert "CelebA" in models["ray-N64"]["skipped"]
@@ -95,7 +95,7 @@ def test_checkpoints_fit_the_device_limits_and_load(smoke_run, tmp_path, monkeyp
 
 def test_steps_that_fit_the_budget():
     tool = load_tool()
-    cfg = config.get_profile("book").synthetic_config("disks", 10)  # 5000 steps, eval every 500
+    cfg = families.config_of("disks-N10", config.get_profile("book"))  # 5000 steps, eval every 500
     cost = tool.Cost(fixed_s=10, step_s=0.01)
     assert tool.steps_that_fit(cfg, cost, seconds_left=70) == 5000
     assert tool.steps_that_fit(cfg, cost, seconds_left=27) == 1500  # whole evaluation periods

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffgen_utils import config, synthetic
+from diffgen_utils import config, families, synthetic
 from diffgen_utils.chapters import optimality
 
 
@@ -22,8 +22,8 @@ class Shrink(torch.nn.Module):
 
 def test_names_follow_the_zoo():
     book = config.get_profile("book")
-    assert optimality.alpha_model(4, book) == "calpha4-N20000"
-    assert optimality.contour_model(1.5, book) == "calpha-c1.5-b8-N20000"
+    assert families.CALPHA.name(book, 4) == "calpha4-N20000"
+    assert families.CALPHA.name(book, 1.5, book.calpha.background) == "calpha-c1.5-b8-N20000"
 
 
 def test_held_out_images_are_the_test_seed():

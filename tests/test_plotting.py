@@ -104,12 +104,3 @@ def test_denoised_grid_shows_the_psnrs():
     fig = plotting.denoised_grid(a, "one image")
     assert [ax.get_title() for ax in fig.axes] == ["clean", "noisy, 20.0 dB", "denoised, 40.0 dB"]
     plt.close(fig)
-
-
-def test_smoke_note_only_at_smoke(monkeypatch):
-    notes = []
-    monkeypatch.setattr(plotting, "note", notes.append)
-    plotting.smoke_note("book")
-    assert notes == []
-    plotting.smoke_note("smoke")
-    assert len(notes) == 1 and "meaningless" in notes[0]

@@ -218,13 +218,56 @@ def test_update_baseline_needs_a_finished_book_run(book, capsys):
     assert not (book / "scorecard").exists()
 
 
-def test_book_run_without_face_data_skips_the_gate(book, capsys, monkeypatch):
-    """Without the data the chapters cannot measure what the baseline holds: no comparison."""
+def test_book_run_without_face_data_runs_face_chapters_on_the_stand_in(book, capsys,
+                                                                        monkeypatch):
+    """A chapter that needs faces runs at smoke on the stand-in, with a note and no rows; the
+    gate compares only the chapters that recorded rows."""
     monkeypatch.setattr(run.data, "has_faces", lambda name="celeba": False)
+    path = book / "notebooks" / "01_good.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["diffgen"] = {"needs": {"data": ["celeba"]}}
+    nbformat.write(nb, path)
     (book / "scorecard").mkdir()
-    (book / "scorecard" / "book.json").write_text(json.dumps([_row("G.lost")]))
+    (book / "scorecard" / "book.json").write_text(json.dumps([_row("G.one")]))
     assert run.main(["--profile", "book", "--notebooks", "01", "--no-build"], root=book) == 0
-    assert "not compared with the baseline" in capsys.readouterr().out
+    assert "01_good.ipynb: running (smoke, cpu)" in capsys.readouterr().out
+    page = nbformat.read(book / "_build" / "source" / "notebooks" / "01_good.ipynb", as_version=4)
+    assert run.NOTE_TAG in page.cells[1].metadata["tags"]
+    assert "No celeba data was found" in page.cells[1].source
+    assert run.SMOKE_NOTE in page.cells[1].source
+    printed = next(c for c in page.cells if c.source.startswith("import os, pathlib"))
+    assert printed.outputs[0]["text"].startswith("smoke cpu 1")
+    assert json.loads((book / "_build" / "scorecard.json").read_text()) == []
+    record = json.loads((book / "_build" / "run.json").read_text())
+    assert record["substituted"] == {"notebooks/01_good.ipynb": "smoke"}
+    assert record["scorecard"]["regressions"] == []
+
+
+def test_plan_chapter_decides_before_the_chapter_runs(monkeypatch):
+    monkeypatch.setattr(run.data, "has_faces", lambda name="celeba": name == "celeba")
+    assert run.plan_chapter({}, "book") == run.ChapterPlan("book")
+    assert run.plan_chapter({"data": ["celeba"]}, "smoke") == run.ChapterPlan(
+        "smoke", [run.SMOKE_NOTE])
+    plan = run.plan_chapter({"data": ["fer2013"]}, "paper")  # paper trains on the stand-in
+    assert plan.profile == "paper" and not plan.scorecard and "No fer2013 data" in plan.notes[0]
+    monkeypatch.setattr(run.zoo, "missing", lambda names, p: {names[0]: "missing",
+                                                              names[1]: "at step 5 of 10"})
+    with pytest.raises(run.ModelsMissing) as failure:
+        run.plan_chapter({"families": ["manifolds"]}, "book")
+    assert "disks-N20000: missing\n  ray-N20000: at step 5 of 10" in str(failure.value)
+    assert ("python -m diffgen_utils.train --profile book --only disks-N20000 ray-N20000"
+            in str(failure.value))
+
+
+def test_the_chapters_declare_what_they_need():
+    known = {"data": {"celeba", "fer2013"}, "families": set(run.families.FAMILIES)}
+    for nb in run.toc_notebooks(REPO_ROOT):
+        needs = run.chapter_needs(REPO_ROOT / nb)
+        if nb == run.SCORECARD_NOTEBOOK:
+            assert needs == {}
+            continue
+        assert needs.keys() == known.keys(), nb
+        assert all(set(needs[k]) <= known[k] for k in known), nb
 
 
 def test_kernels_import_the_runners_package(book, tmp_path, monkeypatch):

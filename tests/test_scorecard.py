@@ -253,11 +253,13 @@ def test_update_baseline_refuses_unmeasured_rows_and_writes_a_run_with_face_data
 
 def test_text_table():
     rows = [{"id": "F6.x", "paper": None, "target": "<= 1e-4", "measured": 1e-7, "pass": True},
-            {"id": "F3.y", "paper": 1.2, "target": None, "measured": 1.1, "pass": False}]
-    header, first, second = sc.text_table(rows).splitlines()
+            {"id": "F3.y", "paper": 1.2, "target": None, "measured": 1.1, "pass": False},
+            {"id": "A1.z", "paper": "about 100", "target": None, "measured": 58.0, "pass": None}]
+    header, first, second, third = sc.text_table(rows).splitlines()
     assert header.split() == ["id", "paper", "target", "measured"]
     assert first.split() == ["F6.x", "-", "<=", "1e-4", "1e-07", "pass"]
     assert second.split() == ["F3.y", "1.2", "-", "1.1", "FAIL"]
+    assert third.split() == ["A1.z", "about", "100", "-", "58", "report"]
     assert sc.text_table([], empty="nothing") == "nothing"
 
 def test_chapter_titles(tmp_path):

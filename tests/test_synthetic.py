@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffgen_utils import config, synthetic as S, zoo
+from diffgen_utils import config, families, synthetic as S, zoo
 
 
 GENERATORS = {
@@ -203,7 +203,11 @@ def env(zoo_env):
 def test_names_parse_and_round_trip(name, dataset, options, tiny):
     cfg = zoo.spec(name, tiny, with_data=False).config
     assert cfg.dataset == dataset and cfg.options() == options and cfg.size == 16
-    assert zoo.synthetic_name(cfg.dataset, cfg.n_train, cfg.data_options) == name
+    same_n = replace(tiny, synthetic_n=cfg.n_train)
+    o = cfg.options()
+    rebuilt = (families.MANIFOLDS.name(same_n, cfg.dataset) if cfg.dataset != "calpha" else
+               families.CALPHA.name(same_n, o["alpha"], o["beta"]))
+    assert rebuilt == name
     assert config.TrainConfig.from_dict(cfg.to_dict()) == cfg  # survives the checkpoint
 
 
@@ -216,23 +220,23 @@ def test_non_canonical_names_are_refused(bad, tiny):
 
 def test_model_families_and_recipes():
     book = config.get_profile("book")
-    assert zoo.model_names(book) == zoo.model_names(book, "faces")
-    assert zoo.model_names(book, "calpha") == [
+    assert families.model_names(book) == families.model_names(book, "faces")
+    assert families.model_names(book, "calpha") == [
         "calpha1-N20000", "calpha2-N20000", "calpha3-N20000", "calpha4-N20000",
         "calpha5-N20000", "calpha-c1.5-b8-N20000", "calpha-c2-b8-N20000", "calpha-c4-b8-N20000"]
-    assert zoo.model_names(book, "manifolds") == ["disks-N20000", "ray-N20000", "cone-N20000"]
-    assert zoo.model_names(book, "all") == sum((zoo.model_names(book, f) for f in
+    assert families.model_names(book, "manifolds") == ["disks-N20000", "ray-N20000", "cone-N20000"]
+    assert families.model_names(book, "all") == sum((families.model_names(book, f) for f in
                                                 ("faces", "calpha", "manifolds")), [])
     with pytest.raises(ValueError):
-        zoo.model_names(book, "bedrooms")
+        families.model_names(book, "bedrooms")
     cfg = zoo.spec("calpha4-N20000", book, with_data=False).config
     assert (cfg.size, cfg.blocks, cfg.width, cfg.steps, cfg.batch) == (32, 1, 32, 5000, 32)
     assert cfg.loss_weighting == "inverse_variance" and cfg.sigma_sampling == "uniform_squared"
-    custom = replace(book, calpha_recipe=replace(book.calpha_recipe, steps=7))
+    custom = replace(book, calpha=replace(book.calpha, recipe=replace(book.calpha.recipe, steps=7)))
     assert zoo.spec("calpha4-N20000", custom, with_data=False).config.steps == 7
     assert zoo.spec("disks-N20000", custom, with_data=False).config.steps == 5000
     paper = config.get_profile("paper")
-    for name in zoo.model_names(paper, "calpha") + zoo.model_names(paper, "manifolds"):
+    for name in families.model_names(paper, "calpha") + families.model_names(paper, "manifolds"):
         c = zoo.spec(name, paper, with_data=False).config
         assert (c.arch, c.blocks, c.width, c.size, c.batch, c.n_train) == \
             ("unet", 3, 64, 80, 512, 100_000)

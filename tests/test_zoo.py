@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from diffgen_utils import config, data, zoo
+from diffgen_utils import config, data, families, zoo
 from diffgen_utils.train import train
 
 NAME = "celeba-N4-S1"
@@ -17,8 +17,9 @@ NAME = "celeba-N4-S1"
 @pytest.fixture
 def tiny():
     return replace(config.get_profile("smoke"), name="tiny", face_size=8, width=4, steps=4,
-                   batch=4, n_values=(1, 4), n_test=4, n_eval=4, eval_every=2,
-                   lr_halvings=(0.5,), train_missing=True, gap_sizes=(4,), deeper_ns=(4,))
+                   batch=4, n_test=4, n_eval=4, eval_every=2, lr_halvings=(0.5,),
+                   train_missing=True,
+                   faces=config.FaceModels(n_values=(1, 4), gap_sizes=(4,), deeper_ns=(4,)))
 
 
 def write_faces(root, n=20, seed=0, prefix="face"):
@@ -129,13 +130,13 @@ def test_without_data_trains_on_substitute_only_where_allowed(zoo_env, tiny, mon
 
 
 def test_model_names(tiny):
-    assert zoo.model_names(tiny) == ["celeba-N1-S1", "celeba-N1-S2", "celeba-N4-S1",
+    assert families.model_names(tiny) == ["celeba-N1-S1", "celeba-N1-S2", "celeba-N4-S1",
                                      "celeba-N4-S2", "celeba_shuffled-N4-S1",
                                      "celeba-N1-S1-4px", "celeba-N4-S1-4px",
                                      "celeba-N4-S1-2blocks", "celeba-N4-S2-2blocks"]
     p = config.get_profile("book")
-    book = zoo.model_names(p)[:2 * len(p.n_values) + 1]
-    assert book[:-1] == [f"celeba-N{n}-{s}" for n in p.n_values for s in ("S1", "S2")]
+    book = families.model_names(p)[:2 * len(p.faces.n_values) + 1]
+    assert book[:-1] == [f"celeba-N{n}-{s}" for n in p.faces.n_values for s in ("S1", "S2")]
     assert zoo.spec(book[-1], p, with_data=False).config.dataset == "celeba_shuffled"
     with pytest.raises(KeyError, match="unknown model name"):
         zoo.spec("celeba-N4-S3", tiny)
@@ -156,8 +157,8 @@ def test_training_lock_refuses_a_live_owner_and_takes_over_a_dead_one(tmp_path):
 
 def test_gap_models_at_another_resolution():
     book = config.get_profile("book")
-    name = zoo.gap_model_name(100, 10)
-    assert name == "celeba-N100-S1-10px" and name in zoo.model_names(book)
+    name = families.FACES.name(book, 100, size=10)
+    assert name == "celeba-N100-S1-10px" and name in families.model_names(book)
     cfg = zoo.spec(name, book, with_data=False).config
     assert (cfg.size, cfg.n_train, cfg.subset, cfg.blocks) == (10, 100, "S1", 1)
     assert zoo.spec("celeba-N100-S1-40px", book, with_data=False).config.blocks == 2
@@ -168,16 +169,16 @@ def test_gap_models_at_another_resolution():
 
 def test_deeper_models_differ_only_in_blocks():
     book = config.get_profile("book")
-    name = zoo.deeper_model_name(10, "S2", 2)
-    assert name == "celeba-N10-S2-2blocks" and name in zoo.model_names(book)
+    name = families.FACES.name(book, 10, "S2", blocks=2)
+    assert name == "celeba-N10-S2-2blocks" and name in families.model_names(book)
     deeper = zoo.spec(name, book, with_data=False).config
     plain = zoo.spec("celeba-N10-S2", book, with_data=False).config
     assert deeper.blocks == 2 and deeper == replace(plain, blocks=2)
-    deeper_names = [m for m in zoo.model_names(book) if m.endswith("blocks")]
+    deeper_names = [m for m in families.model_names(book) if m.endswith("blocks")]
     assert deeper_names == ["celeba-N10-S1-2blocks", "celeba-N10-S2-2blocks",
                             "celeba-N13000-S1-2blocks", "celeba-N13000-S2-2blocks",
                             "celeba-N100-S1-2blocks", "celeba-N1000-S1-2blocks"]
-    assert book.deeper_curve_ns == (10, 100, 1000, 13000)
+    assert book.faces.deeper_curve_ns == (10, 100, 1000, 13000)
     assert zoo.spec("celeba-N10-S1-40px-3blocks", book, with_data=False).config.blocks == 3
     with pytest.raises(KeyError, match="default at 20x20"):
         zoo.spec("celeba-N10-S1-1blocks", book, with_data=False)
@@ -189,7 +190,7 @@ def test_contour_models_use_their_own_recipe():
     book = config.get_profile("book")
     contour = zoo.spec("calpha-c4-b8-N20000", book, with_data=False).config
     plain = zoo.spec("calpha4-N20000", book, with_data=False).config
-    assert (contour.steps, plain.steps) == (book.contour_recipe.steps, book.calpha_recipe.steps)
+    assert (contour.steps, plain.steps) == (book.calpha.contour_recipe.steps, book.calpha.recipe.steps)
     assert contour.steps < plain.steps
     smoke = config.get_profile("smoke")  # no contour recipe: the calpha recipe
     assert zoo.spec("calpha-c4-b8-N64", smoke, with_data=False).config.steps == smoke.steps
@@ -197,9 +198,9 @@ def test_contour_models_use_their_own_recipe():
 
 def test_a_replacing_profile_lists_only_the_models_it_trains_differently():
     nxt, book = config.get_profile("book-next"), config.get_profile("book")
-    names = zoo.model_names(nxt, family="all")
-    assert names and set(names) <= set(zoo.model_names(book, family="all"))
-    for name in zoo.model_names(book, family="all"):
+    names = families.model_names(nxt, family="all")
+    assert names and set(names) <= set(families.model_names(book, family="all"))
+    for name in families.model_names(book, family="all"):
         differs = (zoo.spec(name, nxt, with_data=False).config
                    != zoo.spec(name, book, with_data=False).config)
         assert (name in names) == differs, name

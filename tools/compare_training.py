@@ -50,7 +50,7 @@ def arm_profile(arm: str) -> config.Profile:
     recipe = ARMS[arm][0]
     steps = IMAGES // recipe.batch
     recipe = replace(recipe, size=20, steps=steps, eval_every=steps // EVALS)
-    return config.get_profile("book", manifold_recipe=recipe)
+    return config.get_profile("book", manifolds=config.ManifoldModels(recipe=recipe))
 
 
 def arm_path(arm: str) -> Path:

@@ -110,7 +110,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from benchmarks.jacobian import loop_rows  # noqa: E402
-from diffgen_utils import config, jacobian, synthetic, zoo  # noqa: E402
+from diffgen_utils import config, families, jacobian, synthetic, zoo  # noqa: E402
 from diffgen_utils.models import build_model  # noqa: E402
 from diffgen_utils.train import (SpeedFlags, environment, load_checkpoint, loss_fn,  # noqa: E402
                                  speed_flags, train)
@@ -299,7 +299,7 @@ def stage_train(scale: Scale, device: str, deadline: float, out: Path, report: d
     A model's step is timed without torch.compile (one compilation per model is enough); where
     its run compiles, the fast path's warm-up of stage speed (a larger model) stands for it."""
     p = config.get_profile(scale.train_profile)
-    names = zoo.model_names(p, family="manifolds") + zoo.model_names(p, family="calpha")
+    names = families.model_names(p, "manifolds") + families.model_names(p, "calpha")
     folder = out / "checkpoints"
     if folder.exists() and any(folder.iterdir()):
         raise FileExistsError(f"{folder} is not empty; give an empty --out")

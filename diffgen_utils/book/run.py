@@ -8,12 +8,20 @@ Source notebooks stay output-free: they are executed into a staging copy of the 
 `_build/source/`, which is then built into `_build/html`. A failing notebook or a build warning
 fails the run: `_build/html` is removed and `_build/FAILED` says why.
 
+Before a chapter runs, the runner decides how (`plan_chapter`), from what the notebook declares
+in its metadata ("diffgen": {"needs": {"data": [...], "families": [...]}}): at the profile when
+its data and models are there; on the synthetic stand-in, with a note on the page and no
+scorecard rows, when its data is absent (at the smoke profile where the profile ships its
+models); and at `book` a missing or stale model fails the run with the command that trains it.
+Chapter cells never branch on what is available.
+
 Scorecard: each chapter writes its rows to `_build/scorecard/<profile>/<chapter>.json` (a re-run
 replaces its chapter's file; rows of chapters not run stay); after the notebooks the runner
 collects them into `_build/scorecard.json`, and the last notebook (99_scorecard, executed after
-any other) renders them. At the `book` profile the rows are compared with the accepted baseline
-`scorecard/book.json`: a row that passed there and now fails or is gone fails the run (the book
-is kept, `_build/FAILED` names the rows). `--update-baseline` accepts the last run's rows.
+any other) renders them. At the `book` profile the rows of the chapters that recorded them are
+compared with the accepted baseline `scorecard/book.json` (`scorecard.compare`: a gone row, a
+changed target, a NaN, fewer rows, or a pass turned fail fails the run; the book is kept and
+`_build/FAILED` names the rows). `--update-baseline` accepts the last run's rows.
 """
 from __future__ import annotations
 
@@ -26,12 +34,13 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 import yaml
 
-from diffgen_utils import data
+from diffgen_utils import data, families, zoo
 from diffgen_utils.book import scorecard as sc
 from diffgen_utils.config import PROFILE_NAMES, REPO_ROOT, get_profile
 
@@ -42,6 +51,10 @@ BASELINE_PROFILES = ("book",)  # smoke numbers mean nothing; paper has no accept
 
 class RunFailed(RuntimeError):
     """A notebook or the book build failed; the message says where."""
+
+
+class ModelsMissing(RunFailed):
+    """A profile that ships its models (book) lacks some that a chapter needs."""
 
 
 class Regressions(RunFailed):
@@ -148,6 +161,66 @@ def stage_book(selected: list[str], profile: str, root=REPO_ROOT) -> Path:
     return stage
 
 
+# ---------------------------------------------------------------- what a chapter can run with
+NOTE_TAG = "runner-note"  # the cell with_notes adds
+SUBSTITUTE_PROFILE = "smoke"  # where a page runs when the data its shipped models need is absent
+SMOKE_NOTE = ("Profile `smoke`: tiny images and networks trained for a few dozen steps on the "
+              "spot. Every number and picture on this page only shows that the code runs.")
+
+
+@dataclass
+class ChapterPlan:
+    """How the runner executes one notebook, decided before its first cell runs."""
+
+    profile: str  # the profile it runs at
+    notes: list[str] = field(default_factory=list)  # shown at the top of the page
+    scorecard: bool = True  # whether its rows enter the scorecard
+
+
+def chapter_needs(notebook) -> dict:
+    """What a chapter declares in its metadata: {"data": [data sets], "families": [model
+    families]} (notebook metadata "diffgen": {"needs": ...})."""
+    return nbformat.read(notebook, as_version=4).metadata.get("diffgen", {}).get("needs", {})
+
+
+def plan_chapter(needs: dict, profile: str) -> ChapterPlan:
+    """Decide how a chapter runs: at `profile` when its data and models are there; on the
+    synthetic stand-in (at the smoke profile where `profile` ships its models) when its data is
+    absent, with a note and no scorecard rows; a ModelsMissing error, naming the training
+    command, when a profile that ships its models lacks one."""
+    absent = [name for name in needs.get("data", ()) if not data.has_faces(name)]
+    plan = ChapterPlan(profile)
+    if absent:
+        where = "" if get_profile(profile).train_missing else (
+            f" Its shipped `{profile}` models were trained on those faces, so the page ran at "
+            f"the `{SUBSTITUTE_PROFILE}` profile instead.")
+        plan = ChapterPlan(profile if not where else SUBSTITUTE_PROFILE, scorecard=False)
+        plan.notes.append(
+            f"No {' or '.join(absent)} data was found (`DIFFGEN_DATA`), so the images on this page "
+            f"are synthetic ellipses, not faces.{where} None of its numbers enter the scorecard; "
+            f"point `DIFFGEN_DATA` at the data (see the README) for the real page.")
+    if plan.profile == "smoke":
+        plan.notes.append(SMOKE_NOTE)
+    p = get_profile(plan.profile)
+    if not p.train_missing:
+        names = [name for family in needs.get("families", ())
+                 for name in families.FAMILIES[family].names(p)]
+        lacking = zoo.missing(names, p)
+        if lacking:
+            listed = "\n".join(f"  {name}: {state}" for name, state in lacking.items())
+            raise ModelsMissing(f"the {p.name} profile lacks models this chapter needs:\n"
+                                f"{listed}\n  train them with: {zoo.train_command(lacking, p)}")
+    return plan
+
+
+def with_notes(nb, notes: list[str]):
+    """The notebook with a note cell after its title cell (the page's first cell)."""
+    if notes:
+        text = "\n\n".join(f":::{{note}}\n{note}\n:::" for note in notes)
+        nb.cells.insert(1, nbformat.v4.new_markdown_cell(text, metadata={"tags": [NOTE_TAG]}))
+    return nb
+
+
 @contextlib.contextmanager
 def _environ(**values):
     saved = {k: os.environ.get(k) for k in values}
@@ -174,27 +247,34 @@ def _tags(cell) -> list:
     return cell.metadata.setdefault("tags", [])
 
 
-def execute_notebook(src, dst, profile: str, device: str, root=REPO_ROOT) -> float:
-    """Execute `src` into `dst` (cwd = dst's folder) with papermill; return the wall time."""
+def execute_notebook(src, dst, profile: str, device: str, root=REPO_ROOT,
+                     plan: ChapterPlan | None = None) -> float:
+    """Execute `src` into `dst` (cwd = dst's folder) with papermill as `plan` says (default:
+    at `profile`, rows into its scorecard); return the wall time."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     src, dst = Path(src), Path(dst)
+    plan = plan or ChapterPlan(profile)
     name = os.path.relpath(src, root)
     scorecard = scorecard_dir(profile, root)
     scorecard.mkdir(parents=True, exist_ok=True)
     # the chapter's rows come from this run only (record() merges into an existing file)
     (scorecard / f"{src.name[:2]}.json").unlink(missing_ok=True)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(with_notes(nbformat.read(src, as_version=4), plan.notes), dst)
     t0 = time.perf_counter()
-    with _environ(DIFFGEN_BATCH="1", DIFFGEN_SCORECARD_DIR=str(scorecard),
+    with _environ(DIFFGEN_BATCH="1", DIFFGEN_SCORECARD_DIR=str(scorecard) if plan.scorecard else "",
                   PYTHONPATH=_this_package_first()):
         try:
-            pm.execute_notebook(str(src), str(dst), parameters={"profile": profile, "device": device},
+            pm.execute_notebook(str(dst), str(dst), parameters={"profile": plan.profile,
+                                                                "device": device},
                                 kernel_name="python3", cwd=str(dst.parent), progress_bar=False)
         except PapermillExecutionError as e:
             cells = [c for c in nbformat.read(dst, as_version=4).cells
                      if "papermill-error-cell-tag" not in _tags(c)]
-            injected = sum("injected-parameters" in _tags(c) for c in cells[: e.cell_index])
+            injected = sum(bool({"injected-parameters", NOTE_TAG} & set(_tags(c)))
+                           for c in cells[: e.cell_index])
             first = (e.source.strip().splitlines() or [""])[0]
             raise RunFailed(
                 f"notebook {name} failed at cell index {e.cell_index - injected} (0-based, in the "
@@ -276,7 +356,8 @@ def collect_scorecard(profile: str, root=REPO_ROOT) -> list[dict]:
 
 def check_baseline(rows: list[dict], profile: str, notebooks: list[str],
                    root=REPO_ROOT) -> sc.Comparison | None:
-    """Compare `rows` with the profile's accepted baseline (None: the profile has none)."""
+    """Compare `rows` with the profile's accepted baseline (None: the profile has none), for
+    the chapters of `notebooks` (those that ran at the profile and recorded rows)."""
     path = baseline_file(profile, root)
     if profile not in BASELINE_PROFILES:
         return None
@@ -284,10 +365,6 @@ def check_baseline(rows: list[dict], profile: str, notebooks: list[str],
         print(f"scorecard: no baseline {os.path.relpath(path, root)} to compare with; accept "
               f"this run's rows with: python -m diffgen_utils.run --profile {profile} "
               "--update-baseline", flush=True)
-        return None
-    if not data.has_faces("celeba"):
-        print("scorecard: no face data in $DIFFGEN_DATA, so the chapters record no rows that "
-              "need it; not compared with the baseline", flush=True)
         return None
     try:
         baseline = sc.read_rows(path)
@@ -365,15 +442,19 @@ def run_book(profile="book", notebooks=None, device=None, build=True, root=REPO_
         stage = stage_book(notebooks, profile, root)
         for i, nb in enumerate(notebooks, 1):
             tag = f"[{i}/{len(notebooks)}] {nb}"
-            print(f"{tag}: running ({profile}, {device})", flush=True)
-            seconds = execute_notebook(root / nb, stage / nb, profile, device, root)
+            plan = plan_chapter(chapter_needs(root / nb), profile)
+            print(f"{tag}: running ({plan.profile}, {device})", flush=True)
+            seconds = execute_notebook(root / nb, stage / nb, profile, device, root, plan)
+            if plan.profile != profile or not plan.scorecard:
+                record.setdefault("substituted", {})[nb] = plan.profile
             record["seconds"][nb] = round(seconds, 1)
             print(f"{tag}: {seconds:.1f} s", flush=True)
         rows = collect_scorecard(profile, root)
         record["scorecard"] = sc.counts(rows)
         if build:
             record["build_seconds"] = round(build_book(root), 1)
-        comparison = check_baseline(rows, profile, notebooks, root)
+        recorded = [nb for nb in notebooks if nb not in record.get("substituted", {})]
+        comparison = check_baseline(rows, profile, recorded, root)
         if comparison is not None:
             record["scorecard"]["regressions"] = comparison.regressions
             if comparison.regressions:

@@ -55,14 +55,13 @@ def passes(target: str | None, measured: float) -> bool | None:
 
 
 def record(id: str, chapter: str, measure: str, measured: float, profile: str,
-           target: str | None = None, paper=None, checkpoints: list[str] | None = None,
-           write: bool = True) -> dict:
-    """Write (or replace) one row and return it. `write=False` only returns it: for numbers
-    measured on a stand-in (no face data), which must not enter the scorecard."""
+           target: str | None = None, paper=None, checkpoints: list[str] | None = None) -> dict:
+    """Write (or replace) one row and return it. Outside the runner, or where the runner ran the
+    chapter on a stand-in, DIFFGEN_SCORECARD_DIR is unset and the row is only returned."""
     row = {"id": id, "chapter": chapter, "measure": measure, "paper": paper, "target": target,
            "measured": None if measured is None else float(measured), "profile": profile,
            "pass": passes(target, measured), "checkpoints": checkpoints or []}
-    folder = os.environ.get("DIFFGEN_SCORECARD_DIR") if write else None
+    folder = os.environ.get("DIFFGEN_SCORECARD_DIR")
     if folder:
         path = Path(folder) / f"{chapter}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,6 +69,12 @@ def record(id: str, chapter: str, measure: str, measured: float, profile: str,
         rows = [r for r in rows if r["id"] != id] + [row]
         write_json(path, rows)
     return row
+
+
+def record_all(measurements: list[dict], chapter: str, profile: str) -> list[dict]:
+    """`record` every row a chapter module measured (dicts with id, measure, measured and
+    optionally target, paper, checkpoints)."""
+    return [record(chapter=chapter, profile=profile, **m) for m in measurements]
 
 
 def write_json(path, value, indent: int = 1) -> Path:
@@ -144,9 +149,11 @@ def text_table(rows, empty: str = "(no rows)") -> str:
     verdict = {True: "pass", False: "FAIL", None: "report"}
     return format_table(
         ["id", "paper", "target", "measured", ""],
-        [[r["id"], r["paper"], r["target"] or "-", r["measured"], verdict[r["pass"]]]
-         for r in rows],
-        ["<", ".4g", "<", ".4g", "<"], empty=empty)
+        [[r["id"], None if r["paper"] is None else format_value(r["paper"]),
+          r["target"] or "-", r["measured"],
+          verdict[r["pass"]]] for r in rows],
+        ["<", ">", "<", ".4g", "<"], empty=empty)
+
 
 # ---------------------------------------------------------------------------- regressions
 

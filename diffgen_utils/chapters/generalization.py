@@ -22,44 +22,10 @@ from matplotlib.figure import Figure
 from .. import analysis, config, sampling, zoo
 from ..config import Profile
 from ..data import mean_removed_unit
+from ..families import FACES, SUBSETS
 from ..models import model_device
 
-SUBSETS = ("S1", "S2")
 PAIR_ROWS = ("nearest S1", "S1 sample", "S2 sample", "nearest S2")  # rows of Comparison.columns
-
-
-# ---------------------------------------------------------------- which models exist
-def model_name(n: int, subset: str, dataset: str = "celeba", blocks: int | None = None) -> str:
-    """The zoo name of the chapter's model for (N, subset); `blocks`: the depth control's."""
-    if blocks is not None:
-        if dataset != "celeba":
-            raise ValueError(f"the depth control is trained on celeba only, not {dataset!r}")
-        return zoo.deeper_model_name(n, subset, blocks)
-    return f"{dataset}-N{n}-{subset}"
-
-
-def ready_ns(profile: str | Profile, dataset: str = "celeba", blocks: int | None = None
-             ) -> tuple[list[int], list[int]]:
-    """(N values whose S1 and S2 models can be used now, N values still missing).
-
-    The N are the profile's n_values, or its deeper_ns when `blocks` asks for the depth
-    control. A profile that trains missing models on the spot (smoke, paper) has every N ready;
-    at `book` an N is ready once both shipped checkpoints are complete (`zoo.available`).
-    """
-    p = config.get_profile(profile) if isinstance(profile, str) else profile
-    ns = list(p.n_values if blocks is None else p.deeper_ns)
-    if p.train_missing:
-        return ns, []
-    names = {n: [model_name(n, s, dataset, blocks) for s in SUBSETS] for n in ns}
-    done = set(zoo.available([m for pair in names.values() for m in pair], p))
-    ready = [n for n in ns if all(m in done for m in names[n])]
-    return ready, [n for n in ns if n not in ready]
-
-
-def missing_note(names, profile_name: str) -> str:
-    """What a page says about models that are not trained yet, with the command to train them."""
-    return (f"Not trained yet: {', '.join(names)}. Train them with `python -m "
-            f"diffgen_utils.train --profile {profile_name} --only {' '.join(names)}`.")
 
 
 # ---------------------------------------------------------------- PSNR: train versus test
@@ -290,14 +256,15 @@ def compare(model1, model2, train1: torch.Tensor, train2: torch.Tensor, seeds, s
                       similarity_stats(s1.images, s2.images, train1, train2))
 
 
-def scorecard_measurements(largest_n: int, gaps: dict, stats: dict, blocks: int | None = None
+def scorecard_measurements(profile: Profile, gaps: dict, stats: dict, blocks: int | None = None
                            ) -> list[dict]:
     """The chapter's scorecard rows for the N that were measured.
 
-    gaps[n] = PsnrGap of the S1 model, stats[n] = PairStats of the S1/S2 pair; an N that is
-    absent gives no row. `largest_n` is the profile's largest N (not the largest one present).
-    `blocks` marks the rows of the depth control: ids end in `_{blocks}blocks`.
+    gaps[n] = PsnrGap of the S1 model, stats[n] = PairStats of the S1/S2 pair; an N that was
+    not measured gives no row. `blocks` marks the rows of the depth control: ids end in
+    `_{blocks}blocks`.
     """
+    largest_n = profile.faces.largest_n
     specs = [
         ("F1.gap_largest_N", largest_n, "train - test output PSNR (dB), mean over sigma",
          lambda n: gaps[n].gap, "<= 0.5"),
@@ -313,9 +280,9 @@ def scorecard_measurements(largest_n: int, gaps: dict, stats: dict, blocks: int 
          "seeds of one model", lambda n: stats[n].seeds.median().item(), "<= 0.7"),
     ]
     suffix, net = ("", "") if blocks is None else (f"_{blocks}blocks", f", {blocks}-block UNet")
-    return [{"id": id_ + suffix, "n": n, "measure": f"{measure}, N={n}{net}",
+    return [{"id": id_ + suffix, "measure": f"{measure}, N={n}{net}",
              "measured": value(n), "target": target,
-             "checkpoints": [model_name(n, s, blocks=blocks) for s in SUBSETS]}
+             "checkpoints": [FACES.name(profile, n, s, blocks=blocks) for s in SUBSETS]}
             for id_, n, measure, value, target in specs if n in gaps and n in stats]
 
 
@@ -414,20 +381,11 @@ def plot_psnr_curves(gaps: dict, axes) -> None:
 GAP_FLOOR_DB = 0.01  # Fig 15 is drawn on a log scale: smaller gaps are drawn at this floor
 
 
-def stored_gaps(profile: Profile, names: dict, device: str = "cpu") -> tuple[dict, list[str]]:
-    """{N: train - test gap (dB)} of the available models `names[N]`, from the evaluation
-    stored when their training ended, and the names still missing."""
-    have = set(names.values()) if profile.train_missing else set(
-        zoo.available(list(names.values()), profile))
-    gaps = {n: PsnrGap.from_history(zoo.load(name, profile, device=device).history[-1]).gap
-            for n, name in names.items() if name in have}
-    return gaps, [name for name in names.values() if name not in have]
-
-
-def gaps_by_size(profile: Profile, size: int, device: str = "cpu") -> tuple[dict, list[str]]:
-    """Fig 15 at another resolution: `stored_gaps` of the `celeba-N{n}-S1-{size}px` models."""
-    return stored_gaps(profile, {n: zoo.gap_model_name(n, size) for n in profile.n_values},
-                       device)
+def stored_gaps(profile: Profile, names: dict, device: str = "cpu") -> dict:
+    """{N: train - test gap (dB)} of the models `names[N]`, from the evaluation stored when
+    their training ended."""
+    return {n: PsnrGap.from_history(zoo.load(name, profile, device=device).history[-1]).gap
+            for n, name in names.items()}
 
 
 def plot_gap_vs_n(curves: dict, ax) -> None:

@@ -4,8 +4,8 @@
 A C^alpha image is two regular backgrounds separated by a C^alpha contour (`synthetic.calpha`).
 The best achievable denoising error of such images falls as sigma^(2 alpha / (alpha + 1)), so
 output PSNR grows with input PSNR at the slope alpha / (alpha + 1) (`synthetic.optimal_slope`).
-This module fits that slope on a trained model's PSNR curve, names the chapter's models, and
-measures how local the Jacobian's eigenvectors are.
+This module fits that slope on a trained model's PSNR curve and measures how local the
+Jacobian's eigenvectors are.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import analysis, synthetic, zoo
+from .. import analysis, synthetic
 from ..config import Profile
 
 # Fig 4 of the paper (80x80 UNets, 10^5 images per alpha); the paper gives no slope for alpha = 4.
@@ -37,19 +37,6 @@ RATE_INPUT_PSNR = np.arange(0.0, 45.01, 2.5)
 def rate_sigmas() -> np.ndarray:
     """The noise levels of the PSNR curves (input PSNR = RATE_INPUT_PSNR)."""
     return 10 ** (-RATE_INPUT_PSNR / 20)
-
-
-def alpha_model(alpha: float, profile: Profile) -> str:
-    """Zoo name of the model trained on C^alpha images with contour = background regularity."""
-    return zoo.synthetic_name("calpha", profile.synthetic_n,
-                              synthetic.data_options("calpha", alpha))
-
-
-def contour_model(contour_alpha: float, profile: Profile) -> str:
-    """Zoo name of the model of Figs 16-18: contour regularity `contour_alpha`, background
-    regularity `profile.calpha_background`."""
-    return zoo.synthetic_name("calpha", profile.synthetic_n, synthetic.data_options(
-        "calpha", contour_alpha, profile.calpha_background))
 
 
 def held_out(alpha: float, profile: Profile, n: int, background_alpha: float | None = None
@@ -237,3 +224,21 @@ def decay_exponent(coeffs: torch.Tensor, k_range: tuple[int, int]) -> float:
     lo, hi = k_range
     keep = (k >= lo) & (k <= hi) & (c > 0)
     return float(np.polyfit(np.log(k[keep]), np.log(c[keep]), 1)[0])
+
+
+def scorecard_measurements(curves: dict, linear: dict, names: dict) -> list[dict]:
+    """The chapter's rows, per alpha: the fitted slope against alpha/(alpha+1) (Fig 4) and how
+    far the network falls below the best linear denoiser. names[alpha]: the model's name."""
+    rows = []
+    for a, curve in curves.items():
+        fit = f"input PSNR {curve.fit_range[0]:g}-{curve.fit_range[1]:g} dB"
+        rows += [
+            dict(id=f"F4.slope_alpha{a:g}", measure=f"PSNR slope over {fit} (optimal "
+                 f"{curve.optimal:.3f})", measured=curve.slope, paper=PAPER_SLOPES.get(a),
+                 target=f"within {SLOPE_TOLERANCE:g} of {curve.optimal:.4f}",
+                 checkpoints=[names[a]]),
+            dict(id=f"F4.below_linear_alpha{a:g}", measure=f"most dB below the best linear "
+                 f"denoiser over {fit} (the optimum is never below it)",
+                 measured=below_linear(curve, linear[a]), paper=0.0, target=BELOW_LINEAR_TARGET,
+                 checkpoints=[names[a]])]
+    return rows

@@ -1,0 +1,24 @@
+"""Chapter 1: a bias-free denoiser and Algorithm 1, the chapter's scorecard rows.
+
+Everything else the chapter shows is computed by the science modules directly (models,
+analysis, sampling); only what it records as checks lives here.
+"""
+from __future__ import annotations
+
+from ..sampling import SamplerSettings
+
+HOMOGENEITY_TARGET = "<= 1e-4"  # float precision: f(a y) = a f(y) and f(y) = J(y) y
+PAPER_SAMPLER_STEPS = "about 100"  # the paper's iterations of Algorithm 1 per sample
+
+
+def scorecard_measurements(model: str, homogeneity_error: float, median_steps: float,
+                           settings: SamplerSettings) -> list[dict]:
+    """A0: the largest relative error of the two bias-free identities; A1: the median number of
+    iterations of Algorithm 1 with `settings`."""
+    return [
+        dict(id="A0.homogeneity", measure="max relative error of f(a y) = a f(y) and "
+             "f(y) = J(y) y", measured=homogeneity_error, target=HOMOGENEITY_TARGET,
+             checkpoints=[model]),
+        dict(id="A1.sampler_steps", measure=f"median iterations of Algorithm 1 (sigma "
+             f"{settings.sigma0:g} -> {settings.sigma_final:g})", measured=median_steps,
+             paper=PAPER_SAMPLER_STEPS, checkpoints=[model])]

@@ -1,0 +1,194 @@
+"""Model families, each declared once: how its models are named, which ones a profile has, and
+the TrainConfig a name stands for.
+
+    FACES.name(P, 13000, "S2")              # "celeba-N13000-S2"
+    CALPHA.name(P, 4)                       # "calpha4-N20000"
+    MANIFOLDS.name(P, "disks")              # "disks-N20000"
+    model_names(P, "all"), config_of("celeba-N10-S1", P)
+
+A family reads its sizes from its block of the profile (config.FaceModels, CalphaModels,
+ManifoldModels). Adding a family means a class here, its block in config.py and its chapter.
+"""
+from __future__ import annotations
+
+import re
+
+from . import config, synthetic
+from .config import Profile, TrainConfig
+
+_NUM = r"(\d+(?:\.\d+)?)"
+SUBSETS = ("S1", "S2")
+
+
+def _number(x: float) -> str:
+    """Shortest spelling of a number in a name: 4.0 -> "4", 1.5 -> "1.5"."""
+    return f"{float(x):g}"
+
+
+def _parse_number(text: str, name: str) -> float:
+    value = float(text)
+    if _number(value) != text:
+        raise KeyError(f"write {text} as {_number(value)} in model names ({name!r})")
+    return value
+
+
+def _positive_n(text: str, name: str) -> int:
+    if int(text) < 1:
+        raise KeyError(f"N must be at least 1 in {name!r}")
+    return int(text)
+
+
+class Faces:
+    """Face models: `celeba-N{n}-S{1|2}` (chapters 01-03), `celeba_shuffled-N{n}-S1` (the same
+    faces under one fixed pixel permutation), `...-{size}px` (Fig 15: another resolution, UNet
+    blocks from Table 1), `...-{b}blocks` (chapter 02's depth control), and `fer2013-N{n}-S{1|2}`
+    (loadable, not listed). Omitted parts take the profile's face size and Table 1's blocks."""
+
+    key = "faces"
+    pattern = re.compile(r"^(celeba|celeba_shuffled|fer2013)-N(\d+)-(S1|S2)(?:-(\d+)px)?"
+                         r"(?:-(\d+)blocks)?$")
+    spelling = "celeba-N<n>-S1|S2[-<size>px][-<b>blocks], celeba_shuffled-N<n>-S1, fer2013-N<n>-S1|S2"
+
+    def name(self, p: Profile, n: int, subset: str = "S1", *, dataset: str = "celeba",
+             size: int | None = None, blocks: int | None = None) -> str:
+        size = size or p.face_size
+        name = f"{dataset}-N{n}-{subset}"
+        if size != p.face_size:
+            name += f"-{size}px"
+        default_blocks = p.blocks if size == p.face_size else config.unet_blocks(size)
+        if blocks is not None and blocks != default_blocks:
+            name += f"-{blocks}blocks"
+        self.config(name, p)  # every name it builds must parse back
+        return name
+
+    def names(self, p: Profile) -> list[str]:
+        f = p.faces
+        names = [self.name(p, n, s) for n in f.n_values for s in SUBSETS]
+        names.append(self.name(p, f.largest_n, dataset="celeba_shuffled"))
+        names += [self.name(p, n, size=size) for size in f.gap_sizes for n in f.n_values]
+        names += [self.name(p, n, s, blocks=f.deeper_blocks) for n in f.deeper_ns for s in SUBSETS]
+        names += [self.name(p, n, blocks=f.deeper_blocks) for n in f.deeper_gap_ns
+                  if n not in f.deeper_ns]
+        return names
+
+    def config(self, name: str, p: Profile) -> TrainConfig | None:
+        match = self.pattern.match(name)
+        if not match:
+            return None
+        dataset, n, subset = match.group(1), _positive_n(match.group(2), name), match.group(3)
+        size, blocks = p.face_size, p.blocks
+        if match.group(4) is not None:
+            size = int(match.group(4))
+            if size == p.face_size:
+                raise KeyError(f"{name!r}: {size}px is the profile's own face size; leave "
+                               f"'-{size}px' out of the name")
+            if size < 4:
+                raise KeyError(f"{name!r}: faces need at least 4x4 pixels")
+            blocks = config.unet_blocks(size)
+        if match.group(5) is not None:
+            if int(match.group(5)) == blocks:
+                raise KeyError(f"{name!r}: {blocks} blocks is the default at {size}x{size}; "
+                               f"leave '-{blocks}blocks' out of the name")
+            blocks = int(match.group(5))
+            if not 1 <= blocks <= 4 or size % 2**blocks:
+                raise KeyError(f"{name!r}: a UNet needs 1 to 4 blocks and a size divisible by "
+                               f"2**blocks, got {blocks} blocks at {size}x{size}")
+        return p.train_config(dataset, n, subset=subset, size=size, blocks=blocks)
+
+
+class CAlpha:
+    """C^alpha images (chapter 04): `calpha{a}-N{n}`, contour and backgrounds of regularity a
+    (Fig 4); `calpha-c{c}-b{b}-N{n}`, contour c and background b (Figs 16-18; c != b). Numbers
+    are written shortest (`1`, `1.5`, never `1.0`); N is the profile's synthetic_n."""
+
+    key = "calpha"
+    pattern = re.compile(rf"^calpha{_NUM}-N(\d+)$")
+    contour_pattern = re.compile(rf"^calpha-c{_NUM}-b{_NUM}-N(\d+)$")
+    spelling = "calpha<a>-N<n>, calpha-c<c>-b<b>-N<n>"
+
+    def name(self, p: Profile, alpha: float, background: float | None = None) -> str:
+        if background is None or background == alpha:
+            return f"calpha{_number(alpha)}-N{p.synthetic_n}"
+        return f"calpha-c{_number(alpha)}-b{_number(background)}-N{p.synthetic_n}"
+
+    def names(self, p: Profile) -> list[str]:
+        c = p.calpha
+        names = [self.name(p, a) for a in c.alphas]
+        names += [self.name(p, a, c.background) for a in c.contours
+                  if self.name(p, a, c.background) not in names]
+        return names
+
+    def config(self, name: str, p: Profile) -> TrainConfig | None:
+        if match := self.pattern.match(name):
+            alpha = _parse_number(match.group(1), name)
+            options, n = synthetic.data_options("calpha", alpha), match.group(2)
+        elif match := self.contour_pattern.match(name):
+            c, b = (_parse_number(match.group(i), name) for i in (1, 2))
+            if c == b:
+                raise KeyError(f"equal regularities: the model is called "
+                               f"calpha{_number(c)}-N{match.group(3)}, not {name!r}")
+            options, n = synthetic.data_options("calpha", c, b), match.group(3)
+        else:
+            return None
+        o = dict(options)
+        recipe = p.calpha.recipe
+        if o["alpha"] != o["beta"] and p.calpha.contour_recipe is not None:
+            recipe = p.calpha.contour_recipe
+        return p.recipe_config("calpha", _positive_n(n, name), recipe, options)
+
+
+class Manifolds:
+    """Low-dimensional manifolds (chapter 05): `disks-N{n}` (Fig 5), `ray-N{n}` (rescalings of
+    one face, Fig 19), `cone-N{n}` (unit-frequency sinusoids, Fig 20). The ray's face is the
+    first test face of the CelebA pool, or the substitute's first image where the profile
+    allows substitutes."""
+
+    key = "manifolds"
+    kinds = ("disks", "ray", "cone")
+    pattern = re.compile(r"^(disks|ray|cone)-N(\d+)$")
+    spelling = "disks-N<n>, ray-N<n>, cone-N<n>"
+
+    def name(self, p: Profile, kind: str) -> str:
+        if kind not in self.kinds:
+            raise KeyError(f"unknown manifold {kind!r}; one of {', '.join(self.kinds)}")
+        return f"{kind}-N{p.synthetic_n}"
+
+    def names(self, p: Profile) -> list[str]:
+        return [self.name(p, kind) for kind in self.kinds]
+
+    def config(self, name: str, p: Profile) -> TrainConfig | None:
+        match = self.pattern.match(name)
+        if not match:
+            return None
+        kind = match.group(1)
+        return p.recipe_config(kind, _positive_n(match.group(2), name), p.manifolds.recipe,
+                               synthetic.data_options(kind))
+
+
+FACES, CALPHA, MANIFOLDS = Faces(), CAlpha(), Manifolds()
+FAMILIES = {f.key: f for f in (FACES, CALPHA, MANIFOLDS)}
+FAMILY_CHOICES = (*FAMILIES, "all")
+
+
+def model_names(p: Profile | str, family: str = "faces") -> list[str]:
+    """The models of a profile: one family's, or "all". A profile that `replaces` another
+    (book-next) has only the models it trains differently."""
+    p = config.get_profile(p) if isinstance(p, str) else p
+    if family not in FAMILY_CHOICES:
+        raise ValueError(f"unknown family {family!r}; one of {', '.join(FAMILY_CHOICES)}")
+    families = FAMILIES.values() if family == "all" else [FAMILIES[family]]
+    names = [name for f in families for name in f.names(p)]
+    if p.replaces:
+        base = config.get_profile(p.replaces)
+        names = [name for name in names if config_of(name, p) != config_of(name, base)]
+    return names
+
+
+def config_of(name: str, p: Profile) -> TrainConfig:
+    """The TrainConfig a model name stands for at profile p."""
+    for family in FAMILIES.values():
+        cfg = family.config(name, p)
+        if cfg is not None:
+            return cfg
+    spellings = ", ".join(f.spelling for f in FAMILIES.values())
+    raise KeyError(f"unknown model name {name!r}; known patterns: {spellings}")
