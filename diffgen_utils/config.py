@@ -122,6 +122,17 @@ STEADY_SYNTHETIC_RECIPE = Recipe(blocks=2, width=32, batch=64, lr=5e-4, lr_sched
 
 
 @dataclass(frozen=True)
+class FaceSet:
+    """More face models beside chapter 02's: another data set or network, with the chapter's
+    recipe otherwise (pairs: S1 and S2 at each N; s1_only: an S1 model alone)."""
+
+    dataset: str = "celeba"  # "celeba", "celeba_ids" (split by person), "fer2013"
+    arch: str = "unet"  # or "bfcnn" (the paper's Figs 11-12 network)
+    pairs: tuple = ()
+    s1_only: tuple = ()
+
+
+@dataclass(frozen=True)
 class FaceModels:
     """Which face models a profile has (chapters 01-03; families.FACES names them)."""
 
@@ -132,6 +143,7 @@ class FaceModels:
     deeper_ns: tuple = ()
     deeper_blocks: int = 2
     deeper_gap_ns: tuple = ()
+    others: tuple = ()  # FaceSet: other data sets and networks (the "other faces" chapter)
 
     @property
     def largest_n(self) -> int:
@@ -269,6 +281,13 @@ PROFILES["book-next"] = replace(
     # The contour models of Figs 16-18 keep the book's recipe: the budget goes to Figs 4-5 first.
     calpha=replace(_book.calpha, recipe=replace(STEADY_SYNTHETIC_RECIPE, steps=CALPHA_STEPS,
                                                 eval_every=CALPHA_STEPS // 20)),
+    # the "other faces" chapter (paper Figs 9-14 in kind), with chapter 02's recipe: S1/S2 split
+    # by person (largest N the identity halves allow: 13,214), FER2013 (largest disjoint N after
+    # de-duplication: 16,051), and the BF-CNN at the book's width
+    faces=replace(_book.faces, others=(
+        FaceSet("celeba_ids", pairs=(1000, 13_000)),
+        FaceSet("fer2013", pairs=(10, 16_000), s1_only=(1000,)),
+        FaceSet("celeba", arch="bfcnn", pairs=(13_000,), s1_only=(10,)))),
 )
 PROFILE_NAMES = tuple(PROFILES)
 

@@ -5,6 +5,9 @@ read once, de-duplicated, put in a fixed seeded order and cached (git-ignored) a
 resolution; splits are slices of that order:
 
     pool order:  [ test (n_test) | S1 (first N after test) | ... | S2 (last N) ]
+
+`celeba_ids` splits the same pool by person instead (`IdentityPool`): the test faces, S1 and
+S2 come from three groups of CelebA identities that share nobody.
 """
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ import hashlib
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +32,9 @@ POOL_SEED = 20231004  # the fixed permutation of every de-duplicated pool
 PIXEL_SEED = 21  # the fixed pixel permutation of shuffled faces
 DEDUP_SIZE, DEDUP_THRESHOLD = 20, 0.95  # paper: cosine > 0.95 on 20x20 mean-removed copies
 CELEBA_CROP = (slice(29, -29), slice(9, -9))  # 218x178 aligned CelebA -> 160x160
+IDENTITY_SEED = 20261129  # the fixed shuffle of the identities of `celeba_ids`
+IDENTITY_TEST_SHARE = 0.02  # of each framing's faces, by whole identities, go to the test group
+ALIGNED_LAST_ID = 10_000  # celeba80 ids up to this are aligned crops, the rest face boxes
 
 
 class DataError(RuntimeError):
@@ -224,6 +231,103 @@ class FacePool:
         return (len(self.images) - n_test) // 2
 
 
+@dataclass
+class IdentityPool(FacePool):
+    """A pool split by person: `groups` holds the indices (in pool order) of the test group and
+    of S1's and S2's halves, which share no identity. S1 and S2 at N are the first N of their
+    half, so a smaller N is a subset of a larger one, as in FacePool."""
+
+    groups: dict = field(default_factory=dict)  # "test", "S1", "S2" -> np.ndarray of indices
+
+    def split(self, n: int, subset: str, n_test: int) -> torch.Tensor:
+        if subset not in ("S1", "S2"):
+            raise ValueError(f"subset must be 'S1' or 'S2', got {subset!r}")
+        if not 1 <= n <= self.max_n(n_test):
+            raise DataError(f"{self.name}: N={n} is outside 1..{self.max_n(n_test)}, the "
+                            f"images of the smaller identity half")
+        return self.images[self.groups[subset][:n]]
+
+    def test(self, n_test: int) -> torch.Tensor:
+        if n_test > len(self.groups["test"]):
+            raise DataError(f"{self.name}: {n_test} test faces asked, the test identities have "
+                            f"{len(self.groups['test'])}")
+        return self.images[self.groups["test"][:n_test]]
+
+    def max_n(self, n_test: int) -> int:
+        return min(len(self.groups["S1"]), len(self.groups["S2"]))
+
+
+def read_identities() -> dict[str, int]:
+    """CelebA's person id of every celeba80 image, by file stem ("000001" -> 2880)."""
+    path = config.data_dir() / "celeba_meta" / "identity_CelebA.txt"
+    if not path.exists():
+        raise DataError(f"{path} not found: the identity split needs CelebA's identity file "
+                        f"(celeba_meta/ in the data folder, see its README)")
+    pairs = (line.split() for line in path.read_text().splitlines() if line.strip())
+    return {Path(name).stem: int(person) for name, person in pairs}
+
+
+def identity_groups(stems: list[str], identity: dict[str, int], aligned: list[bool],
+                    seed: int = IDENTITY_SEED, test_share: float = IDENTITY_TEST_SHARE
+                    ) -> dict[str, np.ndarray]:
+    """Split images by person into a test group and two halves S1, S2.
+
+    Each framing (aligned crops, face boxes) is split on its own, so that the three groups hold
+    both in the same shares: identities in a seeded order go to the test group until it has
+    `test_share` of that framing's images, then each to the half with fewer images so far.
+    Returns sorted indices into `stems` (the pool order)."""
+    rng = np.random.default_rng(seed)
+    groups = {"test": [], "S1": [], "S2": []}
+    for framing in (True, False):
+        members = defaultdict(list)
+        for i, stem in enumerate(stems):
+            if aligned[i] == framing:
+                members[identity[stem]].append(i)
+        people = sorted(members)
+        rng.shuffle(people)
+        n_images = sum(len(m) for m in members.values())
+        count = {"test": 0, "S1": 0, "S2": 0}
+        for person in people:
+            group = ("test" if count["test"] < test_share * n_images else
+                     "S1" if count["S1"] <= count["S2"] else "S2")
+            groups[group] += members[person]
+            count[group] += len(members[person])
+    return {g: np.array(sorted(i), dtype=np.int64) for g, i in groups.items()}
+
+
+def identity_pool(size: int, substitute_ok: bool = True) -> IdentityPool:
+    """The CelebA pool split by person (`celeba_ids`). On the synthetic stand-in every image
+    counts as its own person, with the stand-in's ids as framing (the first half aligned)."""
+    pool = face_pool("celeba", size, substitute_ok)
+    stems = [Path(i).stem for i in pool.ids]
+    if pool.substitute:
+        identity = {stem: k for k, stem in enumerate(stems)}
+        aligned = [k < len(stems) // 2 for k in range(len(stems))]
+    else:
+        identity = read_identities()
+        missing = [s for s in stems if s not in identity]
+        if missing:
+            raise DataError(f"no identity for {len(missing)} faces (e.g. {missing[0]}) in "
+                            f"celeba_meta/identity_CelebA.txt; it must list every celeba80 image")
+        aligned = [int(s) <= ALIGNED_LAST_ID for s in stems]
+    return IdentityPool("celeba_ids", pool.images, pool.ids, pool.n_duplicates,
+                        pool.source + ", split by identity", pool.substitute,
+                        groups=identity_groups(stems, identity, aligned))
+
+
+def identity_overlap(pool: FacePool, n: int, n_test: int) -> float:
+    """Share of S2's faces at N whose person also appears in S1 (CelebA identities)."""
+    identity = read_identities()
+    if isinstance(pool, IdentityPool):
+        s1, s2 = (pool.groups[s][:n] for s in ("S1", "S2"))
+    else:
+        s1 = np.arange(n_test, n_test + n)
+        s2 = np.arange(len(pool.ids) - n, len(pool.ids))
+    person = [identity[Path(face_id).stem] for face_id in pool.ids]
+    in_s1 = {person[k] for k in s1}
+    return float(np.mean([person[k] in in_s1 for k in s2]))
+
+
 def fingerprint(images: torch.Tensor) -> str:
     """Short sha256 of the exact training images (float32 bytes)."""
     data = images.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
@@ -290,6 +394,8 @@ def face_pool(name: str = "celeba", size: int = 20, substitute_ok: bool = True) 
     permutation. Without the data folder: a synthetic stand-in when `substitute_ok`, else a
     DataError.
     """
+    if name == "celeba_ids":
+        return identity_pool(size, substitute_ok)
     if name == "celeba_shuffled":
         pool = face_pool("celeba", size, substitute_ok)
         return FacePool(name, shuffle_pixels(pool.images), pool.ids, pool.n_duplicates,

@@ -41,16 +41,18 @@ def _positive_n(text: str, name: str) -> int:
 class Faces:
     """Face models: `celeba-N{n}-S{1|2}` (chapters 01-03), `celeba_shuffled-N{n}-S1` (the same
     faces under one fixed pixel permutation), `...-{size}px` (Fig 15: another resolution, UNet
-    blocks from Table 1), `...-{b}blocks` (chapter 02's depth control), and `fer2013-N{n}-S{1|2}`
-    (loadable, not listed). Omitted parts take the profile's face size and Table 1's blocks."""
+    blocks from Table 1), `...-{b}blocks` (chapter 02's depth control), `...-bfcnn` (the BF-CNN
+    instead of the UNet), `celeba_ids-...` (S1 and S2 split by person) and `fer2013-...`.
+    Omitted parts take the profile's face size, Table 1's blocks and the UNet."""
 
     key = "faces"
-    pattern = re.compile(r"^(celeba|celeba_shuffled|fer2013)-N(\d+)-(S1|S2)(?:-(\d+)px)?"
-                         r"(?:-(\d+)blocks)?$")
-    spelling = "celeba-N<n>-S1|S2[-<size>px][-<b>blocks], celeba_shuffled-N<n>-S1, fer2013-N<n>-S1|S2"
+    pattern = re.compile(r"^(celeba|celeba_shuffled|celeba_ids|fer2013)-N(\d+)-(S1|S2)"
+                         r"(?:-(\d+)px)?(?:-(\d+)blocks)?(-bfcnn)?$")
+    spelling = ("celeba|celeba_ids|fer2013-N<n>-S1|S2[-<size>px][-<b>blocks][-bfcnn], "
+                "celeba_shuffled-N<n>-S1")
 
     def name(self, p: Profile, n: int, subset: str = "S1", *, dataset: str = "celeba",
-             size: int | None = None, blocks: int | None = None) -> str:
+             size: int | None = None, blocks: int | None = None, arch: str = "unet") -> str:
         size = size or p.face_size
         name = f"{dataset}-N{n}-{subset}"
         if size != p.face_size:
@@ -58,6 +60,8 @@ class Faces:
         default_blocks = p.blocks if size == p.face_size else config.unet_blocks(size)
         if blocks is not None and blocks != default_blocks:
             name += f"-{blocks}blocks"
+        if arch != "unet":
+            name += f"-{arch}"
         self.config(name, p)  # every name it builds must parse back
         return name
 
@@ -69,6 +73,11 @@ class Faces:
         names += [self.name(p, n, s, blocks=f.deeper_blocks) for n in f.deeper_ns for s in SUBSETS]
         names += [self.name(p, n, blocks=f.deeper_blocks) for n in f.deeper_gap_ns
                   if n not in f.deeper_ns]
+        for other in f.others:
+            names += [self.name(p, n, s, dataset=other.dataset, arch=other.arch)
+                      for n in other.pairs for s in SUBSETS]
+            names += [self.name(p, n, dataset=other.dataset, arch=other.arch)
+                      for n in other.s1_only if n not in other.pairs]
         return names
 
     def config(self, name: str, p: Profile) -> TrainConfig | None:
@@ -93,6 +102,10 @@ class Faces:
             if not 1 <= blocks <= 4 or size % 2**blocks:
                 raise KeyError(f"{name!r}: a UNet needs 1 to 4 blocks and a size divisible by "
                                f"2**blocks, got {blocks} blocks at {size}x{size}")
+        if match.group(6):
+            if match.group(5) is not None:
+                raise KeyError(f"{name!r}: the BF-CNN has no UNet blocks")
+            return p.train_config(dataset, n, subset=subset, size=size, arch="bfcnn")
         return p.train_config(dataset, n, subset=subset, size=size, blocks=blocks)
 
 
@@ -178,9 +191,11 @@ def model_names(p: Profile | str, family: str = "faces") -> list[str]:
         raise ValueError(f"unknown family {family!r}; one of {', '.join(FAMILY_CHOICES)}")
     families = FAMILIES.values() if family == "all" else [FAMILIES[family]]
     names = [name for f in families for name in f.names(p)]
-    if p.replaces:
+    if p.replaces:  # new models, and those the base profile trains otherwise
         base = config.get_profile(p.replaces)
-        names = [name for name in names if config_of(name, p) != config_of(name, base)]
+        known = set(model_names(base, family))
+        names = [name for name in names
+                 if name not in known or config_of(name, p) != config_of(name, base)]
     return names
 
 

@@ -390,3 +390,57 @@ def test_shuffled_faces_use_one_fixed_invertible_permutation():
     # one permutation for all images: pixel k of every image moves to the same place
     k = int(torch.nonzero(shuffled[0].flatten() == images[0].flatten()[5])[0])
     assert torch.equal(shuffled[:, 0].flatten(1)[:, k], images[:, 0].flatten(1)[:, 5])
+
+
+def test_identity_groups_share_nobody_and_keep_the_framings_balanced():
+    rng = np.random.default_rng(0)
+    stems = [f"{k:06d}" for k in range(2000)]
+    person = {s: int(rng.integers(0, 400)) + (0 if k < 800 else 1000)  # framings share nobody
+              for k, s in enumerate(stems)}
+    aligned = [k < 800 for k in range(2000)]
+    groups = data.identity_groups(stems, person, aligned, seed=1, test_share=0.05)
+    people = {g: {person[stems[i]] for i in idx} for g, idx in groups.items()}
+    assert not (people["S1"] & people["S2"] or people["test"] & (people["S1"] | people["S2"]))
+    assert sorted(np.concatenate(list(groups.values()))) == list(range(2000))  # every image once
+    assert all(list(idx) == sorted(idx) for idx in groups.values())  # in pool order
+    assert 0.05 <= len(groups["test"]) / 2000 < 0.07  # whole identities: a little over the share
+    sizes = [len(groups["S1"]), len(groups["S2"])]
+    assert abs(sizes[0] - sizes[1]) <= 2 * max(np.bincount(list(person.values())))
+    for g in ("test", "S1", "S2"):  # both framings in every group, in the pool's shares
+        assert abs(np.mean([aligned[i] for i in groups[g]]) - 0.4) < 0.05
+    assert {g: list(i) for g, i in data.identity_groups(stems, person, aligned, seed=1,
+                                                         test_share=0.05).items()} == \
+        {g: list(i) for g, i in groups.items()}  # seeded
+
+
+def test_identity_pool_splits_by_person(data_env):
+    pool = data.face_pool("celeba_ids", 8)  # the stand-in data set of the tests
+    assert isinstance(pool, data.IdentityPool) and pool.name == "celeba_ids"
+    n = pool.max_n(2)
+    s1, s2 = pool.split(n, "S1", 2), pool.split(n, "S2", 2)
+    assert len(s1) == len(s2) == n
+    assert torch.equal(pool.split(1, "S1", 2), s1[:1])  # a smaller N is a subset
+    assert not set(pool.groups["S1"]) & set(pool.groups["S2"])
+    with pytest.raises(data.DataError, match="outside 1.."):
+        pool.split(n + 1, "S1", 2)
+    with pytest.raises(data.DataError, match="test faces asked"):
+        pool.test(len(pool.groups["test"]) + 1)
+
+
+def test_identity_pool_reads_celebas_identities(data_env):
+    stems = [f"{k:06d}" for k in list(range(1, 31)) + list(range(182638, 182668))]
+    for k, (stem, image) in enumerate(zip(stems, faces(60, seed=5))):
+        save(image, data_env / "celeba80" / f"{stem}.png")
+    person = {stem: k // 3 for k, stem in enumerate(stems)}  # 20 people, 3 faces each
+    meta = data_env / "celeba_meta"
+    meta.mkdir()
+    with pytest.raises(DataError, match="identity file"):
+        data.face_pool("celeba_ids", 8)
+    (meta / "identity_CelebA.txt").write_text(
+        "".join(f"{stem}.jpg {p}\n" for stem, p in person.items()))
+    pool = data.face_pool("celeba_ids", 8)
+    who = {g: {person[pool.ids[i][:6]] for i in idx} for g, idx in pool.groups.items()}
+    assert not (who["S1"] & who["S2"]) and not (who["test"] & (who["S1"] | who["S2"]))
+    plain = data.face_pool("celeba", 8)
+    assert data.identity_overlap(pool, pool.max_n(1), 1) == 0.0
+    assert 0.0 < data.identity_overlap(plain, 25, 1) <= 1.0  # neighbours in the pool share people

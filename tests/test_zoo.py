@@ -199,9 +199,29 @@ def test_contour_models_use_their_own_recipe():
 def test_a_replacing_profile_lists_only_the_models_it_trains_differently():
     nxt, book = config.get_profile("book-next"), config.get_profile("book")
     names = families.model_names(nxt, family="all")
-    assert names and set(names) <= set(families.model_names(book, family="all"))
-    for name in families.model_names(book, family="all"):
+    shipped = families.model_names(book, family="all")
+    new = [name for name in names if name not in shipped]  # models book does not have (yet)
+    assert names and set(new) == set(families.model_names(nxt, "faces")) - set(shipped)
+    for name in shipped:
         differs = (zoo.spec(name, nxt, with_data=False).config
                    != zoo.spec(name, book, with_data=False).config)
         assert (name in names) == differs, name
     assert zoo.checkpoint_path(names[0], nxt).parent == config.REPO_ROOT / "checkpoints" / "book-next"
+
+
+def test_other_face_sets_are_named_and_listed_where_declared():
+    book, nxt = config.get_profile("book"), config.get_profile("book-next")
+    assert families.FACES.name(book, 13000, "S2", arch="bfcnn") == "celeba-N13000-S2-bfcnn"
+    cfg = families.config_of("celeba-N13000-S2-bfcnn", book)
+    assert (cfg.arch, cfg.subset, cfg.size, cfg.steps) == ("bfcnn", "S2", 20, book.steps)
+    assert families.config_of("celeba_ids-N1000-S1", book).dataset == "celeba_ids"
+    with pytest.raises(KeyError, match="no UNet blocks"):
+        families.config_of("celeba-N10-S1-2blocks-bfcnn", book)
+    others = [m for m in families.model_names(nxt) if m not in families.model_names(book)]
+    assert others == ["celeba_ids-N1000-S1", "celeba_ids-N1000-S2", "celeba_ids-N13000-S1",
+                      "celeba_ids-N13000-S2", "fer2013-N10-S1", "fer2013-N10-S2",
+                      "fer2013-N16000-S1", "fer2013-N16000-S2", "fer2013-N1000-S1",
+                      "celeba-N13000-S1-bfcnn", "celeba-N13000-S2-bfcnn", "celeba-N10-S1-bfcnn"]
+    assert set(others) <= set(families.model_names(nxt, "all"))  # new models: book-next's own
+    assert zoo.checkpoint_path(others[0], nxt).parent.name == "book-next"
+    assert zoo.checkpoint_path("celeba-N10-S1", nxt).parent.name == "book"  # not retrained
