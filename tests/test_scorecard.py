@@ -255,12 +255,26 @@ def test_text_table():
     rows = [{"id": "F6.x", "paper": None, "target": "<= 1e-4", "measured": 1e-7, "pass": True},
             {"id": "F3.y", "paper": 1.2, "target": None, "measured": 1.1, "pass": False},
             {"id": "A1.z", "paper": "about 100", "target": None, "measured": 58.0, "pass": None}]
-    header, first, second, third = sc.text_table(rows).splitlines()
+    table = sc.text_table(rows)
+    header, first, second, third = table.splitlines()
     assert header.split() == ["id", "paper", "target", "measured"]
-    assert first.split() == ["F6.x", "-", "<=", "1e-4", "1e-07", "pass"]
-    assert second.split() == ["F3.y", "1.2", "-", "1.1", "FAIL"]
+    assert first.split() == ["F6.x", "-", "<=", "1e-4", "1e-07", "✓"]
+    assert second.split() == ["F3.y", "1.2", "-", "1.1", "✗"]
     assert third.split() == ["A1.z", "about", "100", "-", "58", "report"]
     assert sc.text_table([], empty="nothing") == "nothing"
+
+
+def test_text_table_shows_as_html_in_a_notebook():
+    rows = [row("Fig5.lambda_9", paper=0.278, target="within 0.0278 of 0.278", measured=0.99,
+                passed=False, measure="lambda <9>"),
+            row("Fig5.disk_rank_growth", passed=None, target=None, measured=166.75)]
+    page = sc.text_table(rows)._repr_html_()
+    assert page.startswith('<div style="overflow-x:auto">')  # scrolls, never widens the column
+    assert page.count("<tr>") == 3 and "✗" in page and "—" in page
+    assert "Fig5.<wbr>lambda_<wbr>9" in page and 'title="lambda &lt;9&gt;"' in page
+    assert "none: no count in the paper" in page  # a row without a target says why
+    assert "nothing" in sc.text_table([], empty="nothing")._repr_html_()
+
 
 def test_chapter_titles(tmp_path):
     import nbformat
@@ -271,9 +285,12 @@ def test_chapter_titles(tmp_path):
     nbformat.write(nb, tmp_path / "02_memo.ipynb")
     nbformat.write(new_notebook(cells=[]), tmp_path / "03_empty.ipynb")
     (tmp_path / "notes.ipynb").write_text("{}")
+    nbformat.write(new_notebook(cells=[new_markdown_cell("# Harmonic")]),
+                   tmp_path / "03_harmonic_bases.ipynb")
     assert sc.chapter_titles(tmp_path) == {
         "02": ("Memorization and *generalization*", "02_memo.html"),
-        "03": ("03_empty", "03_empty.html")}
+        "03": ("03_empty", "03_empty.html"),
+        "harmonic": ("Harmonic", "03_harmonic_bases.html")}  # a declared chapter: its slug
 
 
 def test_format_value():
@@ -299,7 +316,7 @@ def test_table_html():
     assert "✓" in page and "✗" in page and "—" in page
     assert "<code>celeba-N10-S1</code>, <code>celeba-N10-S2</code>" in page  # each once
     assert "profile <code>book</code>" in page
-    assert "3 rows, 1 pass / 1 fail / 1 reported" in page
+    assert "Other rows:</strong> 3 rows, 1 pass / 1 fail / 1 reported" in page
     for value in ("12.5", "11.04", "0.93", "qualitative", "&gt;= 5"):
         assert value in page
     assert "No chapter has recorded" in sc.table_html([])
@@ -310,3 +327,69 @@ def test_passes_returns_a_plain_bool_for_numpy_measurements():
 
     result = sc.passes(">= 2", np.float32(3.0))
     assert result is True and type(result) is bool
+
+
+# ---------------------------------------------------------------- ids, rules and the headline
+def test_record_files_an_old_id_under_its_new_one_with_its_rules_target(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFGEN_SCORECARD_DIR", str(tmp_path))
+    r = sc.record("F5.lambda_9", chapter="05", measure="m", measured=0.29, profile="book",
+                  paper=0.278)
+    assert (r["id"], r["target"], r["pass"]) == ("Fig5.lambda_9", "within 0.0278 of 0.278",
+                                                 True)
+    assert [x["id"] for x in json.loads((tmp_path / "05.json").read_text())] == ["Fig5.lambda_9"]
+    miss = sc.record("Fig5.lambda_9", chapter="05", measure="m", measured=0.99, profile="book",
+                     paper=0.278)
+    assert miss["pass"] is False  # a miss is a miss, not a reported row
+    with pytest.raises(ValueError, match="figures.RULES gives 'within 0.0278 of 0.278'"):
+        sc.record("Fig5.lambda_9", chapter="05", measure="m", measured=0.29, profile="book",
+                  paper=0.278, target="<= 0.5")
+
+
+def test_compare_takes_the_baseline_under_the_new_ids():
+    old = [row("F5.tangent_overlap", chapter="05", target="within 0.1 of 1", measured=0.3,
+               passed=False),
+           row("F5.cone_tangent_overlap", chapter="05", target="within 0.1 of 1")]
+    new = [row("Fig5.tangent_overlap", chapter="manifolds", target="within 0.1 of 1",
+               measured=0.3, passed=False),
+           row("Fig20.tangent_overlap", chapter="manifolds", target="within 0.1 of 1")]
+    result = sc.compare(old, new, chapters={"manifolds"})
+    assert result.ok and result.known_misses == ["manifolds/Fig5.tangent_overlap"]
+    assert result.new == [] and result.not_run == []
+    # the new row must still pass where the old one passed
+    broke = [new[0], {**new[1], "measured": 0.5, "pass": False}]
+    assert sc.compare(old, broke).regressions == [
+        "manifolds/Fig20.tangent_overlap: passed, fails now (measured 0.5, target within 0.1 "
+        "of 1)"]
+
+
+def test_compare_fails_on_an_old_id_that_no_mapping_knows():
+    old = [row("F9.unknown", chapter="05"), row("F5.tangent_overlap", chapter="05")]
+    new = [row("Fig5.tangent_overlap", chapter="manifolds"), row("Fig5.other", "manifolds")]
+    assert sc.compare(old, new).regressions == [
+        "05/F9.unknown: gone (in the baseline, not recorded now)",
+        "chapter 05: 0 rows, 1 in the baseline"]
+
+
+def test_migrated_keeps_the_measured_value_and_recomputes_the_verdict():
+    old = row("F3.lambda_245", chapter="03", paper=0.51, target=None, passed=None,
+              measured=0.91)
+    new = sc.migrated(old)
+    assert (new["id"], new["chapter"], new["target"], new["pass"], new["measured"]) == (
+        "Fig3.lambda_245", "harmonic", "within 0.051 of 0.51", False, 0.91)
+    kept = sc.migrated(row("F1.gap_N10", chapter="02", target=">= 5", measured=13.0))
+    assert (kept["id"], kept["target"], kept["pass"]) == ("Fig1.gap_N10", ">= 5", True)
+
+
+def test_the_headline_counts_claims_apart_from_controls_and_identities():
+    rows = [row("Fig1.gap_N10"), row("Fig2.x", passed=False),
+            row("Fig1.gap_N10_2blocks"), row("Fig2.x_2blocks"),
+            row("check.homogeneity"), row("check.bias_free_identity"),
+            row("check.sampler_steps", passed=None, target=None)]
+    groups = sc.by_kind(rows)
+    assert {k: len(v) for k, v in groups.items()} == {"claim": 2, "control": 2, "identity": 2,
+                                                      "check": 1}
+    text = sc.headline_html(rows)
+    assert text.startswith("<p><strong>Claims tested on the chapters&#x27; own networks:"
+                           "</strong> 2 rows, 1 pass / 1 fail / 0 reported.")
+    assert "Counted apart: controls (the depth-control network), 2 rows, 2 pass" in text
+    assert "identities that hold by construction, 2 rows, 2 pass" in text

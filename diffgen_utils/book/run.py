@@ -41,6 +41,7 @@ import nbformat
 import yaml
 
 from diffgen_utils import data, families, zoo
+from diffgen_utils.book import figures
 from diffgen_utils.book import scorecard as sc
 from diffgen_utils.config import PROFILE_NAMES, REPO_ROOT, get_profile
 
@@ -261,6 +262,7 @@ def execute_notebook(src, dst, profile: str, device: str, root=REPO_ROOT,
     scorecard.mkdir(parents=True, exist_ok=True)
     # the chapter's rows come from this run only (record() merges into an existing file)
     (scorecard / f"{src.name[:2]}.json").unlink(missing_ok=True)
+    clear_chapter_rows(scorecard, src)
     dst.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(with_notes(nbformat.read(src, as_version=4), plan.notes), dst)
     t0 = time.perf_counter()
@@ -341,6 +343,61 @@ def record_failure(message: str, root=REPO_ROOT, keep_book: bool = False) -> Non
     print(f"\nFAILED: {message}", file=sys.stderr, flush=True)
 
 
+# ---------------------------------------------------------------- chapters' rows and status
+STATUS_TAG = "runner-status"  # the banner cell add_status_banner adds
+STATUS_PAGE = "book/reproduction_status.md"  # in the staging copy; book/intro.md includes it
+
+
+def chapter_of(notebook) -> str:
+    """The slug a notebook's rows are filed under (figures.CHAPTERS; else its prefix)."""
+    return figures.chapter_slug(Path(notebook).stem)
+
+
+def clear_chapter_rows(folder: Path, notebook) -> None:
+    """Remove the rows a notebook filed under its slug (execute_notebook removes the file its
+    cells write, <prefix>.json), so that a re-run replaces them."""
+    (Path(folder) / f"{chapter_of(notebook)}.json").unlink(missing_ok=True)
+
+
+def file_chapter_rows(folder: Path, notebook) -> list[dict]:
+    """File the rows a notebook recorded (<prefix>.json, `chapter` its prefix) under its slug:
+    <slug>.json, `chapter` the slug. Returns them."""
+    folder, slug = Path(folder), chapter_of(notebook)
+    src = folder / f"{Path(notebook).name[:2]}.json"
+    if not src.exists():
+        path = folder / f"{slug}.json"
+        return sc.read_rows(path) if path.exists() else []
+    rows = [{**row, "chapter": slug} for row in sc.read_rows(src)]
+    sc.write_json(folder / f"{slug}.json", rows)
+    if src.name != f"{slug}.json":
+        src.unlink()
+    return rows
+
+
+def add_status_banner(path: Path, rows: list[dict], profile: str) -> None:
+    """Put the chapter's status (`figures.banner`, from its rows) at the top of its executed
+    page, after the title and the runner's notes; only for chapters figures.CHAPTERS declares."""
+    slug = chapter_of(path)
+    if slug not in figures.BY_SLUG:
+        return
+    nb = nbformat.read(path, as_version=4)
+    nb.cells = [c for c in nb.cells if STATUS_TAG not in _tags(c)]
+    at = 1
+    while at < len(nb.cells) and NOTE_TAG in _tags(nb.cells[at]):
+        at += 1
+    nb.cells.insert(at, nbformat.v4.new_markdown_cell(figures.banner(slug, rows, profile),
+                                                      metadata={"tags": [STATUS_TAG]}))
+    nbformat.write(nb, path)
+
+
+def write_status_page(rows: list[dict], profile: str, stage: Path) -> Path:
+    """The figure-by-figure status of `rows` as markdown, for the intro page to include."""
+    path = Path(stage) / STATUS_PAGE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(figures.status_markdown(figures.status(rows, profile), profile))
+    return path
+
+
 def collect_scorecard(profile: str, root=REPO_ROOT) -> list[dict]:
     """Gather the profile's rows into _build/scorecard.json and print a summary."""
     try:
@@ -371,7 +428,7 @@ def check_baseline(rows: list[dict], profile: str, notebooks: list[str],
     except ValueError as e:
         raise RunFailed(f"scorecard baseline: {e}; restore it from git (git checkout -- "
                         f"{os.path.relpath(path, root)})") from None
-    chapters = {Path(nb).name[:2] for nb in notebooks}
+    chapters = {chapter_of(nb) for nb in notebooks}
     result = sc.compare(baseline, rows, chapters)
     print(f"scorecard against {os.path.relpath(path, root)}: {result.report()}", flush=True)
     return result
@@ -445,11 +502,15 @@ def run_book(profile="book", notebooks=None, device=None, build=True, root=REPO_
             plan = plan_chapter(chapter_needs(root / nb), profile)
             print(f"{tag}: running ({plan.profile}, {device})", flush=True)
             seconds = execute_notebook(root / nb, stage / nb, profile, device, root, plan)
+            if plan.scorecard:
+                mine = file_chapter_rows(scorecard_dir(profile, root), root / nb)
+                add_status_banner(stage / nb, mine, plan.profile)
             if plan.profile != profile or not plan.scorecard:
                 record.setdefault("substituted", {})[nb] = plan.profile
             record["seconds"][nb] = round(seconds, 1)
             print(f"{tag}: {seconds:.1f} s", flush=True)
         rows = collect_scorecard(profile, root)
+        write_status_page(rows, profile, stage)
         record["scorecard"] = sc.counts(rows)
         if build:
             record["build_seconds"] = round(build_book(root), 1)

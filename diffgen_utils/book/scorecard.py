@@ -1,13 +1,16 @@
 """Scorecard rows: each chapter records the paper's numbers beside its measured ones.
 
-    scorecard.record("F1.gap_N10", chapter="02", measure="train - test PSNR at N=10 (dB)",
+    scorecard.record("Fig1.gap_N10", chapter="02", measure="train - test PSNR at N=10 (dB)",
                      paper=None, target=">= 5", measured=11.0, profile="book")
 
 A row passes when `measured` satisfies `target` (">= x", "<= x", "within x of y", or None for
-rows that are only reported). Rows go to $DIFFGEN_SCORECARD_DIR/<chapter>.json (set by the
-runner); outside the runner they are only returned, so interactive runs leave no files. `chapter`
-is the notebook's two-digit prefix: the runner deletes that file before it runs the notebook, so
-a re-run replaces the chapter's rows.
+rows that are only reported). Ids, the chapters' slugs and the targets of rows compared with a
+paper number or a known optimum come from the declared mapping `figures`: `record` files a row
+under its current id (`figures.RENAMED`) with the target of its rule (`figures.RULES`; a chapter
+may not set another). Rows go to $DIFFGEN_SCORECARD_DIR/<chapter>.json (set by the runner);
+outside the runner they are only returned, so interactive runs leave no files. `chapter` is what
+the notebook passes (its two-digit prefix); the runner then files the rows under the chapter's
+slug (`run.file_chapter_rows`) and clears both files before the notebook runs again.
 
 A chapter prints its rows on its page (`text_table`). After the notebooks ran, the runner
 collects every <chapter>.json of the profile into _build/scorecard.json (`collect`), the last
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..plotting import format_table
+from . import figures
 
 FIELDS = ("id", "chapter", "measure", "paper", "target", "measured", "profile", "pass",
           "checkpoints")
@@ -57,7 +61,16 @@ def passes(target: str | None, measured: float) -> bool | None:
 def record(id: str, chapter: str, measure: str, measured: float, profile: str,
            target: str | None = None, paper=None, checkpoints: list[str] | None = None) -> dict:
     """Write (or replace) one row and return it. Outside the runner, or where the runner ran the
-    chapter on a stand-in, DIFFGEN_SCORECARD_DIR is unset and the row is only returned."""
+    chapter on a stand-in, DIFFGEN_SCORECARD_DIR is unset and the row is only returned. An old
+    id is recorded under its new one; a row with a rule in `figures.RULES` gets the rule's
+    target (a different `target` is an error)."""
+    id = figures.RENAMED.get(id, id)
+    ruled = figures.rule_target(id, paper)
+    if ruled is not None:
+        if target not in (None, ruled):
+            raise ValueError(f"{id}: target {target!r}, but figures.RULES gives {ruled!r}; "
+                             "change the rule, not the row")
+        target = ruled
     row = {"id": id, "chapter": chapter, "measure": measure, "paper": paper, "target": target,
            "measured": None if measured is None else float(measured), "profile": profile,
            "pass": passes(target, measured), "checkpoints": checkpoints or []}
@@ -121,14 +134,24 @@ def read_rows(path) -> list[dict]:
 
 
 def collect(folder) -> list[dict]:
-    """Every row of every <chapter>.json in `folder`, chapters in name order (none: [])."""
+    """Every row of every <chapter>.json in `folder`, under current ids (`figures.renamed`),
+    chapters in book order (`figures.chapter_order`), rows in the order recorded (none: [])."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
     rows = []
     for path in sorted(folder.glob("*.json")):
-        rows += [{k: row[k] for k in FIELDS} for row in read_rows(path)]
-    return rows
+        rows += [figures.renamed({k: row[k] for k in FIELDS}) for row in read_rows(path)]
+    order = {c: figures.chapter_order(c) for c in {r["chapter"] for r in rows}}
+    return sorted(rows, key=lambda r: order[r["chapter"]])  # stable: keeps the rows' order
+
+
+def migrated(row: dict) -> dict:
+    """An older row as `record` would write it now: its current id and chapter, the target of
+    its rule, and its verdict recomputed from the same measured value."""
+    row = figures.renamed(row)
+    target = figures.rule_target(row["id"], row["paper"]) or row["target"]
+    return {**row, "target": target, "pass": passes(target, row["measured"])}
 
 
 def counts(rows) -> dict:
@@ -143,16 +166,49 @@ def summary(rows) -> str:
     return f"{c['pass']} pass / {c['fail']} fail / {c['reported']} reported"
 
 
+def by_kind(rows) -> dict[str, list[dict]]:
+    """The rows by `figures.kind`, in the order of figures.KIND_NAMES (kinds with rows only):
+    the headline counts the claims; controls, identities and checks are counted apart."""
+    groups = {k: [r for r in rows if figures.kind(r["id"]) == k] for k in figures.KIND_NAMES}
+    return {k: v for k, v in groups.items() if v}
 
-def text_table(rows, empty: str = "(no rows)") -> str:
-    """Rows as a text table for a chapter's page: id, paper, target, measured, verdict."""
-    verdict = {True: "pass", False: "FAIL", None: "report"}
-    return format_table(
-        ["id", "paper", "target", "measured", ""],
-        [[r["id"], None if r["paper"] is None else format_value(r["paper"]),
-          r["target"] or "-", r["measured"],
-          verdict[r["pass"]]] for r in rows],
-        ["<", ">", "<", ".4g", "<"], empty=empty)
+
+class RowsTable(str):
+    """A chapter's rows: as a string a text table (so it prints, splits and compares as text); in
+    a notebook's output an HTML table that fits the page's column (`_repr_html_`)."""
+
+    rows: list
+
+    def __new__(cls, rows, empty: str):
+        text = format_table(
+            ["id", "paper", "target", "measured", ""],
+            [[r["id"], None if r["paper"] is None else format_value(r["paper"]),
+              r["target"] or "-", r["measured"], VERDICTS[r["pass"]]] for r in rows],
+            ["<", ">", "<", ".4g", "<"], empty=empty)
+        self = super().__new__(cls, text)
+        self.rows = list(rows)
+        return self
+
+    def _repr_html_(self) -> str:
+        if not self.rows:
+            return f"<p><em>{html.escape(str(self))}</em></p>"
+        head = "".join(_cell(h, "th") for h in ("id", "paper", "target", "measured", ""))
+        body = "".join(
+            "<tr>" + _cell(r["id"], breaks=True, title=r.get("measure"))
+            + _cell(format_value(r["paper"]), style="text-align:right")
+            + _target_cell(r) + _cell(format_value(r["measured"]), style="text-align:right")
+            + _pass_cell(r["pass"]) + "</tr>" for r in self.rows)
+        return (f'<div style="overflow-x:auto">{_TABLE}<thead><tr>{head}</tr></thead>'
+                f"<tbody>{body}</tbody></table></div>")
+
+
+VERDICTS = {True: "✓", False: "✗", None: "report"}  # a miss is ✗, never blank
+
+
+def text_table(rows, empty: str = "(no rows)") -> RowsTable:
+    """A chapter's rows for its page: id, paper, target, measured, ✓ / ✗ / report. Printed it
+    is text; shown as a cell's value (or with `display`) it is an HTML table."""
+    return RowsTable(rows, empty)
 
 
 # ---------------------------------------------------------------------------- regressions
@@ -204,12 +260,16 @@ def is_unmeasured(value) -> bool:
 def compare(baseline, current, chapters=None) -> Comparison:
     """Compare the rows of a run with the baseline's.
 
-    Regressions (each fails the run): a baseline row that is gone (whatever its verdict there);
+    Rows of both are taken under their current ids (`figures.renamed`), so a row renamed since
+    the baseline is compared with its old self; a baseline id that is neither current nor
+    renamed is gone. Regressions (each fails the run): a baseline row that is gone (whatever its verdict there);
     a target that differs from the baseline's; a measured value that is NaN or None (any row of
     the run, new ones too); a chapter with fewer rows than in the baseline; a row that passed
     there and does not pass now. Rows of a chapter that has no row now and is not in `chapters`
     (the chapters this run executed; None: every chapter counts) were not run, and are listed
     as such instead."""
+    current = [figures.renamed(r) for r in current]
+    baseline = [figures.renamed(r) for r in baseline]  # an older baseline's ids: not "gone"
     now = {_key(r): r for r in current}
     old = {_key(r): r for r in baseline}
     ran = {r["chapter"] for r in current} | set(chapters or ())
@@ -262,8 +322,8 @@ def compare(baseline, current, chapters=None) -> Comparison:
 
 
 def chapter_titles(folder) -> dict[str, tuple[str, str]]:
-    """{chapter: (title, page)} of the notebooks `NN_name.ipynb` in `folder`: the first '# '
-    line of the first markdown cell, and the page name 'NN_name.html'."""
+    """{chapter slug: (title, page)} of the notebooks `NN_name.ipynb` in `folder`: the first
+    '# ' line of the first markdown cell, and the page name 'NN_name.html'."""
     titles = {}
     for path in sorted(Path(folder).glob("[0-9][0-9]_*.ipynb")):
         try:
@@ -273,7 +333,7 @@ def chapter_titles(folder) -> dict[str, tuple[str, str]]:
         title = next((line[2:].strip() for c in cells if c.get("cell_type") == "markdown"
                       for line in "".join(c.get("source", "")).splitlines()
                       if line.startswith("# ")), path.stem)
-        titles[path.name[:2]] = (title, path.with_suffix(".html").name)
+        titles[figures.chapter_slug(path.stem)] = (title, path.with_suffix(".html").name)
     return titles
 
 
@@ -292,13 +352,26 @@ def format_value(value) -> str:
     return str(value)
 
 
-def _cell(text, tag="td", style="", breaks=False) -> str:
-    """A table cell; `breaks`: the text may wrap after '.', '_' and '-' (long row ids)."""
+_TABLE = '<table class="table diffgen-table" style="font-size:0.85em;margin:0">'
+
+
+def _cell(text, tag="td", style="", breaks=False, title=None) -> str:
+    """A table cell; `breaks`: the text may wrap after '.', '_' and '-' (long row ids);
+    `title`: shown when the pointer rests on the cell."""
     attr = f' style="{style}"' if style else ""
+    attr += f' title="{html.escape(title)}"' if title else ""
     body = html.escape(text)
     if breaks:
         body = re.sub(r"([._-])", r"\1<wbr>", body)
     return f"<{tag}{attr}>{body}</{tag}>"
+
+
+def _target_cell(row) -> str:
+    """The target; for a row without one, why it is only reported."""
+    if row["target"] is not None:
+        return _cell(row["target"], style="white-space:nowrap")
+    why = figures.why_reported(row["id"])
+    return f'<td style="color:#6e7781"><small><em>none: {html.escape(why)}</em></small></td>'
 
 
 def _pass_cell(passed) -> str:
@@ -308,25 +381,41 @@ def _pass_cell(passed) -> str:
             f"{SYMBOLS[passed]}</td>")
 
 
+def headline_html(rows) -> str:
+    """The counts of the claims, and apart from them those of every other kind of row."""
+    groups = by_kind(rows)
+    if not groups:
+        return ""
+    first, *rest = groups.items()
+    text = (f"<p><strong>{html.escape(figures.KIND_NAMES[first[0]].capitalize())}:</strong> "
+            f"{len(first[1])} rows, {html.escape(summary(first[1]))}.")
+    if rest:
+        text += " Counted apart: " + "; ".join(
+            f"{html.escape(figures.KIND_NAMES[k])}, {len(v)} rows, {html.escape(summary(v))}"
+            for k, v in rest) + "."
+    return text + "</p>"
+
+
 def table_html(rows, titles: dict | None = None) -> str:
-    """The scorecard as HTML: per chapter, its title, the profile and checkpoints behind the
-    numbers, and a table id / measure / paper / target / measured / pass (✓ ✗ —)."""
+    """The scorecard as HTML: the headline counts, then per chapter its title, the profile and
+    checkpoints behind the numbers, and a table id / measure / paper / target / measured / pass
+    (✓ ✗ —; a row without a target says why)."""
     titles = titles or {}
     if not rows:
         return ("<p><em>No chapter has recorded scorecard rows at this profile yet.</em></p>")
-    parts = [f"<p><strong>All chapters:</strong> {len(rows)} rows, "
-             f"{html.escape(summary(rows))}.</p>"]
-    chapters = sorted({r["chapter"] for r in rows})
-    for chapter in chapters:
+    parts = [headline_html(rows)]
+    for chapter in dict.fromkeys(r["chapter"] for r in rows):  # the order of the rows
         mine = [r for r in rows if r["chapter"] == chapter]
         title, page = titles.get(chapter, (f"Chapter {chapter}", None))
-        name = html.escape(f"{chapter} {title}")
+        name = html.escape(f"{page[:2]} {title}" if page else title)
         heading = f'<a href="{html.escape(page)}">{name}</a>' if page else name
         profiles = sorted({r["profile"] for r in mine})
         checkpoints = list(dict.fromkeys(c for r in mine for c in r["checkpoints"]))
+        kinds = "; ".join(f"{figures.KIND_NAMES[k]}: {summary(v)}"
+                          for k, v in by_kind(mine).items())
         parts.append(f'<p style="margin-top:1.5em"><strong>{heading}</strong><br>'
                      f"profile <code>{html.escape(', '.join(profiles))}</code>; "
-                     f"{html.escape(summary(mine))}<br>checkpoints: "
+                     f"{html.escape(kinds)}<br>checkpoints: "
                      + (", ".join(f"<code>{html.escape(c)}</code>" for c in checkpoints)
                         or "none") + "</p>")
         header = "".join(_cell(h, "th") for h in
@@ -335,10 +424,10 @@ def table_html(rows, titles: dict | None = None) -> str:
         for r in mine:
             body.append("<tr>" + _cell(r["id"], breaks=True)
                         + _cell(r["measure"]) + _cell(format_value(r["paper"]))
-                        + _cell(format_value(r["target"]), style="white-space:nowrap")
+                        + _target_cell(r)
                         + _cell(format_value(r["measured"]), style="text-align:right")
                         + _pass_cell(r["pass"]) + "</tr>")
-        parts.append('<div style="overflow-x:auto"><table class="table" style="font-size:0.9em">'
+        parts.append(f'<div style="overflow-x:auto">{_TABLE}'
                      f"<thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody>"
                      "</table></div>")
     return "\n".join(parts)

@@ -13,12 +13,13 @@ PAPER_SAMPLER_STEPS = "about 100"  # the paper's iterations of Algorithm 1 per s
 
 def scorecard_measurements(model: str, homogeneity_error: float, median_steps: float,
                            settings: SamplerSettings) -> list[dict]:
-    """A0: the largest relative error of the two bias-free identities; A1: the median number of
-    iterations of Algorithm 1 with `settings`."""
+    """check.homogeneity: the largest relative error of the two bias-free identities;
+    check.sampler_steps: the median number of iterations of Algorithm 1 with `settings` (its
+    target: figures.RULES, the paper's "about 100" to its own precision)."""
     return [
-        dict(id="A0.homogeneity", measure="max relative error of f(a y) = a f(y) and "
+        dict(id="check.homogeneity", measure="max relative error of f(a y) = a f(y) and "
              "f(y) = J(y) y", measured=homogeneity_error, target=HOMOGENEITY_TARGET,
              checkpoints=[model]),
-        dict(id="A1.sampler_steps", measure=f"median iterations of Algorithm 1 (sigma "
+        dict(id="check.sampler_steps", measure=f"median iterations of Algorithm 1 (sigma "
              f"{settings.sigma0:g} -> {settings.sigma_final:g})", measured=median_steps,
              paper=PAPER_SAMPLER_STEPS, checkpoints=[model])]

@@ -249,33 +249,33 @@ def scorecard_measurements(fig3: jm.JacobianAnalysis, identity_error: float,
                            shuffled_drop_db: float, model: str, shuffled_model: str
                            ) -> list[dict]:
     """The chapter's rows: the bias-free identity (largest error over every analysis of both
-    models), the shuffled model's PSNR drop (Fig 21), and the Figure 3 analysis."""
+    models), the shuffled model's PSNR drop (Fig 21), and the Figure 3 analysis. Targets of
+    rows compared with a paper number or a known level come from figures.RULES."""
     d, late = fig3.eigvals.numel(), late_ks(fig3.eigvals.numel())
     both, fig3_only = [model, shuffled_model], [model]
     at = f"sigma={fig3.sigma:g}"
     rows = [
-        dict(id="F6.bias_free_identity", measure="max ||f(y) - J y|| / ||f(y)||",
+        dict(id="check.bias_free_identity", measure="max ||f(y) - J y|| / ||f(y)||",
              measured=identity_error, target=IDENTITY_TARGET, checkpoints=both),
-        dict(id="F7.shuffled_psnr_drop_dB", measure=f"faces - shuffled test PSNR at "
+        dict(id="Fig21.shuffled_psnr_drop_dB", measure=f"faces - shuffled test PSNR at "
              f"sigma={FIG21_SIGMA:g} (dB)", measured=shuffled_drop_db,
              target=SHUFFLED_DROP_TARGET, checkpoints=both),
-        dict(id="F8.jacobian_symmetry", measure=f"||J - J^T|| / ||J|| at {at}",
+        dict(id="check.jacobian_symmetry", measure=f"||J - J^T|| / ||J|| at {at}",
              measured=fig3.asymmetry, checkpoints=fig3_only)]
     for k, ours, paper_value, value, _ in eigenvalue_rows(FIG3_LAMBDAS, fig3.eigvals):
-        rows.append(dict(id=f"F3.lambda_{k}", measure=f"lambda_k at {at}, our k={ours} of d={d}",
+        rows.append(dict(id=f"Fig3.lambda_{k}", measure=f"lambda_k at {at}, our k={ours} of d={d}",
                          paper=paper_value, measured=value, checkpoints=fig3_only))
     ours_ratio, paper_ratio = lambda_ratio(fig3.eigvals)
     rows += [
-        dict(id="F3.lambda_ratio", measure="lambda at the paper's k=245 over lambda at its k=5, "
-             f"both rescaled to d={d}, {at}; no target: how far the spectrum falls over a "
-             "fraction of the dimensions depends on the resolution and the training, not only "
-             "on the basis", paper=round(paper_ratio, 3), measured=ours_ratio,
+        dict(id="Fig3.lambda_ratio", measure="lambda at the paper's k=245 over lambda at its "
+             f"k=5, both rescaled to d={d}, {at}", paper=round(paper_ratio, 3),
+             measured=ours_ratio,
              checkpoints=fig3_only),
-        dict(id="F3.frequency_growth", measure="mean spatial frequency (power-weighted |omega| "
+        dict(id="Fig3.frequency_growth", measure="mean spatial frequency (power-weighted |omega| "
              f"of the DFT) of e_k, {late.start} <= k < {late.stop} (d/4 to d/2), over that of "
              f"k < {len(EARLY_KS)}, {at}", measured=frequency_growth(fig3),
              checkpoints=fig3_only),
-        dict(id="F3.edge_share_top20", measure="mean share of ||e_k||^2 on the face's top-20% "
+        dict(id="Fig3.edge_share_top20", measure="mean share of ||e_k||^2 on the face's top-20% "
              f"gradient pixels (chance 0.2), k < {len(EARLY_KS)}, {at}",
              measured=edge_energy_share(fig3, EARLY_KS).mean(), checkpoints=fig3_only)]
     return rows
