@@ -1,55 +1,142 @@
-"""Figure helpers shared by the notebooks."""
+"""Figure and table helpers shared by the notebooks, sized for the book's page.
+
+The page: in Chromium at the browser check's window (1280 x 900), the book's text column, where
+cell outputs go, is COLUMN_PX (688) px wide. The notebooks' inline figures are drawn at DPI (100)
+dots per inch and saved cropped to what they draw plus 0.1 inch on each side, so a figure at
+most COLUMN_IN (6.6) inches wide is shown at its natural size, and text of at least MIN_FONT_PT
+points is at least 9.7 px high on the page (`figure_problems` checks both).
+Results tables are `Table`s: text where printed, an HTML table that fits the column in a
+notebook's output.
+"""
 from __future__ import annotations
 
+import html
 import io
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import display
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
-from .analysis import CONVERGED_GAIN_DB, input_psnr, matching_sigmas, psnr
+from .analysis import (CONVERGED_GAIN_DB, MIN_HALFWAY_LR, convergence, evaluated_sigmas,
+                       input_psnr, matching_sigmas, psnr)
 from .models import build_model, count_parameters, receptive_field
 
+DPI = 100  # matplotlib's inline backend draws the notebooks' figures at this resolution
+COLUMN_PX = 688  # the text column at the browser check's window width
+COLUMN_IN = 6.6  # the widest figure (inches) that the column shows unscaled at DPI
+MIN_FONT_PT = 7.0  # the smallest text in a figure: 9.7 px on the page at DPI
+ROW_IN = 2.6  # the default height of one row of plots
 
-def image_grid(images, titles=None, ncols: int | None = None, scale: float = 1.4,
-               suptitle: str | None = None, vmin=0.0, vmax=1.0, row_labels=None):
-    """Gray images (N, 1, H, W) or a list of (1, H, W) in a grid; returns the figure."""
+
+def subplots(nrows: int = 1, ncols: int = 1, *, height: float | None = None,
+             width: float = COLUMN_IN, **kwargs):
+    """`plt.subplots` for the page: `width` inches (default the column's), `height` inches
+    (default ROW_IN per row), at DPI, with constrained layout (no tight_layout needed)."""
+    height = ROW_IN * nrows if height is None else height
+    return plt.subplots(nrows, ncols, figsize=(width, height), dpi=DPI, layout="constrained",
+                        **kwargs)
+
+
+def figure_problems(fig, max_width_px: float = COLUMN_PX,
+                    min_font_pt: float = MIN_FONT_PT) -> list[str]:
+    """Why `fig` would not fit the page: wider than the column once saved as the notebook saves
+    it (tight bounding box), or visible text smaller than `min_font_pt`. Empty when it fits."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    width = int.from_bytes(buf.getvalue()[16:20], "big")  # the PNG header's width
+    problems = [f"{width} px wide, more than {max_width_px:.0f}"] if width > max_width_px else []
+    for text in fig.findobj(Text):
+        if text.get_visible() and text.get_text().strip() and text.get_fontsize() < min_font_pt:
+            problems.append(f"text {text.get_text()[:30]!r} at {text.get_fontsize():g} pt")
+    return problems
+
+
+def dataset_name(pool) -> str:
+    """What a page says about where its images came from: the data set's name (a face pool's or
+    synthetic pool's `name`), never the folder it was read from."""
+    return DATASET_NAMES.get(pool.name, pool.name)
+
+
+DATASET_NAMES = {"celeba": "CelebA", "celeba_shuffled": "CelebA, pixels shuffled",
+                 "celeba_ids": "CelebA, split by identity", "fer2013": "FER2013",
+                 "substitute": "synthetic ellipses (a stand-in: no face data found)"}
+
+
+def image_grid(images, titles=None, ncols: int | None = None, scale: float | None = None,
+               suptitle: str | None = None, vmin=0.0, vmax=1.0, row_labels=None,
+               wrap: int | None = None, width: float = COLUMN_IN):
+    """Gray images (N, 1, H, W) or a list of (1, H, W) in a grid, row by row; returns the figure.
+
+    Each image is `scale` inches wide (default 1.4), less where `ncols` of them would not fit
+    in `width` inches (the column). `wrap` cuts a grid of more than `wrap` columns into blocks of
+    `wrap` columns stacked one under the other, each block with the row labels again: a wide
+    grid becomes a taller one that fits the column.
+    """
     images = [torch.as_tensor(im).detach().cpu().reshape(im.shape[-2:]) for im in images]
+    titles = list(titles) if titles is not None else None
     ncols = ncols or len(images)
+    if wrap and ncols > wrap:
+        images, titles, row_labels, ncols = wrap_columns(images, titles, row_labels, ncols,
+                                                         wrap)
     nrows = -(-len(images) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, scale * nrows + 0.3),
-                             squeeze=False)
+    label_in = 0.22 * max((str(r).count("\n") + 1 for r in row_labels), default=0) \
+        if row_labels is not None else 0.0
+    gap, margin = 0.06, 0.04  # inches between images, around the grid
+    scale = min(scale or 1.4, (width - label_in - 2 * margin - (ncols - 1) * gap) / ncols)
+    font = 8 if scale >= 0.95 else MIN_FONT_PT
+    lines = max((str(t).count("\n") + 1 for t in titles or [] if t), default=0)
+    title_in = lines * font / 72 * 1.25 + (0.06 if lines else gap)
+    suptitle_in = 0.3 if suptitle else 0.0
+    fig_w = label_in + ncols * scale + (ncols - 1) * gap + 2 * margin
+    fig_h = suptitle_in + nrows * (title_in + scale) + margin
+    fig, axes = plt.subplots(nrows, ncols, figsize=(fig_w, fig_h), squeeze=False, dpi=DPI)
+    fig.subplots_adjust(left=(label_in + margin) / fig_w, right=1 - margin / fig_w,
+                        top=1 - (suptitle_in + title_in) / fig_h, bottom=margin / fig_h,
+                        wspace=gap / scale, hspace=title_in / scale)
     for k, ax in enumerate(axes.flat):
         ax.set_xticks([]), ax.set_yticks([])
-        if k >= len(images):
+        if k >= len(images) or images[k] is None:
             ax.axis("off")
             continue
         ax.imshow(images[k], cmap="gray", vmin=vmin, vmax=vmax)
-        if titles is not None:
-            ax.set_title(titles[k], fontsize=8)
+        if titles is not None and titles[k]:
+            ax.set_title(titles[k], fontsize=font, pad=3)
     if row_labels is not None:
         for r, label in enumerate(row_labels):
-            axes[r, 0].set_ylabel(label, fontsize=8)
+            axes[r, 0].set_ylabel(label, fontsize=8, labelpad=3)
     if suptitle:
-        fig.suptitle(suptitle, fontsize=10)
-    fig.tight_layout()
+        fig.suptitle(suptitle, fontsize=10, y=1 - 0.06 / fig_h, va="top")
     return fig
+
+
+def wrap_columns(images: list, titles, row_labels, ncols: int, wrap: int):
+    """A grid of `ncols` columns (row by row) as blocks of `wrap` columns, stacked: returns
+    (images, titles, row_labels, wrap), None marking an empty place."""
+    nrows = -(-len(images) // ncols)
+    cell = lambda items, r, c: items[r * ncols + c] \
+        if c < ncols and r * ncols + c < len(items) else None  # noqa: E731
+    starts = range(0, ncols, wrap)
+    places = [(r, c) for b in starts for r in range(nrows) for c in range(b, b + wrap)]
+    new_images = [cell(images, r, c) for r, c in places]
+    new_titles = None if titles is None else [cell(titles, r, c) or "" for r, c in places]
+    labels = None if row_labels is None else list(row_labels) * len(starts)
+    return new_images, new_titles, labels, wrap
 
 
 def denoised_grid(a, suptitle: str):
     """The clean, noisy and denoised image of an analysis (`jacobian.analyze`), with PSNRs."""
     titles = ["clean", f"noisy, {psnr(a.x[None], a.y[None]).item():.1f} dB",
               f"denoised, {psnr(a.x[None], a.fy[None]).item():.1f} dB"]
-    return image_grid([a.x, a.y.clamp(0, 1), a.fy.clamp(0, 1)], titles=titles, scale=1.8,
+    return image_grid([a.x, a.y.clamp(0, 1), a.fy.clamp(0, 1)], titles=titles, scale=1.6,
                       suptitle=suptitle)
 
 
 def psnr_axes(ax=None, sigmas=None, title: str | None = None):
     """Axes for output PSNR against input PSNR, with the identity line."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.2, 3.6))
+        _, ax = subplots(width=4.4, height=3.4)
     if sigmas is not None:
         x = input_psnr(np.asarray(sigmas))
         ax.plot(x, x, "k--", lw=0.8, label="identity (no denoising)")
@@ -62,7 +149,7 @@ def psnr_axes(ax=None, sigmas=None, title: str | None = None):
 
 
 def training_curves(axes, history: list[dict], batch: int, sigmas, optimum=None,
-                    split: str = "test", title: str | None = None) -> None:
+                    split: str = "test", title: str | None = None, legend: bool = True) -> None:
     """A run's PSNR at each of `sigmas` against training images seen. Left: the PSNR, with the
     optimum's (dotted, same colour) where `optimum` (one value or None per sigma) has one; right: the PSNR minus
     its final value, with half-way marked and the convergence limit shaded."""
@@ -85,11 +172,54 @@ def training_curves(axes, history: list[dict], batch: int, sigmas, optimum=None,
     left.set_ylabel(f"{split} PSNR (dB)"), right.set_ylabel("PSNR − final (dB)")
     for ax in axes:
         ax.set_xlabel("training images seen"), ax.grid(alpha=0.3)
-    left.legend(fontsize=6, ncol=3)
-    right.legend(fontsize=7, loc="lower right")
+    if legend:  # one legend, for both panels (`training_figure` makes one for all rows)
+        handles, labels = left.get_legend_handles_labels()
+        band, band_label = right.get_legend_handles_labels()
+        right.legend(handles + band, labels + band_label, fontsize=MIN_FONT_PT, ncol=2,
+                     loc="lower right", handlelength=1.2, columnspacing=0.8)
     if title:
-        left.set_title(title, fontsize=10)
+        left.set_title(title, fontsize=9)
     right.set_title("second half shaded", fontsize=9)
+
+
+def training_figure(nets: dict, sigma_range, optimum=None, row_height: float = 2.3):
+    """One row of `training_curves` per trained model (`nets`: {key: a zoo model, with .name,
+    .history and .config}), at every noise level in `sigma_range` (lo, hi) it was evaluated at;
+    `optimum(key, sigmas)`, if given, returns that row's optimum per sigma. As wide as the
+    column; returns the figure."""
+    fig, axes = subplots(len(nets), 2, height=row_height * len(nets) + 0.5, squeeze=False)
+    for row, (key, net) in zip(axes, nets.items()):
+        sigmas = evaluated_sigmas(net.history, *sigma_range)
+        training_curves(row, net.history, net.config.batch, sigmas, title=net.name,
+                        optimum=None if optimum is None else optimum(key, sigmas),
+                        legend=False)
+    legend = {}  # one legend above the rows: every sigma of any row, the band, the optimum
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    if optimum is not None:
+        legend["optimum (dotted)"] = plt.Line2D([], [], color="k", ls=":", lw=1)
+    fig.legend(legend.values(), legend.keys(), loc="outside upper center",
+               ncol=min(4, len(legend)), fontsize=8, handlelength=1.5, columnspacing=1.0)
+    return fig
+
+
+def convergence_table(nets, sigma_range) -> Table:
+    """Whether each trained model (zoo models, with .name, .history and .config) converged at
+    the noise levels of `sigma_range` (`analysis.convergence`): the largest PSNR gain over the
+    second half of its training, where, and the learning rate at half-way."""
+    rows = []
+    for net in nets:
+        sigmas = evaluated_sigmas(net.history, *sigma_range)
+        c = convergence(net.history, net.config.lr, sigmas)
+        worst = int(np.argmax(c.gain))
+        rows.append([net.name, "yes" if c.converged else "no", c.gain[worst],
+                     c.sigmas[worst], f"{c.halfway_step:,}-{c.steps:,}", c.halfway_lr_ratio])
+    return table(["model", "converged", "largest gain (dB)", "at sigma", "over steps",
+                  "lr at half-way / peak"], rows, ["<", "<", "+.2f", ".3g", ">", ".2f"],
+                 caption=f"converged: every gain below {CONVERGED_GAIN_DB} dB over the second "
+                         f"half of training, with a learning rate at half-way of at least "
+                         f"{MIN_HALFWAY_LR} of its peak")
 
 
 def unit_range(images: torch.Tensor) -> torch.Tensor:
@@ -186,8 +316,7 @@ def format_table(header: list[str], rows: list[list], formats: list[str],
     a column, e.g. "<" or "<.2f"); None prints as "-"."""
     if not rows:
         return empty
-    cells = [[format(v, f) if v is not None else "-" for v, f in zip(row, formats)]
-             for row in rows]
+    cells = _cells(rows, formats)
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
     left = [f.startswith("<") for f in formats]
     return "\n".join("  ".join(c.ljust(w) if lj else c.rjust(w)
@@ -195,17 +324,70 @@ def format_table(header: list[str], rows: list[list], formats: list[str],
                      for line in [header] + cells)
 
 
+def _cells(rows: list[list], formats: list[str]) -> list[list[str]]:
+    return [[format(v, f) if v is not None else "-" for v, f in zip(row, formats)]
+            for row in rows]
 
-def network_table(configs: dict) -> str:
+
+class Table(str):
+    """A results table. As a string it is `format_table`'s text (so it prints, splits and
+    compares as that text); in a notebook it shows as an HTML table that fits the page's column
+    (`_repr_html_`: numeric columns right-aligned, long text and headers wrapped; the book's
+    CSS, book/_static/diffgen.css, styles the class `diffgen-table`). Make one with `table`."""
+
+    header: list[str]
+    cells: list[list[str]]
+    left: list[bool]
+    caption: str | None
+
+    def __new__(cls, header: list[str], rows: list[list], formats: list[str],
+                caption: str | None = None, empty: str = "(nothing to show yet)"):
+        if len(header) != len(formats) or any(len(r) != len(header) for r in rows):
+            raise ValueError(f"a table of {len(header)} columns needs as many formats and "
+                             f"cells per row")
+        self = super().__new__(cls, format_table(header, rows, formats, empty))
+        self.header, self.cells = [str(h) for h in header], _cells(rows, formats)
+        self.left, self.caption = [f.startswith("<") for f in formats], caption
+        return self
+
+    def _repr_html_(self) -> str:
+        if not self.cells:
+            return f"<p>{html.escape(str(self))}</p>"
+        align = ["left" if lj else "right" for lj in self.left]
+
+        def row(tag, cells):
+            return "<tr>" + "".join(
+                f'<{tag} class="{a}" style="text-align:{a}">{html.escape(c)}</{tag}>'
+                for c, a in zip(cells, align)) + "</tr>"
+
+        caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+        return ('<div class="diffgen-table-wrap"><table class="diffgen-table">' + caption +
+                "<thead>" + row("th", self.header) + "</thead><tbody>" +
+                "".join(row("td", r) for r in self.cells) + "</tbody></table></div>")
+
+    def _repr_pretty_(self, p, cycle) -> None:  # IPython's text/plain: the text, unquoted
+        p.text(str(self))
+
+
+def table(header: list[str], rows: list[list], formats: list[str], caption: str | None = None,
+          empty: str = "(nothing to show yet)") -> Table:
+    """A `Table` of `rows` under `header`, each column formatted by its spec in `formats` (as
+    `format_table`); `caption` is shown above it. Display it (the last expression of a cell,
+    or `display(...)`) to get the HTML table, print it to get text."""
+    return Table(header, rows, formats, caption, empty)
+
+
+def network_table(configs: dict) -> Table:
     """Table 1 for a chapter's networks ({model name: TrainConfig}): architecture, depth, width,
     parameters, receptive field and image size, and the training images each one saw."""
     rows = []
     for name, c in configs.items():
-        depth = f"{c.blocks} block{'s' if c.blocks > 1 else ''}" if c.arch == "unet" else "21 layers"
+        depth = f"{c.blocks} block{'s' if c.blocks > 1 else ''}" if c.arch == "unet" \
+            else "21 layers"
         rf = receptive_field(c)
         rows.append([name, c.arch, depth, c.width, count_parameters(build_model(c)),
                      f"{rf}x{rf}", f"{c.size}x{c.size}", "yes" if rf >= c.size else "no",
                      c.steps * c.batch])
-    return format_table(["model", "network", "depth", "width", "parameters", "receptive field",
-                         "image", "covers", "images seen"], rows,
-                        ["<", "<", "<", "d", ",d", ">", ">", ">", ",d"])
+    return table(["model", "network", "depth", "width", "parameters", "receptive field",
+                  "image", "covers", "images seen"], rows,
+                 ["<", "<", "<", "d", ",d", ">", ">", ">", ",d"])

@@ -1,4 +1,5 @@
-"""diffgen_utils.plotting: text tables, display helpers, figures and widgets without a kernel."""
+"""diffgen_utils.plotting: text and HTML tables, display helpers, figures sized for the page, and
+widgets without a kernel."""
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -20,12 +21,40 @@ def test_format_table_empty():
     assert plotting.format_table(["id"], [], ["<"], empty="none") == "none"
 
 
+def test_table_is_its_text_and_renders_as_html():
+    t = plotting.table(["id", "value"], [["a<b", 0.5], ["long name", None]], ["<", ".2f"],
+                       caption="two rows")
+    assert isinstance(t, str) and t == plotting.format_table(
+        ["id", "value"], [["a<b", 0.5], ["long name", None]], ["<", ".2f"])
+    assert t.splitlines()[1] == "a<b         0.50"
+    html = t._repr_html_()
+    assert html.count("<tr>") == 3 and "<caption>two rows</caption>" in html
+    assert "a&lt;b" in html and "a<b" not in html  # cells are escaped
+    assert '<td class="right" style="text-align:right">0.50</td>' in html
+    assert '<td class="left" style="text-align:left">long name</td>' in html
+    assert '<td class="right" style="text-align:right">-</td>' in html  # None
+    assert 'class="diffgen-table"' in html
+
+
+def test_table_in_a_notebook_shows_html_and_plain_text():
+    from IPython.core.formatters import format_display_data
+
+    t = plotting.table(["n"], [[3]], ["d"])
+    data, _ = format_display_data(t)
+    assert "<table" in data["text/html"] and data["text/plain"] == "n\n3"  # not quoted
+    empty = plotting.table(["n"], [], ["d"], empty="none")
+    assert empty == "none" and empty._repr_html_() == "<p>none</p>"
+    with pytest.raises(ValueError):
+        plotting.table(["a", "b"], [[1]], ["d", "d"])
+
+
 def test_network_table_says_whether_the_network_covers_the_image():
     from diffgen_utils.config import TrainConfig
 
     text = plotting.network_table({"small": TrainConfig("x", 20, 1, blocks=1, width=32, steps=10,
                                                         batch=8),
                                    "deep": TrainConfig("x", 20, 1, blocks=2, width=32)})
+    assert isinstance(text, plotting.Table) and "<table" in text._repr_html_()
     small, deep = text.splitlines()[1:]
     assert "18x18" in small and " no " in small and "91,904" in small and small.endswith("80")
     assert "44x44" in deep and " yes " in deep and "2 blocks" in deep
@@ -103,4 +132,94 @@ def test_denoised_grid_shows_the_psnrs():
     a = SimpleNamespace(x=x, y=x + 0.1, fy=x + 0.01)
     fig = plotting.denoised_grid(a, "one image")
     assert [ax.get_title() for ax in fig.axes] == ["clean", "noisy, 20.0 dB", "denoised, 40.0 dB"]
+    plt.close(fig)
+
+
+def test_subplots_fit_the_column():
+    fig, axes = plotting.subplots(1, 2)
+    for ax in axes:
+        ax.plot([0, 1], [0, 1], label="a line")
+        ax.set_xlabel("x"), ax.set_ylabel("y"), ax.legend()
+    assert fig.dpi == plotting.DPI and fig.get_figwidth() == plotting.COLUMN_IN
+    assert plotting.figure_problems(fig) == []
+    plt.close(fig)
+
+
+def test_figure_problems_finds_wide_figures_and_small_text():
+    fig, ax = plt.subplots(figsize=(11, 3), dpi=plotting.DPI)
+    ax.plot([0, 1], [0, 1], label="tiny")
+    ax.legend(fontsize=5)
+    problems = plotting.figure_problems(fig)
+    assert any("px wide" in p for p in problems) and any("'tiny' at 5 pt" in p for p in problems)
+    plt.close(fig)
+
+
+def test_wrap_columns_stacks_blocks_of_columns():
+    images = list(range(2 * 5))  # 2 rows of 5 columns
+    titles = [f"t{i}" for i in images]
+    out, out_titles, labels, ncols = plotting.wrap_columns(images, titles, ["a", "b"], 5, 3)
+    assert ncols == 3 and labels == ["a", "b", "a", "b"]
+    assert out == [0, 1, 2, 5, 6, 7, 3, 4, None, 8, 9, None]
+    assert out_titles[6:9] == ["t3", "t4", ""]
+
+
+def test_image_grid_fits_the_column_and_wraps():
+    images = torch.rand(4 * 12, 1, 8, 8)
+    fig = plotting.image_grid(images, titles=[f"cos {i}" for i in range(48)], ncols=12, wrap=6,
+                              row_labels=["a", "b", "c", "d"], suptitle="wrapped")
+    assert len(fig.axes) == 8 * 6
+    assert plotting.figure_problems(fig) == []
+    plt.close(fig)
+    wide = plotting.image_grid(torch.rand(16, 1, 8, 8), ncols=16)
+    assert plotting.figure_problems(wide) == []  # narrower images, not a wider figure
+    plt.close(wide)
+
+
+def test_training_figure_and_convergence_table():
+    from types import SimpleNamespace
+    hist = [{"step": s, "sigmas": [0.01, 0.04, 0.5], "test_psnr": [30 + s / 10, 25, 15],
+             "lr": 1e-3} for s in (10, 20, 40)]
+    net = SimpleNamespace(name="m", history=hist, config=SimpleNamespace(batch=4, lr=1e-3))
+    fig = plotting.training_figure({"k": net, "l": net}, (0.01, 0.35),
+                                   optimum=lambda key, sigmas: [40.0] * len(sigmas))
+    assert len(fig.axes) == 4 and len(fig.axes[0].lines) == 4  # two curves, two optima
+    assert plotting.figure_problems(fig) == []
+    plt.close(fig)
+    table = plotting.convergence_table([net], (0.01, 0.35))
+    (row,) = table.cells
+    assert row[:2] == ["m", "no"] and row[2] == "+2.00" and row[4] == "20-40"
+
+
+def test_dataset_name_never_shows_a_folder():
+    from types import SimpleNamespace
+    assert plotting.dataset_name(SimpleNamespace(name="celeba", source="/data/celeba80")) == \
+        "CelebA"
+    assert "stand-in" in plotting.dataset_name(SimpleNamespace(name="substitute"))
+
+
+def test_chapter_figures_fit_the_column():
+    """The chapters' multi-panel figure helpers, on toy data: as wide as the column at most, no
+    text below MIN_FONT_PT."""
+    from types import SimpleNamespace
+
+    from diffgen_utils.chapters import manifolds, optimality
+
+    x = np.arange(0.0, 45.01, 2.5)
+    curves = {a: optimality.RateCurve(a, x, 0.8 * x + 5, (10.0, 40.0), 0.8, 5.0)
+              for a in (1.0, 2.0, 3.0, 4.0, 5.0)}
+    linear = {a: optimality.RateCurve(a, x, 0.7 * x + 6, (10.0, 40.0), 0.7, 6.0) for a in curves}
+    fig = optimality.rate_figure(curves, linear)
+    assert len(fig.axes) == 6 and not fig.axes[5].axison and fig.axes[5].get_legend()
+    assert fig.axes[0].get_title().startswith(r"$\alpha$ = 1: slope 0.80")
+    assert plotting.figure_problems(fig) == []
+    plt.close(fig)
+    fig, ax = plotting.subplots(height=2.8)
+    optimality.plot_local_slopes(curves, ax)
+    assert plotting.figure_problems(fig) == []
+    plt.close(fig)
+    a = SimpleNamespace(eigvals=torch.linspace(1, -0.1, 64), coeffs=torch.linspace(2, 0.01, 64),
+                        sigma=0.1)
+    fig = manifolds.spectrum_figure({"disk": a.eigvals, "mean": a.eigvals}, {"disk": a}, 5,
+                                    paper={0: 1.0, 9: 0.3})
+    assert plotting.figure_problems(fig) == []
     plt.close(fig)

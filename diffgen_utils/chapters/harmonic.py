@@ -231,8 +231,8 @@ def plot_eigenvector_measures(analyses: dict, axes, top: float = 0.2) -> None:
                 label="flat spectrum")
     chance = ax1.axhline(edge_chance(first, top), color="k", ls="--", lw=0.8,
                          label=f"chance ({edge_chance(first, top):.2g})")
-    ax0.set_ylabel("mean spatial frequency (cycles/pixel)")
-    ax1.set_ylabel(f"share of $\\|e_k\\|^2$ on the top-{top:.0%} edges")
+    ax0.set_ylabel("mean frequency (cycles/pixel)")
+    ax1.set_ylabel(f"share of $\\|e_k\\|^2$ on top-{top:.0%} edges")
     ax0.legend(fontsize=7)
     ax1.legend(handles=[chance], fontsize=7)  # the colours are those of the left panel
     for ax in axes:

@@ -30,7 +30,7 @@ import torch
 from .. import config, synthetic
 from .. import jacobian as jm
 from ..analysis import fit_slope, input_psnr, matching_sigmas
-from ..plotting import format_table, plot_decay
+from ..plotting import COLUMN_IN, DPI, Table, plot_decay, table
 
 DISK_SIGMA = 0.04  # Fig 5
 RAY_SIGMA = 0.04  # Fig 19
@@ -270,26 +270,29 @@ def plot_psnr_against_optimum(ax, sigmas, out_psnr, d: int, dim: int, label: str
     return slope, intercept
 
 
-def optimum_table(sigmas, out_psnr, d: int, dim: int) -> str:
+def optimum_table(sigmas, out_psnr, d: int, dim: int) -> Table:
     """Output PSNR against the small-noise optimum (`manifold_optimal_psnr`) at each sigma:
-    sigma, input PSNR, network, optimum, shortfall (dB)."""
+    sigma, input PSNR, network, optimum, shortfall (dB), as a `plotting.Table`."""
     x = input_psnr(np.asarray(sigmas))
     best = manifold_optimal_psnr(x, d, dim)
-    return format_table(["sigma", "input PSNR", "network", "optimum", "shortfall"],
-                        [[s, i, a, b, b - a] for s, i, a, b in zip(sigmas, x, out_psnr, best)],
-                        [".4f", ".1f", ".2f", ".2f", ".2f"])
+    return table(["sigma", "input PSNR", "network", "optimum", "shortfall"],
+                 [[s, i, a, b, b - a] for s, i, a, b in zip(sigmas, x, out_psnr, best)],
+                 [".4f", ".1f", ".2f", ".2f", ".2f"])
 
 
 def spectrum_figure(spectra: dict, analyses: dict, dim: int, paper: dict | None = None):
-    """Left: `plot_leading_eigenvalues` of the labelled spectra; middle and right: the eigenvalues
-    and coefficients of the labelled analyses (`plotting.plot_decay`, at the first one's sigma),
-    each beside the optimum's eigenvalues (dim ones, then zeros)."""
-    fig, axes = plt.subplots(1, 3, figsize=(11.5, 3.3))
+    """Top: `plot_leading_eigenvalues` of the labelled spectra; below, left and right: the
+    eigenvalues and coefficients of the labelled analyses (`plotting.plot_decay`, at the first
+    one's sigma), each beside the optimum's eigenvalues (dim ones, then zeros). As wide as the
+    book's column."""
+    fig = plt.figure(figsize=(COLUMN_IN, 5.4), dpi=DPI, layout="constrained")
+    grid = fig.add_gridspec(2, 2)
+    axes = [fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]),
+            fig.add_subplot(grid[1, 1])]
     plot_leading_eigenvalues(axes[0], spectra, dim, paper=paper)
     first = next(iter(analyses.values()))
     plot_decay(analyses, axes[1:], sigma=first.sigma)
     plot_optimal_eigenvalues(axes[1], dim, len(first.eigvals))
-    fig.tight_layout()
     return fig
 
 

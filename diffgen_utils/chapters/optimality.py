@@ -16,6 +16,7 @@ import torch
 
 from .. import analysis, synthetic
 from ..config import Profile
+from ..plotting import MIN_FONT_PT, subplots
 
 # Fig 4 of the paper (80x80 UNets, 10^5 images per alpha); the paper gives no slope for alpha = 4.
 PAPER_SLOPES = {1.0: 0.46, 2.0: 0.61, 3.0: 0.75, 5.0: 0.83}
@@ -142,31 +143,55 @@ def slope_rows(curves: dict, linear: dict | None = None) -> list[list]:
     return rows
 
 
-def plot_rate_curves(curves: dict, ax, linear: dict | None = None) -> None:
-    """Each curve as points; its fitted line over the fit range (solid); a line of the optimal
-    slope through the middle of the fit (dotted); the best linear denoiser's curve (`linear`,
-    thin dashed); and the identity (output = input PSNR)."""
-    for i, (key, c) in enumerate(curves.items()):
+def plot_rate_curves(curves: dict, axes, linear: dict | None = None) -> None:
+    """Fig 4's PSNR curves as small multiples, one panel per curve (`axes`, one per curve, in
+    order; a further axes, if any, holds the legend): the measured points, the line fitted over
+    the fit range (solid), a line of the optimal slope through the middle of the fit (dotted),
+    the best linear denoiser's curve (`linear`, dashed), the identity (thin) and the fit range's
+    edges. The title gives the fitted and the optimal slope."""
+    axes = list(axes)
+    for i, ((key, c), ax) in enumerate(zip(curves.items(), axes)):
         color = f"C{i}"
-        ax.plot(c.input_psnr, c.output_psnr, "o", ms=3, color=color)
+        ax.plot(c.input_psnr, c.output_psnr, "o", ms=3, color=color, label="network")
         lo, hi = c.fit_range
         xs = np.array([lo, hi])
-        ax.plot(xs, c.slope * xs + c.intercept, "-", color=color,
-                label=rf"$\alpha$={c.alpha:g}: {c.slope:.2f} (optimal {c.optimal:.2f})")
+        ax.plot(xs, c.slope * xs + c.intercept, "-", color=color, label="fitted line")
         mid = (lo + hi) / 2
-        ax.plot(xs, c.slope * mid + c.intercept + c.optimal * (xs - mid), ":", color=color, lw=1.4)
+        ax.plot(xs, c.slope * mid + c.intercept + c.optimal * (xs - mid), ":", color="k",
+                lw=1.4, label="optimal slope")
         if linear and key in linear:
-            ax.plot(linear[key].input_psnr, linear[key].output_psnr, "--", color=color, lw=0.8)
-    top = max(float(c.input_psnr.max()) for c in curves.values())
-    ax.plot([0, top], [0, top], color="k", lw=0.6, label="identity")
-    if linear:
-        ax.plot([], [], "--", color="0.4", lw=0.8, label="best linear denoiser")
-    for edge in next(iter(curves.values())).fit_range:
-        ax.axvline(edge, color="0.6", lw=0.6, ls="--")
-    ax.set_xlabel("input PSNR (dB)"), ax.set_ylabel("output PSNR (dB)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, title="fitted slope (dotted: optimal)", title_fontsize=7,
-              loc="lower right")
+            ax.plot(linear[key].input_psnr, linear[key].output_psnr, "--", color="0.45",
+                    lw=1, label="best linear denoiser")
+        top = float(c.input_psnr.max())
+        ax.plot([0, top], [0, top], color="0.6", lw=0.6, label="identity")
+        for edge in c.fit_range:
+            ax.axvline(edge, color="0.75", lw=0.6, ls="--")
+        ax.set_title(rf"$\alpha$ = {c.alpha:g}: slope {c.slope:.2f} (optimal {c.optimal:.2f})",
+                     fontsize=8)
+        ax.grid(alpha=0.3)
+    used = axes[:len(curves)]
+    for ax in used:
+        if ax.get_subplotspec() is None or ax.get_subplotspec().is_last_row():
+            ax.set_xlabel("input PSNR (dB)")
+        if ax.get_subplotspec() is None or ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("output PSNR (dB)")
+    if len(axes) > len(curves):
+        legend_ax = axes[len(curves)]
+        legend_ax.axis("off")
+        handles, labels = used[0].get_legend_handles_labels()
+        legend_ax.legend(handles, labels, loc="center", fontsize=8,
+                         title="vertical lines: fit range", title_fontsize=8)
+    for ax in axes[len(curves) + 1:]:
+        ax.axis("off")
+
+
+def rate_figure(curves: dict, linear: dict | None = None, ncols: int = 3):
+    """`plot_rate_curves` as a figure as wide as the book's column: one panel per curve, in
+    rows of `ncols`, and a last panel for the legend."""
+    nrows = -(-(len(curves) + 1) // ncols)
+    fig, axes = subplots(nrows, ncols, height=2.3 * nrows, sharex=True, sharey=True)
+    plot_rate_curves(curves, axes.flat, linear)
+    return fig
 
 
 def beats_linear(curve: RateCurve, linear: RateCurve) -> np.ndarray:
@@ -191,7 +216,8 @@ def plot_local_slopes(curves: dict, ax) -> None:
     for edge in next(iter(curves.values())).fit_range:
         ax.axvline(edge, color="0.6", lw=0.6, ls="--")
     ax.set_xlabel("input PSNR (dB)"), ax.set_ylabel("local slope")
-    ax.set_ylim(-0.1, 1.3), ax.grid(alpha=0.3), ax.legend(fontsize=7)
+    ax.set_ylim(-0.1, 1.3), ax.grid(alpha=0.3)
+    ax.legend(fontsize=MIN_FONT_PT, ncol=len(curves), loc="lower center", columnspacing=1.0)
 
 
 # ------------------------------------------------------------------ eigenvectors
