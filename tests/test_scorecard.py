@@ -393,3 +393,15 @@ def test_the_headline_counts_claims_apart_from_controls_and_identities():
                            "</strong> 2 rows, 1 pass / 1 fail / 0 reported.")
     assert "Counted apart: controls (the depth-control network), 2 rows, 2 pass" in text
     assert "identities that hold by construction, 2 rows, 2 pass" in text
+
+
+def test_collect_takes_rows_of_an_earlier_run_under_the_current_ids_and_targets(tmp_path):
+    (tmp_path / "05.json").write_text(json.dumps([
+        row("F5.lambda_9", chapter="05", paper=0.278, target="<= 0.5", measured=0.35,
+            passed=True)]))
+    (tmp_path / "manifolds.json").write_text(json.dumps([row("Fig19.first_eigvec",
+                                                             chapter="manifolds")]))
+    rows = sc.collect(tmp_path)
+    assert [(r["chapter"], r["id"], r["target"], r["pass"]) for r in rows] == [
+        ("manifolds", "Fig5.lambda_9", "within 0.0278 of 0.278", False),
+        ("manifolds", "Fig19.first_eigvec", ">= 0", True)]  # rows under new ids: as recorded

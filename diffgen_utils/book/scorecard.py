@@ -134,14 +134,16 @@ def read_rows(path) -> list[dict]:
 
 
 def collect(folder) -> list[dict]:
-    """Every row of every <chapter>.json in `folder`, under current ids (`figures.renamed`),
-    chapters in book order (`figures.chapter_order`), rows in the order recorded (none: [])."""
+    """Every row of every <chapter>.json in `folder`, chapters in book order
+    (`figures.chapter_order`), rows in the order recorded (none: []). A row recorded under an
+    old id is taken as `record` would write it now (`migrated`)."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
     rows = []
     for path in sorted(folder.glob("*.json")):
-        rows += [figures.renamed({k: row[k] for k in FIELDS}) for row in read_rows(path)]
+        rows += [migrated(r) if r["id"] in figures.RENAMED else r
+                 for r in ({k: row[k] for k in FIELDS} for row in read_rows(path))]
     order = {c: figures.chapter_order(c) for c in {r["chapter"] for r in rows}}
     return sorted(rows, key=lambda r: order[r["chapter"]])  # stable: keeps the rows' order
 
