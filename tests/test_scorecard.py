@@ -332,17 +332,20 @@ def test_passes_returns_a_plain_bool_for_numpy_measurements():
 # ---------------------------------------------------------------- ids, rules and the headline
 def test_record_files_an_old_id_under_its_new_one_with_its_rules_target(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFGEN_SCORECARD_DIR", str(tmp_path))
-    r = sc.record("F5.lambda_9", chapter="05", measure="m", measured=0.29, profile="book",
-                  paper=0.278)
-    assert (r["id"], r["target"], r["pass"]) == ("Fig5.lambda_9", "within 0.0278 of 0.278",
+    r = sc.record("F5.lambda_5", chapter="05", measure="m", measured=0.7, profile="book",
+                  paper=0.674)
+    assert (r["id"], r["target"], r["pass"]) == ("Fig5.lambda_5", "within 0.0674 of 0.674",
                                                  True)
-    assert [x["id"] for x in json.loads((tmp_path / "05.json").read_text())] == ["Fig5.lambda_9"]
-    miss = sc.record("Fig5.lambda_9", chapter="05", measure="m", measured=0.99, profile="book",
-                     paper=0.278)
+    assert [x["id"] for x in json.loads((tmp_path / "05.json").read_text())] == ["Fig5.lambda_5"]
+    miss = sc.record("Fig5.lambda_5", chapter="05", measure="m", measured=0.99, profile="book",
+                     paper=0.674)
     assert miss["pass"] is False  # a miss is a miss, not a reported row
-    with pytest.raises(ValueError, match="figures.RULES gives 'within 0.0278 of 0.278'"):
-        sc.record("Fig5.lambda_9", chapter="05", measure="m", measured=0.29, profile="book",
-                  paper=0.278, target="<= 0.5")
+    with pytest.raises(ValueError, match="figures.RULES gives 'within 0.0674 of 0.674'"):
+        sc.record("Fig5.lambda_5", chapter="05", measure="m", measured=0.7, profile="book",
+                  paper=0.674, target="<= 0.9")
+    preset = sc.record("F5.lambda_9", chapter="05", measure="m", measured=0.35, profile="book",
+                       paper=0.278, target="<= 0.5")  # set before training: the chapter's
+    assert (preset["id"], preset["target"], preset["pass"]) == ("Fig5.lambda_9", "<= 0.5", True)
 
 
 def test_compare_takes_the_baseline_under_the_new_ids():
@@ -397,11 +400,11 @@ def test_the_headline_counts_claims_apart_from_controls_and_identities():
 
 def test_collect_takes_rows_of_an_earlier_run_under_the_current_ids_and_targets(tmp_path):
     (tmp_path / "05.json").write_text(json.dumps([
-        row("F5.lambda_9", chapter="05", paper=0.278, target="<= 0.5", measured=0.35,
-            passed=True)]))
+        row("F5.lambda_5", chapter="05", paper=0.674, target=None, measured=0.35,
+            passed=None)]))
     (tmp_path / "manifolds.json").write_text(json.dumps([row("Fig19.first_eigvec",
                                                              chapter="manifolds")]))
     rows = sc.collect(tmp_path)
     assert [(r["chapter"], r["id"], r["target"], r["pass"]) for r in rows] == [
-        ("manifolds", "Fig5.lambda_9", "within 0.0278 of 0.278", False),
+        ("manifolds", "Fig5.lambda_5", "within 0.0674 of 0.674", False),
         ("manifolds", "Fig19.first_eigvec", ">= 0", True)]  # rows under new ids: as recorded

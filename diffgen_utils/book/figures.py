@@ -189,41 +189,28 @@ class Rule:
         return f"{'>=' if self.relation == 'above' else '<='} {bound:.4g}"
 
 
-def _alpha_rate(m: re.Match) -> float:
-    alpha = float(m.group(1))
-    return alpha / (alpha + 1)
-
-
 PAPER_VALUE = "the paper's value"
 RULES = [  # (pattern of the row's id without a _<n>blocks suffix, rule)
     (r"Fig(3|5)\.lambda_\d+", Rule("agrees", None, "fraction", PAPER_VALUE)),
-    (r"Fig3\.lambda_ratio", Rule("agrees", None, "fraction", PAPER_VALUE)),
     (r"Fig3\.frequency_growth", Rule("above", 1.0, "fraction",
                                      "1: no growth, as in a basis of one frequency band")),
     (r"Fig3\.edge_share_top(\d+)", Rule("above", lambda m: int(m.group(1)) / 100, "fraction",
                                         "chance: the share of pixels counted as edges")),
-    (r"Fig4\.slope_alpha([\d.]+)", Rule("agrees", _alpha_rate, "fraction",
-                                        "the optimal rate alpha/(alpha+1)")),
-    (r"Fig4\.below_linear_alpha[\d.]+", Rule("at_most", 0.0, "dB",
-                                             "the optimum never falls below the best linear "
-                                             "denoiser")),
-    (r"Fig5\.tangent_overlap", Rule("agrees", 1.0, "fraction",
-                                    "the optimum: its top five eigenvectors span the tangent "
-                                    "space")),
     (r"Fig5\.disk_psnr_slope", Rule("below", 1.0, "fraction",
                                     "the optimum's slope 1, which the paper's network stays "
                                     "below")),
     (r"Fig5\.disk_gain_shortfall_dB", Rule("above", 0.0, "dB",
                                            "the optimum, which the paper's network falls "
                                            "short of")),
-    (r"Fig19\.first_eigvec", Rule("agrees", 1.0, "fraction",
-                                  "the optimum: its one eigenvector is the face")),
     (r"Fig20\.tangent_overlap", Rule("agrees", 1.0, "fraction",
                                      "the optimum: its two eigenvectors span {sin, cos}")),
     (r"check\.sampler_steps", Rule("agrees", None, "precision",
                                    "the paper's 'about 100', to its own precision")),
 ]
 REPORTED = {  # rows without a target, and why
+    "Fig3.lambda_ratio": "no target across resolutions: how far the spectrum falls over a "
+                         "fraction of the dimensions depends on the image size and the "
+                         "training, not only on the basis (the paper's 0.41 is at 80x80)",
     "check.jacobian_symmetry": "no number in the paper; the optimum's Jacobian is symmetric "
                                "(0), and a tenth of 0 leaves no tolerance",
     "Fig5.disk_rank_growth": "no count in the paper; the optimum keeps five directions at "
@@ -234,8 +221,22 @@ REPORTED = {  # rows without a target, and why
 }
 
 
+# Targets set before the models they judge were trained, by the issue that defined the claim
+# (chapters 04-05, issue 12): they are the chapter's own (its module's constants) and no rule
+# moves them, so that no target is loosened after the fact.
+SET_IN_ADVANCE = {
+    r"Fig4\.slope_alpha[\d.]+": "within 0.07 of alpha/(alpha+1)",
+    r"Fig4\.below_linear_alpha[\d.]+": "at most 0.5 dB below the best linear denoiser",
+    r"Fig5\.tangent_overlap": "top-5 overlap at least 0.8",
+    r"Fig5\.lambda_9": "lambda_9 at most 0.5 (the paper: 0.278)",
+    r"Fig19\.first_eigvec": "|cos(e_0, x/||x||)| at least 0.9",
+}
+
+
 def rule_for(row_id: str) -> tuple[Rule, re.Match] | None:
     base = _CONTROL_ID.sub("", row_id)
+    if any(re.fullmatch(pattern, base) for pattern in SET_IN_ADVANCE):
+        return None
     for pattern, rule in RULES:
         m = re.fullmatch(pattern, base)
         if m:
@@ -262,7 +263,9 @@ def rules_text() -> str:
             "gives as approximate ('about 100') is held to its own precision: half a unit of "
             "its last digit. Thresholds of claims the paper makes in words only (memorization "
             "at N = 10, much worse on shuffled faces, float precision of an identity) are the "
-            "chapter's and are stated beside each row.")
+            "chapter's and are stated beside each row, and so are the targets set before the "
+            "models were trained (" + "; ".join(SET_IN_ADVANCE.values()) + "), which no rule "
+            "moves.")
 
 
 # ---------------------------------------------------------------------------- figures
