@@ -329,10 +329,13 @@ def _cells(rows: list[list], formats: list[str]) -> list[list[str]]:
             for row in rows]
 
 
+WRAP_CHARS = 24  # a table column with a longer cell may wrap on the page
+
+
 class Table(str):
     """A results table. As a string it is `format_table`'s text (so it prints, splits and
     compares as that text); in a notebook it shows as an HTML table that fits the page's column
-    (`_repr_html_`: numeric columns right-aligned, long text and headers wrapped; the book's
+    (`_repr_html_`: numeric columns right-aligned, headers and long text wrapped; the book's
     CSS, book/_static/diffgen.css, styles the class `diffgen-table`). Make one with `table`."""
 
     header: list[str]
@@ -354,11 +357,14 @@ class Table(str):
         if not self.cells:
             return f"<p>{html.escape(str(self))}</p>"
         align = ["left" if lj else "right" for lj in self.left]
+        # a column of long text may wrap; numbers and short labels stay on one line
+        wrap = [max(len(r[i]) for r in self.cells) > WRAP_CHARS for i in range(len(align))]
+        classes = [f"{a} wrap" if w else a for a, w in zip(align, wrap)]
 
         def row(tag, cells):
             return "<tr>" + "".join(
-                f'<{tag} class="{a}" style="text-align:{a}">{html.escape(c)}</{tag}>'
-                for c, a in zip(cells, align)) + "</tr>"
+                f'<{tag} class="{c}" style="text-align:{a}">{html.escape(v)}</{tag}>'
+                for v, c, a in zip(cells, classes, align)) + "</tr>"
 
         caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
         return ('<div class="diffgen-table-wrap"><table class="diffgen-table">' + caption +
