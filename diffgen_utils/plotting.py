@@ -329,7 +329,7 @@ def _cells(rows: list[list], formats: list[str]) -> list[list[str]]:
             for row in rows]
 
 
-WRAP_CHARS = 24  # a table column with a longer cell may wrap on the page
+WRAP_CHARS = 16  # a table column with a longer cell may wrap on the page
 
 
 class Table(str):

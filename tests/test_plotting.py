@@ -34,7 +34,7 @@ def test_table_is_its_text_and_renders_as_html():
     assert '<td class="left" style="text-align:left">long name</td>' in html
     assert '<td class="right" style="text-align:right">-</td>' in html  # None
     assert 'class="diffgen-table"' in html
-    long = plotting.table(["what"], [["a label longer than twenty-four characters"]], ["<"])
+    long = plotting.table(["what"], [["a label longer than sixteen characters"]], ["<"])
     assert 'class="left wrap"' in long._repr_html_()  # long text may wrap, short text not
 
 
