@@ -155,6 +155,8 @@ def test_widgets_and_math_render_offline_in_a_built_book(tmp_path):
 
     shutil.copy(REPO_ROOT / "_config.yml", tmp_path)
     shutil.copytree(REPO_ROOT / "book", tmp_path / "book")
+    # the book's intro links the chapters and the scorecard, which this book does not have
+    (tmp_path / "book" / "intro.md").write_text("# A small book\n\nOne chapter.\n")
     (tmp_path / "_toc.yml").write_text(
         "format: jb-book\nroot: book/intro\nparts:\n  - caption: Chapters\n    chapters:\n"
         "      - file: notebooks/01_widget\n  - caption: About\n    chapters:\n"

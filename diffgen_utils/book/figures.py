@@ -42,6 +42,7 @@ CHAPTERS = (  # in book order
     Chapter("harmonic", "03_harmonic_bases", "faces"),
     Chapter("optimality", "04_calpha_optimality", "calpha"),
     Chapter("manifolds", "05_low_dim_manifolds", "manifolds"),
+    Chapter("beyond", "06_beyond_the_paper", "faces"),
 )
 BY_SLUG = {c.slug: c for c in CHAPTERS}
 
