@@ -414,6 +414,28 @@ def test_crossover_and_the_closing_note():
     assert "differs by more than a factor 1.5" in text and "samples start after speciation" in text
 
 
-def test_html_table_escapes():
-    out = beyond.html_table(["a", "b<"], [["x & y", "1"]])
-    assert out.startswith("<table>") and "<th>b&lt;</th>" in out and "<td>x &amp; y</td>" in out
+
+def test_figures_fit_the_page():
+    """The chapter's plots, drawn on plotting.subplots at the sizes the notebook uses, fit the
+    book's column with legible text."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from diffgen_utils import plotting
+
+    studies = {n: fake_study(n, {"LS": [0.5, 0.6, 0.7, 0.8], "memorizer": [0.2] * 4})
+               for n in (1, 10, 100, 13000)}
+    control = fake_study(10, {"LS": [0.4] * 4, "ELS": [0.3] * 4, "memorizer": [0.7] * 4})
+    fig, ax = plotting.subplots(height=3.6)
+    beyond.plot_machine_corr(ax, studies, {n: 0.5 for n in studies}, control=control)
+    assert plotting.figure_problems(fig) == []
+    fig2, ax2 = plotting.subplots(height=3.4)
+    ns = list(studies)
+    beyond.plot_commit(ax2, ns, {n: np.array([0.5, 0.6]) for n in ns},
+                       {"S1 noise A vs S1 noise B": {n: np.array([0.9]) for n in ns},
+                        "S1 vs S2, same noise": {n: np.array([np.nan]) for n in ns}},
+                       {n: beyond.gaussian_collapse_sigma(n, 400, 0.056) for n in ns},
+                       beyond.speciation_sigmas(7.7), sampling.SamplerSettings())
+    assert plotting.figure_problems(fig2) == []
+    plt.close("all")

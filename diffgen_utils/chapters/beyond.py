@@ -612,7 +612,8 @@ def plot_commit(ax, ns, collapse: dict, splits: dict, gaussian: dict, speciation
 
     ns = list(ns)
     for (label, value), ls in zip(speciation.items(), ["-", ":"]):
-        ax.axhline(value, color="C4", ls=ls, lw=1.2, label=f"speciation σ_S = {label}")
+        shown = label.replace("sqrt(Lambda - 1)", "√(Λ − 1)").replace("sqrt(Lambda)", "√Λ")
+        ax.axhline(value, color="C4", ls=ls, lw=1.2, label=f"speciation σ_S = {shown}")
     ax.axhline(settings.sigma0, color="k", lw=0.8, label="sampler start σ0")
     ax.axhline(settings.sigma_final, color="k", lw=0.8, ls="--", label="sampler end σ_L")
     finite = [n for n in ns if math.isfinite(gaussian[n])]
@@ -726,12 +727,3 @@ def published_comparison(profile: Profile, studies: dict, control: MachineStudy,
     ]
     return rows
 
-
-def html_table(header: list[str], rows: list[list[str]]) -> str:
-    """A small HTML table of text cells (escaped), for a notebook's output."""
-    import html
-
-    cell = lambda tag, v: f"<{tag}>{html.escape(str(v))}</{tag}>"  # noqa: E731
-    head = "".join(cell("th", h) for h in header)
-    body = "".join("<tr>" + "".join(cell("td", v) for v in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
