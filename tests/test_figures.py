@@ -122,10 +122,11 @@ def test_every_baseline_row_is_named_and_targeted_by_the_mapping():
         assert r["pass"] is sc.passes(r["target"], r["measured"]), r["id"]
 
 
-def test_renamed_ids_are_one_to_one_and_cover_every_old_row():
+def test_renamed_ids_are_one_to_one_and_land_on_baseline_rows():
     assert len(set(fg.RENAMED.values())) == len(fg.RENAMED)
     assert not set(fg.RENAMED) & set(fg.RENAMED.values())
-    assert {r["id"] for r in BASELINE} == set(fg.RENAMED.values())
+    ids = {r["id"] for r in BASELINE}
+    assert set(fg.RENAMED.values()) <= ids, "a rename points at no row of the baseline"
 
 
 def test_every_chapter_of_the_book_has_a_slug():

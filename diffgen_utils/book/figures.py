@@ -219,6 +219,15 @@ REPORTED = {  # rows without a target, and why
                              "tolerance",
     "Fig20.overlap_with_constant": "no reference: the optimum keeps no third direction; shows "
                                    "whether the network's third is the constant image",
+    "beyond.memorizer_corr_largest_N": "the follow-up's 0.55 is a UNet on CelebA 32x32 at its "
+                                       "own N; the chapter's claim is the ordering "
+                                       "(beyond.ls_vs_memorizer_largest_N)",
+    "beyond.collapse_sigma_largest_N": "no number for this data in the follow-ups; read beside "
+                                       "beyond.speciation_sigma",
+    "beyond.speciation_sigma": "a property of the training faces, not of a network: the scale "
+                               "the collapse level is read against",
+    "beyond.reproducibility_largest_N": "the chapter's own cut on the Fig 2 pairs, to set beside "
+                                        "the follow-up's qualitative finding",
 }
 
 
