@@ -174,6 +174,18 @@ class ManifoldModels:
 
 
 @dataclass(frozen=True)
+class WatchedRuns:
+    """Face runs that draw samples from fixed seeds while they train (chapter 06: memorization
+    against training time; families.WATCHED names them). Each trains exactly as the face model
+    of the same N, blocks and steps: the samples leave its training untouched."""
+
+    ns: tuple = ()  # S1 runs at these N ...
+    blocks: int | None = None  # ... with this many UNet blocks (None: the profile's network)
+    longer: tuple = ()  # (N, steps): S1 runs of the profile's own network, trained for longer
+    seeds: int = 64  # samples drawn at each watched step, from seeds 0, 1, ...
+
+
+@dataclass(frozen=True)
 class Profile:
     """How big everything is. Notebooks read every size from here, never hard-code one.
 
@@ -200,6 +212,7 @@ class Profile:
     synthetic_n: int = 64  # training images per synthetic model
     calpha: CalphaModels = CalphaModels()
     manifolds: ManifoldModels = ManifoldModels()
+    watched: WatchedRuns = WatchedRuns()
     replaces: str | None = None  # a profile whose models this one retrains: only those that differ
 
     @property
@@ -241,6 +254,7 @@ PROFILES = {
         lr_halvings=(0.5, 0.75), eval_every=20,
         synthetic_size=16, synthetic_n=64,
         calpha=CalphaModels(alphas=(1.0, 4.0), contours=(1.5, 4.0)),
+        watched=WatchedRuns(ns=(10, 40), blocks=2, seeds=8),
     ),
     "book": Profile(
         name="book", face_size=20, blocks=1, width=32, steps=12_000, batch=32,
@@ -256,13 +270,16 @@ PROFILES = {
         # manifolds at 20x20, which the one-block UNet's 18x18 receptive field nearly covers:
         # the optimal denoisers of the disks' intensities and of the face ray are global
         manifolds=ManifoldModels(recipe=replace(BOOK_SYNTHETIC_RECIPE, size=20)),
+        # memorization against training time: the two-block control, since the one-block
+        # net's samples do not copy its training faces at any N (chapter 02)
+        watched=WatchedRuns(ns=(10, 100, 1000), blocks=2),
     ),
     "paper": Profile(
         # 1000 epochs of ~250k images at batch 512 = 488k steps, as in the paper.
         name="paper", face_size=80, blocks=3, width=64, steps=488_000, batch=512,
         n_seeds=256, n_test=512, n_eval=256, train_missing=True,
         faces=FaceModels(n_values=(1, 10, 100, 1000, 10_000, 13_000), gap_sizes=(40,)),
-        eval_every=5000, device="cuda",
+        eval_every=5000, device="cuda", watched=WatchedRuns(ns=(10, 100, 1000)),
         # synthetic sets as in the paper: 10^5 images at 80x80, the same 3-block UNet and
         # schedule (empty recipes). Figs 16-20 used the BF-CNN: Recipe(arch="bfcnn") for those.
         synthetic_size=80, synthetic_n=100_000,
@@ -288,6 +305,8 @@ PROFILES["book-next"] = replace(
         FaceSet("celeba_ids", pairs=(1000, 13_000)),
         FaceSet("fer2013", pairs=(10, 16_000), s1_only=(1000,)),
         FaceSet("celeba", arch="bfcnn", pairs=(13_000,), s1_only=(10,)))),
+    # does the chapter's own one-block net copy at N = 10 when trained three times longer?
+    watched=replace(_book.watched, longer=((10, 36_000),)),
 )
 PROFILE_NAMES = tuple(PROFILES)
 

@@ -4,6 +4,7 @@ the TrainConfig a name stands for.
     FACES.name(P, 13000, "S2")              # "celeba-N13000-S2"
     CALPHA.name(P, 4)                       # "calpha4-N20000"
     MANIFOLDS.name(P, "disks")              # "disks-N20000"
+    WATCHED.name(P, 100, blocks=2)          # "celeba-N100-S1-2blocks-watched"
     model_names(P, "all"), config_of("celeba-N10-S1", P)
 
 A family reads its sizes from its block of the profile (config.FaceModels, CalphaModels,
@@ -12,6 +13,7 @@ ManifoldModels). Adding a family means a class here, its block in config.py and 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from . import config, synthetic
 from .config import Profile, TrainConfig
@@ -178,8 +180,48 @@ class Manifolds:
                                synthetic.data_options(kind))
 
 
-FACES, CALPHA, MANIFOLDS = Faces(), CAlpha(), Manifolds()
-FAMILIES = {f.key: f for f in (FACES, CALPHA, MANIFOLDS)}
+class Watched:
+    """Face runs that draw samples while they train (chapter 06): `{face model}-watched`, the
+    face model's config unchanged, or `{face model}-{steps}steps-watched`, trained for that many
+    steps. They sample at train.Watch.for_run(steps) from the profile's `watched.seeds`."""
+
+    key = "watched"
+    pattern = re.compile(r"^(celeba-N\d+-S1(?:-\d+blocks)?)(?:-(\d+)steps)?-watched$")
+    spelling = "celeba-N<n>-S1[-<b>blocks][-<steps>steps]-watched"
+
+    def name(self, p: Profile, n: int, *, blocks: int | None = None,
+             steps: int | None = None) -> str:
+        name = FACES.name(p, n, blocks=blocks)
+        if steps is not None and steps != p.steps:
+            name += f"-{steps}steps"
+        self.config(name + "-watched", p)
+        return name + "-watched"
+
+    def names(self, p: Profile) -> list[str]:
+        w = p.watched
+        return ([self.name(p, n, blocks=w.blocks) for n in w.ns]
+                + [self.name(p, n, steps=steps) for n, steps in w.longer])
+
+    def same_as(self, name: str) -> str | None:
+        """The face model a watched run trains exactly as (None for a longer run)."""
+        match = self.pattern.match(name)
+        return match.group(1) if match and match.group(2) is None else None
+
+    def config(self, name: str, p: Profile) -> TrainConfig | None:
+        match = self.pattern.match(name)
+        if not match:
+            return None
+        cfg = FACES.config(match.group(1), p)
+        if match.group(2) is None:
+            return cfg
+        if int(match.group(2)) in (0, p.steps):
+            raise KeyError(f"{name!r}: give more steps than the profile's {p.steps}, or leave "
+                           f"'-<steps>steps' out of the name")
+        return replace(cfg, steps=int(match.group(2)))
+
+
+FACES, CALPHA, MANIFOLDS, WATCHED = Faces(), CAlpha(), Manifolds(), Watched()
+FAMILIES = {f.key: f for f in (FACES, CALPHA, MANIFOLDS, WATCHED)}
 FAMILY_CHOICES = (*FAMILIES, "all")
 
 

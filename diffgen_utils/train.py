@@ -33,6 +33,7 @@ from .analysis import evaluate_psnr
 from .config import TrainConfig
 from .data import fingerprint
 from .models import build_model
+from .sampling import sample
 
 
 COMPILE_MIN_STEPS = 2_000  # torch.compile's warm-up (15-40 s on CPU) pays off only on longer runs
@@ -75,6 +76,31 @@ class SpeedFlags:
         if not self.bf16:
             return contextlib.nullcontext()
         return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
+# Where a watched run draws its samples, as fractions of its steps: about two per octave.
+WATCH_FRACTIONS = tuple(k / 96 for k in (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 80, 96))
+
+
+@dataclass(frozen=True)
+class Watch:
+    """Samples drawn with Algorithm 1 from seeds 0 .. seeds-1 at chosen steps of a run
+    (chapter 06: memorization against training time). Recorded beside the config, like the
+    speed flags: sampling uses its own generators, so the run trains exactly as without it."""
+
+    steps: tuple
+    seeds: int
+
+    @classmethod
+    def for_run(cls, total_steps: int, seeds: int) -> "Watch":
+        steps = sorted({round(f * total_steps) for f in WATCH_FRACTIONS} - {0})
+        return cls(tuple(steps), seeds)
+
+    def draw(self, model, size: int) -> torch.Tensor:
+        was_training = model.training
+        images = sample(model, range(self.seeds), shape=(1, size, size), progress=False).images
+        model.train(was_training)
+        return images.half().cpu()
 
 
 def speed_flags(cfg: TrainConfig, device, fast: bool | None = None,
@@ -178,14 +204,16 @@ def machine(device: str) -> str:
 def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tensor,
           path: Path, device: str = "cpu", n_eval: int = 256, stop_at: int | None = None,
           progress: bool | None = None, data_print: str | None = None,
-          sigmas=config.EVAL_SIGMAS, speed: SpeedFlags | None = None) -> dict:
+          sigmas=config.EVAL_SIGMAS, speed: SpeedFlags | None = None,
+          watch: Watch | None = None) -> dict:
     """Train (or resume) the model of `cfg` on `train_images`; returns the final checkpoint.
 
     `stop_at` ends the run early after that many steps (the checkpoint then resumes).
     `data_print` names the data in the checkpoint (default: the images' fingerprint; synthetic
     sets pass a hash of their generating recipe). Train and test PSNR are evaluated at `sigmas`
     every `cfg.eval_every` steps. `speed`: default `speed_flags(cfg, device)`; with every flag
-    off a resumed run is bit-exact on CPU. Under torchrun every rank calls it with the same
+    off a resumed run is bit-exact on CPU. `watch` draws samples at its steps into the
+    checkpoint's `watched` list ({"step", "images"} in fp16). Under torchrun every rank calls it with the same
     arguments (`device` "cuda" is the rank's GPU) and trains on its share of each batch.
     """
     if len(train_images) != cfg.n_train:
@@ -197,7 +225,7 @@ def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tenso
     model = build_model(cfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     g = torch.Generator(device=device).manual_seed(cfg.seed)
-    state = {"step": 0, "history": [], "wall_time": 0.0}
+    state = {"step": 0, "history": [], "wall_time": 0.0, "watched": []}
     if path.exists():
         ckpt = load_checkpoint(path, map_location=device)
         if TrainConfig.from_dict(ckpt["config"]) != cfg or ckpt["data_fingerprint"] != data_print:
@@ -208,6 +236,7 @@ def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tenso
             optimizer.load_state_dict(ckpt["optimizer"])
         g.set_state(ckpt["rng_state"].cpu())
         state = {k: ckpt[k] for k in ("step", "history", "wall_time")}
+        state["watched"] = ckpt.get("watched", [])
     x_all = train_images.to(device)
     forward = model
     if speed.channels_last:
@@ -237,6 +266,8 @@ def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tenso
         optimizer.step()
         running.append(loss.detach())
         done = step + 1
+        if watch is not None and done in watch.steps and distributed.is_main():
+            state["watched"].append({"step": done, "images": watch.draw(model, cfg.size)})
         if done % cfg.eval_every == 0 or done == last:
             mean_loss = distributed.mean_over_ranks(torch.stack(running).mean()).item()
             running = []
@@ -256,7 +287,8 @@ def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tenso
                     "optimizer": optimizer.state_dict() if done < cfg.steps else None,
                     "rng_state": g.get_state(), "config": cfg.to_dict(),
                     "data_fingerprint": data_print, "versions": environment(),
-                    "machine": machine(device), "speed": asdict(speed), **state,
+                    "machine": machine(device), "speed": asdict(speed),
+                    "watch": asdict(watch) if watch else None, **state,
                 }, path)
             distributed.barrier()
             bar.set_postfix(loss=f"{mean_loss:.3g}")

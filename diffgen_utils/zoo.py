@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 
 from . import config, data, distributed, synthetic
-from .families import config_of, model_names
+from .families import WATCHED, config_of, model_names
 from .config import Profile, TrainConfig
 from .models import build_model
-from .train import load_checkpoint, train
+from .train import Watch, load_checkpoint, train
 
 @dataclass
 class Spec:
@@ -80,6 +80,13 @@ def eval_sigmas(cfg: TrainConfig) -> tuple:
     if cfg.dataset in synthetic.FAMILIES:
         return tuple(sorted(set(config.EVAL_SIGMAS) | set(config.ANALYSIS_SIGMAS)))
     return config.EVAL_SIGMAS
+
+
+def watch_of(name: str, profile: Profile) -> Watch | None:
+    """Where a watched run draws samples while it trains (None for every other model)."""
+    if WATCHED.config(name, profile) is None:
+        return None
+    return Watch.for_run(config_of(name, profile).steps, profile.watched.seeds)
 
 
 def checkpoint_path(name: str, profile: Profile) -> Path:
@@ -154,7 +161,7 @@ def load(name: str, profile: str | Profile = "book", device: str | None = None,
         with distributed.main_holds(training_lock(path)):  # rank 0 locks for all ranks
             ckpt = train(s.config, s.train_images(p), s.test_images(p), path, device=device,
                          n_eval=p.n_eval, data_print=_fingerprint(pool, s.config, p),
-                         sigmas=eval_sigmas(s.config))
+                         sigmas=eval_sigmas(s.config), watch=watch_of(name, p))
         if not p.train_missing and distributed.is_main():  # shipped: keep the manifest
             update_manifest(name, p, ckpt)
     model = build_model(s.config)

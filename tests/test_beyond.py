@@ -336,6 +336,47 @@ def test_reproducibility_and_generalization_scores():
     assert r == {"RP > 0.6": 0.5, "RP > 0.9": 0.25, "GS at 0.6": 0.625, "GS at 0.9": 0.75}
 
 
+# ------------------------------------------------------------------ memorization against time
+def test_fit_distance_ignores_brightness_and_contrast_and_the_one_third_rule():
+    train = images(5, 30)
+    copies = 2.0 * train[[3, 1]] + 0.1  # bias-free copies: rescaled and shifted faces
+    assert beyond.fit_distances(copies, train)[0, 3] == pytest.approx(0, abs=1e-6)
+    between = 0.5 * (train[[0]] + train[[2]])  # as near to two faces: no copy
+    assert beyond.memorized(torch.cat([copies, between]), train).tolist() == [True, True, False]
+    with pytest.raises(ValueError, match="two training images"):
+        beyond.memorized(copies, train[:1])
+
+
+def curve(shares, steps=(10, 20, 40, 80, 160)):
+    s = np.array(shares, dtype=float)
+    return beyond.MemorizationCurve("run", 10, 64, np.array(steps), s, s, s)
+
+
+def test_onset_is_where_the_share_stays_above_its_level():
+    assert curve([0, 0.1, 0, 0.2, 0.5]).onset() == 80  # a stray sample at 20 does not count
+    assert curve([0.5] * 5).onset() == 10
+    assert curve([0, 0, 0, 0.5, 0.01]).onset() is None  # fell back below: no onset
+    assert curve([0, 0, 0, 0, 0.04]).onset() is None
+    small, large = curve([0, 0.1, 0.5, 1, 1]), curve([0, 0, 0, 0.2, 0.6])
+    assert beyond.onset_growth({10: small, 100: large}, 10, 100) == (4.0, False)
+    assert beyond.onset_growth({10: small, 100: curve([0] * 5)}, 10, 100) == (8.0, True)
+    assert math.isnan(beyond.onset_growth({10: curve([0] * 5), 100: large}, 10, 100)[0])
+
+
+def test_memorization_curve_reads_a_watched_run():
+    train = images(6, 31)
+    strangers = images(8, 32)
+    copies = 3.0 * train[torch.arange(8) % 6]
+    watched = [{"step": 5, "images": strangers.half()},
+               {"step": 9, "images": torch.cat([strangers[:4], copies[:4]]).half()},
+               {"step": 12, "images": copies.half()}]
+    c = beyond.memorization_curve("run", watched, train, boot=200)
+    assert c.steps.tolist() == [5, 9, 12] and c.samples == 8 and c.n == 6
+    assert c.share.tolist() == [0.0, 0.5, 1.0]
+    assert c.low[1] < 0.5 < c.high[1] and c.low[2] == c.high[2] == 1.0
+    assert c.onset() == 9
+
+
 # ------------------------------------------------------------------ budget and scorecard
 @pytest.mark.parametrize("name", config.PROFILE_NAMES)
 def test_budget_keeps_calibration_apart_from_scored_seeds(name):
@@ -358,8 +399,10 @@ def test_scorecard_rows():
     big = p.faces.largest_n
     studies = {big: fake_study(big, {"LS": [0.8, 0.9, 0.85, 0.95], "memorizer": [0.3] * 4})}
     control = fake_study(10, {"LS": [0.4] * 4, "ELS": [0.5] * 4, "memorizer": [0.7] * 4})
+    curves = {10: curve([0, 0.1, 0.5, 1, 1]), 100: curve([0, 0, 0, 0.2, 0.6]),
+              1000: curve([0] * 5)}
     rows = beyond.scorecard_measurements(p, studies, control, "celeba-N10-S1-2blocks", 2.6,
-                                         {big: 0.6}, {big: {"RP > 0.6": 0.9}}, b)
+                                         {big: 0.6}, {big: {"RP > 0.6": 0.9}}, b, curves)
     by_id = {r["id"]: r for r in rows}
     assert {"beyond.local_machine_corr_largest_N", "beyond.ls_vs_memorizer_largest_N",
             "beyond.memorizer_vs_ls_N10"} <= set(by_id)
@@ -372,6 +415,9 @@ def test_scorecard_rows():
     recorded = scorecard.record_all(rows, chapter="06", profile="book")
     assert [r["pass"] for r in recorded[:3]] == [True, True, True]
     assert all(r["measured"] is not None and math.isfinite(r["measured"]) for r in recorded)
+    onset = by_id["beyond.memorization_onset_growth"]
+    assert onset["measured"] == 4.0 and onset["paper"] == 10 and onset["target"] == "> 1"
+    assert "N=100 over that at N=10" in onset["measure"]
 
 
 def test_figures_draw(tmp_path):
@@ -391,6 +437,7 @@ def test_figures_draw(tmp_path):
                        sampling.SamplerSettings())
     beyond.plot_reproducibility(axes[2], {n: {"RP > 0.6": 0.1 * k, "GS at 0.6": 1 - 0.1 * k}
                                           for k, n in enumerate((1, 10, 100))})
+    beyond.plot_memorization(axes[0], {10: curve([0, 0.1, 0.5, 1, 1]), 100: curve([0] * 5)}, 120)
     fig.savefig(tmp_path / "f.png")
     plt.close(fig)
 
@@ -407,11 +454,13 @@ def test_crossover_and_the_closing_note():
     big = ns[-1]
     rows = beyond.published_comparison(p, studies, control, {"sqrt(Lambda - 1)": 2.6},
                                        1.0, {big: 0.66}, {big: 1.07},
-                                       {n: {"RP > 0.6": 0.2 if n == 1 else 0.9} for n in ns})
+                                       {n: {"RP > 0.6": 0.2 if n == 1 else 0.9} for n in ns},
+                                       {10: curve([0, 0.1, 0.5, 1, 1]), 100: curve([0] * 5)})
     assert all(len(r) == 4 for r in rows)
     text = " ".join(" ".join(r) for r in rows)
     assert "above the local machine" in text  # the memorizer wins at the largest N here
     assert "differs by more than a factor 1.5" in text and "samples start after speciation" in text
+    assert "≥ 8.00" in text and "agrees in direction" in text  # N = 100 not started: a bound
 
 
 

@@ -31,12 +31,16 @@ def row(id, chapter="02", passed=True, **kw):
     (">= 5", math.nan, False),
     ("<= 5", math.inf, False),
     (">= 5", None, False),
+    ("> 0", 0.0, False),
+    ("> 0", 1e-9, True),
+    ("< 1", 1.0, False),
+    ("< 1", 0.5, True),
 ])
 def test_passes(target, measured, expected):
     assert sc.passes(target, measured) is expected
 
 
-@pytest.mark.parametrize("target", ["> 5", "== 1", "about 3", "within of 2"])
+@pytest.mark.parametrize("target", [">> 5", "== 1", "about 3", "within of 2"])
 def test_passes_rejects_unknown_targets(target):
     with pytest.raises(ValueError, match="is not"):
         sc.passes(target, 1.0)

@@ -5,8 +5,8 @@ import torch
 
 from diffgen_utils import train as train_mod
 from diffgen_utils.config import TrainConfig
-from diffgen_utils.train import (CheckpointCorrupt, SpeedFlags, TrainingDiverged, learning_rate,
-                                 load_checkpoint, loss_fn, train)
+from diffgen_utils.train import (CheckpointCorrupt, SpeedFlags, TrainingDiverged, Watch,
+                                 learning_rate, load_checkpoint, loss_fn, train)
 
 PLAIN = SpeedFlags()  # fp32 eager: resume is bit-exact
 
@@ -35,6 +35,32 @@ def test_resume_is_bit_for_bit(tmp_path):
     for key, value in whole["state_dict"].items():
         assert torch.equal(value, resumed["state_dict"][key]), key
     assert [h["loss"] for h in whole["history"]] == [h["loss"] for h in resumed["history"]]
+
+
+def test_a_watched_run_trains_as_an_unwatched_one_and_keeps_its_samples_across_a_resume(
+        tmp_path):
+    cfg, watch = tiny_config(), Watch(steps=(2, 3, 6), seeds=3)
+    plain = train(cfg, images(6), images(4, 1), tmp_path / "plain.pt", n_eval=4, progress=False,
+                  speed=PLAIN)
+    path = tmp_path / "watched.pt"
+    train(cfg, images(6), images(4, 1), path, n_eval=4, stop_at=4, progress=False, speed=PLAIN,
+          watch=watch)
+    watched = train(cfg, images(6), images(4, 1), path, n_eval=4, progress=False, speed=PLAIN,
+                    watch=watch)
+    for key, value in plain["state_dict"].items():
+        assert torch.equal(value, watched["state_dict"][key]), key
+    assert [w["step"] for w in watched["watched"]] == [2, 3, 6]
+    assert watched["watch"] == {"steps": (2, 3, 6), "seeds": 3}
+    assert watched["watched"][0]["images"].shape == (3, 1, 8, 8)
+    assert not torch.equal(watched["watched"][0]["images"], watched["watched"][2]["images"])
+    assert plain["watched"] == [] and plain["watch"] is None
+
+
+def test_watch_steps_are_about_two_per_octave_and_end_at_the_last_step():
+    steps = Watch.for_run(12_000, 64).steps
+    assert steps[0] == 125 and steps[-1] == 12_000 and list(steps) == sorted(set(steps))
+    assert all(1.2 <= b / a <= 2 for a, b in zip(steps, steps[1:]))
+    assert 0 not in Watch.for_run(10, 1).steps
 
 
 def test_checkpoint_contents_load_weights_only(tmp_path):

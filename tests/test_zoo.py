@@ -201,7 +201,8 @@ def test_a_replacing_profile_lists_only_the_models_it_trains_differently():
     names = families.model_names(nxt, family="all")
     shipped = families.model_names(book, family="all")
     new = [name for name in names if name not in shipped]  # models book does not have (yet)
-    assert names and set(new) == set(families.model_names(nxt, "faces")) - set(shipped)
+    added = set(families.model_names(nxt, "faces")) | set(families.model_names(nxt, "watched"))
+    assert names and set(new) == added - set(shipped)
     for name in shipped:
         differs = (zoo.spec(name, nxt, with_data=False).config
                    != zoo.spec(name, book, with_data=False).config)
@@ -225,3 +226,24 @@ def test_other_face_sets_are_named_and_listed_where_declared():
     assert set(others) <= set(families.model_names(nxt, "all"))  # new models: book-next's own
     assert zoo.checkpoint_path(others[0], nxt).parent.name == "book-next"
     assert zoo.checkpoint_path("celeba-N10-S1", nxt).parent.name == "book"  # not retrained
+
+
+def test_watched_runs_train_as_the_face_model_they_name_and_sample_as_they_go():
+    book, nxt = config.get_profile("book"), config.get_profile("book-next")
+    name = families.WATCHED.name(book, 100, blocks=2)
+    assert name == "celeba-N100-S1-2blocks-watched"
+    assert families.config_of(name, book) == families.config_of("celeba-N100-S1-2blocks", book)
+    longer = families.config_of("celeba-N10-S1-36000steps-watched", nxt)
+    assert longer == replace(families.config_of("celeba-N10-S1", book), steps=36_000)
+    assert families.model_names(book, "watched") == [
+        f"celeba-N{n}-S1-2blocks-watched" for n in book.watched.ns]
+    assert "celeba-N10-S1-36000steps-watched" in families.model_names(nxt, "all")
+    assert zoo.watch_of(name, book).seeds == book.watched.seeds
+    assert zoo.watch_of(name, book).steps[-1] == book.steps
+    assert zoo.watch_of("celeba-N100-S1-2blocks", book) is None
+    assert families.WATCHED.same_as(name) == "celeba-N100-S1-2blocks"
+    assert families.WATCHED.same_as("celeba-N10-S1-36000steps-watched") is None
+    with pytest.raises(KeyError, match="more steps"):
+        families.config_of(f"celeba-N10-S1-{book.steps}steps-watched", book)
+    with pytest.raises(KeyError, match="unknown model name"):
+        families.config_of("celeba-N10-S2-watched", book)  # S1 runs only

@@ -38,7 +38,7 @@ FIELDS = ("id", "chapter", "measure", "paper", "target", "measured", "profile", 
           "checkpoints")
 SYMBOLS = {True: "✓", False: "✗", None: "—"}
 
-TARGET = re.compile(r"^\s*(>=|<=)\s*([-+0-9.eE]+)\s*$|^\s*within\s+([0-9.eE]+)\s+of\s+"
+TARGET = re.compile(r"^\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$|^\s*within\s+([0-9.eE]+)\s+of\s+"
                     r"([-+0-9.eE]+)\s*$")
 
 
@@ -51,10 +51,12 @@ def passes(target: str | None, measured: float) -> bool | None:
     measured = float(measured)  # numpy scalars would make the comparison a numpy bool
     m = TARGET.match(target)
     if not m:
-        raise ValueError(f"target {target!r} is not '>= x', '<= x' or 'within x of y'")
+        raise ValueError(f"target {target!r} is not '>= x', '> x', '<= x', '< x' or "
+                         "'within x of y'")
     if m.group(1):
         bound = float(m.group(2))
-        return measured >= bound if m.group(1) == ">=" else measured <= bound
+        return {">=": measured >= bound, "<=": measured <= bound, ">": measured > bound,
+                "<": measured < bound}[m.group(1)]
     return abs(measured - float(m.group(4))) <= float(m.group(3))
 
 

@@ -444,6 +444,80 @@ def study_machines(model, name: str, n: int, train: torch.Tensor, memorizer, sam
         els_total=els_total)
 
 
+# ------------------------------------------------------------------ memorization against time
+MEMORIZED_RATIO = 1 / 3  # Bonnaire et al.: nearest training image < 1/3 of the second's distance
+ONSET_SHARE = 0.05  # memorization has begun once at least this share of samples is memorized
+# and stays so at every later step (a single stray sample of 64 does not set it)
+
+
+def fit_distances(samples: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
+    """(n_samples, N) distances that ignore brightness and contrast: the residual of the best
+    fit a x_i + b of each training image to the sample, over the sample's own mean-removed norm
+    (the sine of the angle between the mean-removed images). A bias-free network's copies are
+    rescaled faces, which a plain Euclidean distance would call far."""
+    unit = analysis.mean_removed_unit
+    cos = unit(samples).double() @ unit(train).double().T
+    return (1 - cos.clamp(-1, 1) ** 2).clamp_min(0).sqrt()
+
+
+def memorized(samples: torch.Tensor, train: torch.Tensor,
+              ratio: float = MEMORIZED_RATIO) -> torch.Tensor:
+    """Per sample: whether its nearest training image is nearer than `ratio` times the second
+    nearest (fit_distances)."""
+    if len(train) < 2:
+        raise ValueError("the one-third rule needs at least two training images")
+    two = fit_distances(samples, train).topk(2, dim=1, largest=False).values
+    return two[:, 0] < ratio * two[:, 1]
+
+
+@dataclass
+class MemorizationCurve:
+    """The memorized share of one watched run's samples at each watched step, with a bootstrap
+    interval over the seeds."""
+
+    name: str
+    n: int  # training images
+    samples: int  # seeds drawn at each step
+    steps: np.ndarray
+    share: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+    def onset(self, level: float = ONSET_SHARE) -> int | None:
+        """The first watched step from which the share stays at or above `level` (None: it
+        does not within the run)."""
+        below = np.flatnonzero(self.share < level)
+        if len(below) == 0:
+            return int(self.steps[0])
+        return None if below[-1] == len(self.steps) - 1 else int(self.steps[below[-1] + 1])
+
+
+def memorization_curve(name: str, watched: list[dict], train: torch.Tensor, boot: int = 1000,
+                       seed: int = 0, interval: float = 0.9) -> MemorizationCurve:
+    """From a watched run's samples (the checkpoint's `watched` list) and its training images."""
+    flags = torch.stack([memorized(w["images"].float(), train) for w in watched]).double()
+    g = torch.Generator().manual_seed(seed)
+    picks = torch.randint(flags.shape[1], (boot, flags.shape[1]), generator=g)
+    shares = flags[:, picks].mean(dim=2).numpy()  # (steps, boot)
+    tail = (1 - interval) / 2
+    return MemorizationCurve(name, len(train), flags.shape[1],
+                             np.array([w["step"] for w in watched]),
+                             flags.mean(dim=1).numpy(), np.quantile(shares, tail, axis=1),
+                             np.quantile(shares, 1 - tail, axis=1))
+
+
+def onset_growth(curves: dict, small: int, large: int) -> tuple[float, bool]:
+    """(onset step at N = large over onset step at N = small, whether that is only a lower
+    bound): when the larger N has not begun by the end of its run, its last step stands in for
+    its onset. NaN when the smaller N does not begin either."""
+    a, b = curves[small].onset(), curves[large].onset()
+    if a is None:
+        return math.nan, False
+    if b is None:
+        return float(curves[large].steps[-1]) / a, True
+    return b / a, False
+
+
 # ------------------------------------------------------------------ where samples commit
 def collapse_sigma(states: torch.Tensor, sigma_path, train: torch.Tensor) -> float:
     """The noise level of the first step after which the nearest training image (Euclidean) of
@@ -516,10 +590,11 @@ def reproducibility(pair: torch.Tensor, near: torch.Tensor, thresholds=REPRO_THR
 # ------------------------------------------------------------------ scorecard
 def scorecard_measurements(profile: Profile, studies: dict, control: MachineStudy,
                            control_name: str, speciation: float, collapse: dict,
-                           repro: dict, b: Budget) -> list[dict]:
+                           repro: dict, b: Budget, curves: dict) -> list[dict]:
     """The chapter's rows. studies[N]: the MachineStudy of the S1 model; control: the study
     used at N = 10 (the depth control where the profile has one); collapse[N]: median collapse
-    sigma; repro[N]: `reproducibility` of the S1/S2 pairs; speciation: sqrt(Lambda - 1)."""
+    sigma; repro[N]: `reproducibility` of the S1/S2 pairs; speciation: sqrt(Lambda - 1);
+    curves[N]: the MemorizationCurve of the watched run at N (the two smallest N are compared)."""
     big = profile.faces.largest_n
     s = studies[big]
     best_name, best = s.best_local()
@@ -537,12 +612,12 @@ def scorecard_measurements(profile: Profile, studies: dict, control: MachineStud
              paper=round(KG_CELEBA["UNet vs LS"] - KG_CELEBA["UNet vs IS"], 2),
              measure=f"{pearson}: vs best local machine ({best_name}) minus vs memorizer, "
                      f"N={big}, {seeds}", measured=best - s.median("memorizer"),
-             target=">= 0", checkpoints=net),
+             target="> 0", checkpoints=net),
         dict(id="beyond.memorizer_vs_ls_N10",
              measure=f"{pearson}: vs memorizer minus vs best local machine ({ctl_best_name}), "
                      f"N={control.n}, {control_name}, {len(control.seeds)} scored seeds, "
                      f"calibration seeds {b.calibration[0]}-{b.calibration[-1]}",
-             measured=control.median("memorizer") - ctl_best, target=">= 0",
+             measured=control.median("memorizer") - ctl_best, target="> 0",
              checkpoints=[control_name]),
         dict(id="beyond.memorizer_corr_largest_N", paper=KG_CELEBA["UNet vs IS"],
              measure=f"{pearson}, network sample vs memorizer sample from the same noise, "
@@ -559,7 +634,20 @@ def scorecard_measurements(profile: Profile, studies: dict, control: MachineStud
                      f"> {REPRO_THRESHOLDS[0]:g}, N={big}",
              measured=repro[big][f"RP > {REPRO_THRESHOLDS[0]:g}"],
              checkpoints=[FACES.name(profile, big, s_) for s_ in SUBSETS]),
+        _onset_row(curves),
     ]
+
+
+def _onset_row(curves: dict) -> dict:
+    small, large = sorted(curves)[:2]
+    growth, bound = onset_growth(curves, small, large)
+    return dict(
+        id="beyond.memorization_onset_growth", paper=large / small,
+        measure=f"{'at least: ' if bound else ''}onset step of memorization at N={large} over "
+                f"that at N={small} (first watched step from which >= {ONSET_SHARE:.0%} of "
+                f"{curves[small].samples} samples are memorized: nearest training face < 1/3 of the second's "
+                f"fit distance), watched runs {curves[small].name}, {curves[large].name}",
+        measured=growth, target="> 1", checkpoints=[curves[small].name, curves[large].name])
 
 
 # ------------------------------------------------------------------ figures and tables
@@ -632,6 +720,22 @@ def plot_commit(ax, ns, collapse: dict, splits: dict, gaussian: dict, speciation
                                                bbox_to_anchor=(1.01, 1.0))
 
 
+def plot_memorization(ax, curves: dict, book_steps: int) -> None:
+    """The memorized share against the training step, one curve per N with its bootstrap band;
+    a marker at each onset; the dotted line: the steps every model of the book trains for."""
+    for i, (n, c) in enumerate(sorted(curves.items())):
+        color = f"C{i}"
+        ax.plot(c.steps, c.share, marker="o", ms=3, color=color, label=f"N = {n}")
+        ax.fill_between(c.steps, c.low, c.high, color=color, alpha=0.15, lw=0)
+        if c.onset() is not None:
+            ax.axvline(c.onset(), color=color, ls="--", lw=0.9)
+    ax.axvline(book_steps, color="k", ls=":", lw=1, label="the book's steps")
+    ax.axhline(ONSET_SHARE, color="grey", lw=0.8)
+    ax.set_xscale("log"), ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("training step"), ax.set_ylabel("memorized share of samples")
+    ax.grid(alpha=0.3, which="both"), ax.legend(fontsize=7, loc="upper left")
+
+
 def plot_reproducibility(ax, repro: dict) -> None:
     """Zhang et al.'s scores against N (mean-removed pixel cosine as the similarity)."""
     ns = sorted(repro)
@@ -676,7 +780,7 @@ def crossover(studies: dict) -> int | None:
 
 def published_comparison(profile: Profile, studies: dict, control: MachineStudy,
                          speciation: dict, sigma0: float, collapse: dict, gaussian: dict,
-                         repro: dict) -> list[list[str]]:
+                         repro: dict, curves: dict) -> list[list[str]]:
     """The closing note's rows: (what, published and where, measured here, agreement)."""
     big = profile.faces.largest_n
     s = studies[big]
@@ -725,5 +829,14 @@ def published_comparison(profile: Profile, studies: dict, control: MachineStudy,
          ("agrees" if rp > 0.5 else "differs") + f": {'above' if rp > 0.5 else 'below'} "
          "one half at the largest N"],
     ]
+    small, large = sorted(curves)[:2]
+    growth, bound = onset_growth(curves, small, large)
+    onsets = ", ".join(f"{'none' if c.onset() is None else c.onset()} at N = {n}"
+                       for n, c in sorted(curves.items()))
+    rows.append([f"memorization onset, N = {large} over N = {small}",
+                 f"∝ N: {large / small:g} (Bonnaire et al., CelebA 32×32)",
+                 f"{'≥ ' if bound else ''}{growth:.2f} (onset steps: {onsets})",
+                 "not measured: no onset at the smaller N" if math.isnan(growth) else
+                 yes_no(growth > 1) + " in direction (grows with N)"])
     return rows
 
