@@ -81,6 +81,12 @@ def nearest_neighbors(queries: torch.Tensor, pool: torch.Tensor, mean_removed: b
     return index, best
 
 
+def first_below(values, threshold: float) -> int | None:
+    """Index of the first value below `threshold` (None if none is)."""
+    below = np.flatnonzero(np.asarray(values) < threshold)
+    return int(below[0]) if len(below) else None
+
+
 def fit_slope(x: np.ndarray, y: np.ndarray, x_range: tuple[float, float] | None = None):
     """Least-squares line y = slope * x + intercept over x in x_range (inclusive)."""
     x, y = np.asarray(x, float), np.asarray(y, float)

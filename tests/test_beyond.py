@@ -316,7 +316,7 @@ def test_split_sigmas_reads_the_first_step_below_the_threshold():
     out = beyond.split_sigmas([path, path], threshold=0.9)
     assert out["S1 noise A vs S1 noise B"].tolist() == [0.8, 0.8]
     assert np.isnan(out["S1 vs S2, same noise"]).all()
-    assert beyond.first_below([0.95, 0.92], 0.9) is None
+    assert analysis.first_below([0.95, 0.92], 0.9) is None
 
 
 def test_split_sigmas_on_real_two_paths():

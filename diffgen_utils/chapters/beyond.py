@@ -553,12 +553,6 @@ def gaussian_collapse_sigma(n: int, d: int, variance: float) -> float:
     return math.inf if gap == 0 else math.sqrt(variance / gap)
 
 
-def first_below(values, threshold: float):
-    """Index of the first value below `threshold` (None if none is)."""
-    below = np.flatnonzero(np.asarray(values) < threshold)
-    return int(below[0]) if len(below) else None
-
-
 def split_sigmas(paths: list, threshold: float = SPLIT_COSINE) -> dict:
     """From two-path runs (chapter 02's `two_paths`, one per seed): per seed, the noise level
     of run A when its f(y_t) first falls below `threshold` in cosine with run B's (same start,
@@ -568,7 +562,7 @@ def split_sigmas(paths: list, threshold: float = SPLIT_COSINE) -> dict:
     for p in paths:
         for key, (steps, cos) in zip(out, [(p["steps"], p["cos_ab"]),
                                            (p["partner_steps"], p["cos_partner"])]):
-            k = first_below(cos, threshold)
+            k = analysis.first_below(cos, threshold)
             out[key].append(np.nan if k is None else float(p["sigmas"][0][int(steps[k])]))
     return {k: np.array(v) for k, v in out.items()}
 

@@ -328,8 +328,8 @@ def snapshots(paths: dict, count: int = 8, keys=("a", "b", "partner")):
 
 def split_step(steps: np.ndarray, cos: np.ndarray, threshold: float = 0.9):
     """First step at which the similarity falls below `threshold` (None if it never does)."""
-    below = np.flatnonzero(np.asarray(cos) < threshold)
-    return int(steps[below[0]]) if len(below) else None
+    k = analysis.first_below(cos, threshold)
+    return None if k is None else int(steps[k])
 
 
 def two_paths(model: torch.nn.Module, seed: int, noise_seeds, shape,
