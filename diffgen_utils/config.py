@@ -330,8 +330,9 @@ def cache_dir() -> Path:
 
 
 def checkpoint_dir(profile: str) -> Path:
-    """book checkpoints ship with the repository; smoke and paper ones are git-ignored."""
-    return REPO_ROOT / "checkpoints" / profile
+    """book checkpoints ship with the repository; smoke and paper ones are git-ignored.
+    $DIFFGEN_CHECKPOINTS moves the whole tree elsewhere (tests that run chapters)."""
+    return Path(os.environ.get("DIFFGEN_CHECKPOINTS", REPO_ROOT / "checkpoints")) / profile
 
 
 def batch_mode() -> bool:

@@ -356,7 +356,8 @@ def plot_sweep(axes, sweep: ManifoldSweep, dim: int) -> None:
 
 # ------------------------------------------------------------------ the training comparison
 
-COMPARISON_FILE = config.checkpoint_dir("book") / "training_comparison.json"
+# shipped beside the book checkpoints, read at every profile
+COMPARISON_FILE = config.REPO_ROOT / "checkpoints" / "book" / "training_comparison.json"
 BF16_TOLERANCE_DB = 0.2  # bf16 training had to reach the fp32 test PSNR within this
 
 
