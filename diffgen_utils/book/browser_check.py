@@ -16,7 +16,34 @@ has its target checked) it checks:
   cell of the notebook is tagged `text-only`;
 - widgets: a page whose notebook has widget views renders them from the saved widget state
   (`.widget-subarea` elements with content; no "Error displaying widget");
-- math: MathJax has finished and left no error (`mjx-merror`).
+- math: MathJax has finished and left no error (`mjx-merror`);
+- code: no code block (a cell's input, a cell's output, a code block of the prose, a scrolling
+  box inside an output such as a wide table's) overflows its column: scrollWidth may exceed
+  clientWidth by at most OVERFLOW_SLACK_PX (2) px. Widgets' insides are not checked.
+
+The figure rules. A *figure* is an <img> in a cell output (`.cell_output img`) that is neither
+inside a widget (ipywidgets draw their own images) nor inside an HTML table (a grid of images
+laid out as a table belongs to the table); images with no layout box (a collapsed output) are
+not measured. The book's figures are PNGs that matplotlib saved at plotting.DPI with
+a tight bounding box, and captioned through the cell's `mystnb.figure` metadata, which MyST-NB
+renders as `<figure id=NAME><img><figcaption><p><span class="caption-number">Figure N </span>
+<span class="caption-text">...</span>`. In the book built at 573515b, at the 1280 px window,
+every figure is shown at its natural size (scale 1.00: the column is 688 px, the widest figure
+672 px). Each page's line of the report gives its smallest scale and figure text.
+
+- figure scale: a figure or a widget's image is shown at least FIGURE_MIN_SCALE (80%) of its
+  natural width (rendered width / naturalWidth);
+- captions: every figure sits in a <figure> of its own output with a non-empty <figcaption> that
+  carries a number (`.caption-number`, the `mystnb.figure` metadata with numfig on);
+- figure text: text in a figure is at least MIN_TEXT_PX (9) px high on the page. A PNG's text
+  cannot be read from the DOM, so it is computed as scale x FIGURE_FONT_PT x dpi / 72: dpi from
+  the PNG's pHYs chunk (matplotlib writes the savefig dpi there; a PNG without it, an SVG or a
+  widget image is not measured), FIGURE_FONT_PT (7 pt) the smallest text the book's figures may
+  be drawn with (plotting.MIN_FONT_PT; `plotting.figure_problems` checks the figures that the
+  tests draw against it). The notebooks record no font size per figure, so this is the size of
+  the smallest text a figure is allowed to have, not of the text it has: a figure drawn with
+  smaller text than that is not caught here. At dpi 100 and scale 1 it is 9.7 px; below a
+  scale of 0.93 it fails.
 
 It saves a full-page screenshot of each page to `<screenshots>/<page>.png`, prints one line per
 page and exits 1 if any page fails (2 if Chromium or chromedriver are missing).
@@ -29,6 +56,7 @@ chromium-driver`); $CHROMIUM and $CHROMEDRIVER override their paths.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import fnmatch
 import functools
@@ -66,6 +94,10 @@ LINK_ATTRIBUTES = {"a": "href", "link": "href", "img": "src", "script": "src", "
 TEXT_ONLY_TAG = "text-only"
 PAGE_TIMEOUT = 30  # seconds for a page to load, its math to typeset and its images to load
 WIDGET_TIMEOUT = 15  # seconds for the widgets of a page to render
+FIGURE_MIN_SCALE = 0.8  # a figure is shown at least this share of its natural width
+FIGURE_FONT_PT = 7.0  # the smallest text a figure may be drawn with (plotting.MIN_FONT_PT)
+MIN_TEXT_PX = 9.0  # the smallest text of a figure on the page
+OVERFLOW_SLACK_PX = 2  # a code block's content may be this much wider than the block
 
 
 # ---------------------------------------------------------------------------- pure helpers
@@ -201,11 +233,157 @@ def screenshot_path(folder, page: str) -> Path:
     return Path(folder) / Path(page).with_suffix(".png")
 
 
+# ---------------------------------------------------------------------------- figures and code
+
+
+def png_dpi(data: bytes | None) -> float | None:
+    """The resolution a PNG records in its pHYs chunk (dots per inch), or None."""
+    if not data or data[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    pos = 8
+    while pos + 8 <= len(data):
+        size, kind = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + size]
+        if kind == b"pHYs" and len(body) == 9 and body[8] == 1:  # unit 1: per metre
+            return int.from_bytes(body[:4], "big") * 0.0254
+        if kind in (b"IDAT", b"IEND"):  # pHYs comes before the image data
+            return None
+        pos += 12 + size
+    return None
+
+
+def image_bytes(root, page: str, src: str) -> bytes | None:
+    """The bytes of an image of `page`: a file of the book or a base64 data: URL."""
+    if src.startswith("data:"):
+        head, _, body = src.partition(",")
+        return base64.b64decode(body) if head.endswith(";base64") else None
+    target = local_target(page, src)
+    path = Path(root) / target if target and target_exists(root, target) else None
+    return path.read_bytes() if path and path.is_file() else None
+
+
+def is_figure(image: dict) -> bool:
+    """An output image that the figure rules apply to: not a widget's, not in a table."""
+    return not image["widget"] and not image["table"]
+
+
+def image_label(image: dict, k: int) -> str:
+    """How a problem names an output image: its figure's name, else its place and file."""
+    if image.get("id"):
+        return f"figure #{image['id']}"
+    kind = "widget image" if image["widget"] else "figure"
+    return f"{kind} {k} ({posixpath.basename(image['src'])[:24] or 'inline'})"
+
+
+def image_scale(image: dict) -> float | None:
+    """Rendered width / natural width of an output image; None if it has not loaded."""
+    return image["width"] / image["natural"] if image["natural"] else None
+
+
+def scale_problem(image: dict, label: str) -> str | None:
+    scale = image_scale(image)
+    if image["table"] or scale is None or scale >= FIGURE_MIN_SCALE:
+        return None
+    return (f"{label} shown at {image['width']:.0f} of {image['natural']} px ({scale:.0%}), "
+            f"below {FIGURE_MIN_SCALE:.0%} of its natural width")
+
+
+def caption_problem(image: dict, label: str) -> str | None:
+    if not is_figure(image):
+        return None
+    if not image["caption"]:
+        return f"{label} has no caption (give its cell `mystnb.figure` metadata)"
+    if not image["number"]:
+        return f"{label} has a caption but no figure number"
+    return None
+
+
+def text_px(image: dict, dpi: float | None) -> float | None:
+    """The smallest text a figure may have, in px on the page (see the module docstring)."""
+    scale = image_scale(image)
+    if not is_figure(image) or not dpi or scale is None:
+        return None
+    return scale * FIGURE_FONT_PT * dpi / 72
+
+
+def text_problem(image: dict, label: str, dpi: float | None) -> str | None:
+    px = text_px(image, dpi)
+    if px is None or px >= MIN_TEXT_PX:
+        return None
+    return (f"{label}: text of {FIGURE_FONT_PT:g} pt at {dpi:.0f} dpi is {px:.1f} px on the "
+            f"page (scale {image_scale(image):.2f}), below {MIN_TEXT_PX:g} px")
+
+
+def output_image_problems(images: list[dict], dpis: list[float | None]) -> list[str]:
+    """The figure rules on the output images of a page (INSPECT_JS's `figures`), each with
+    the dpi its PNG records (or None)."""
+    problems = []
+    for k, (image, dpi) in enumerate(zip(images, dpis), start=1):
+        label = image_label(image, k)
+        found = [scale_problem(image, label), caption_problem(image, label),
+                 text_problem(image, label, dpi)]
+        problems += [p for p in found if p]
+    return problems
+
+
+def figure_notes(images: list[dict], dpis: list[float | None]) -> list[str]:
+    """The smallest figure scale and figure text of a page, for its line of the report."""
+    scales = [image_scale(i) for i in images if not i["table"] and image_scale(i) is not None]
+    texts = [t for t in map(text_px, images, dpis) if t is not None]
+    return ([f"scale >= {min(scales):.2f}"] if scales else []) + \
+        ([f"text >= {min(texts):.1f} px"] if texts else [])
+
+
+def overflow_problems(blocks: list[dict]) -> list[str]:
+    """One problem per code block that overflows (INSPECT_JS's `overflows`)."""
+    problems = []
+    for b in blocks:
+        where = f"{b['kind']} of cell {b['cell']}" if b["cell"] else b["kind"]
+        where += f" in #{b['section']}" if b.get("section") else ""
+        problems.append(f"{where} overflows its column: {b['scroll']} px of content in "
+                        f"{b['client']} px ({b['line']!r})")
+    return problems
+
+
 # ---------------------------------------------------------------------------- the browser
 
 # Runs in the page after load, math and widgets: everything the checks need, in one object.
+# arguments[0]: OVERFLOW_SLACK_PX.
 INSPECT_JS = r"""
 const text = el => (el.innerText || el.textContent || '');
+const shown = el => el.getClientRects().length > 0 && el.getBoundingClientRect().width > 0;
+const inWidget = el => !!el.closest('.widget-subarea, .jupyter-widgets');
+const sub = (el, sel) => {
+    const s = el && el.querySelector(sel);
+    return s ? text(s).trim() : '';
+};
+const figure = img => {  // an output image and the <figure> of its own output, if any
+    const fig = img.closest('figure');
+    const own = fig && fig.closest('.cell_output') === img.closest('.cell_output') ? fig : null;
+    const cap = own && own.querySelector('figcaption');
+    return {src: img.getAttribute('src') || '', width: img.getBoundingClientRect().width,
+            natural: img.naturalWidth, id: own ? own.id : '', widget: inWidget(img),
+            table: !!img.closest('.cell_output table'),
+            caption: !cap ? '' : cap.querySelector('.caption-text')
+                ? sub(cap, '.caption-text') : text(cap).trim(),
+            number: sub(cap, '.caption-number')};
+};
+const blocks = new Set(document.querySelectorAll(
+    'pre, div.highlight, .cell_input, .cell_output, .cell_output .output'));
+for (const el of document.querySelectorAll('.cell_output *'))
+    if (/auto|scroll/.test(getComputedStyle(el).overflowX)) blocks.add(el);
+const over = Array.from(blocks).filter(el => !inWidget(el) && shown(el)
+    && el.scrollWidth > el.clientWidth + arguments[0])
+    .sort((a, b) => a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1);
+const cells = Array.from(document.querySelectorAll('div.cell'));
+const longest = el => text(el).split('\n').reduce((a, b) => b.length > a.length ? b : a, '');
+const kind = el => el.closest('.cell_input') ? 'code input'
+    : !el.closest('.cell_output') ? 'code block'
+    : el.querySelector('table') ? 'table in the output' : 'output';
+const overflow = el => ({
+    kind: kind(el), cell: cells.indexOf(el.closest('div.cell')) + 1,
+    section: (el.closest('section[id]') || {}).id || '',
+    scroll: el.scrollWidth, client: el.clientWidth, line: longest(el).trim().slice(0, 60)});
 const imgs = Array.from(document.images);
 const outputs = Array.from(document.querySelectorAll('.cell_output'));
 const views = Array.from(document.querySelectorAll(
@@ -238,6 +416,8 @@ return {
                         .filter(el => /Error displaying widget/.test(text(el))).length,
     widget_fallbacks: document.querySelectorAll('img.jupyter-widget').length,
     math_errors: document.querySelectorAll('mjx-merror').length,
+    figures: Array.from(document.querySelectorAll('.cell_output img')).filter(shown).map(figure),
+    overflows: over.filter(a => !over.some(b => b !== a && a.contains(b))).map(overflow),
     width: document.documentElement.scrollWidth,
     height: Math.max(document.documentElement.scrollHeight, document.body.scrollHeight),
 };
@@ -267,7 +447,8 @@ const views = document.querySelectorAll('script[type="application/vnd.jupyter.wi
 let rendered = 0;
 for (const v of views) {
     const prev = v.previousElementSibling;
-    if (prev && prev.classList.contains('widget-subarea') && prev.childElementCount > 0) rendered++;
+    if (prev && prev.classList.contains('widget-subarea') && prev.childElementCount > 0)
+        rendered++;
 }
 return rendered === views.length
     || document.body.innerText.includes('Error displaying widget');
@@ -353,8 +534,6 @@ def full_page_screenshot(driver, path: Path, width: int, height: int) -> None:
     """PNG of the whole page, not only the window: the viewport is made as tall as the page
     (DevTools protocol), the images are decoded and two frames painted, then it is captured.
     (Chromium's own captureBeyondViewport left figures blank and the layout shifted here.)"""
-    import base64
-
     width, height = max(int(width), WINDOW[0]), max(1, min(int(height), 30000))
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
@@ -394,7 +573,7 @@ def check_page(driver, base_url: str, root: Path, page: str, screenshots: Path) 
                     lambda d: d.execute_script(WIDGETS_SETTLED_JS))
             except TimeoutException:
                 pass  # reported below with the counts
-        info = driver.execute_script(INSPECT_JS)
+        info = driver.execute_script(INSPECT_JS, OVERFLOW_SLACK_PX)
         console = driver.get_log("browser")
     except WebDriverException as e:
         result.problems.append(f"the browser failed on the page: {e.msg or e}")
@@ -426,7 +605,11 @@ def check_page(driver, base_url: str, root: Path, page: str, screenshots: Path) 
         if info["widget_errors"] or info["widget_fallbacks"]:
             result.problems.append(f"widgets: {info['widget_errors']} 'Error displaying widget',"
                                    f" {info['widget_fallbacks']} fallback image(s) left")
+    result.problems += overflow_problems(info["overflows"])
+    dpis = [png_dpi(image_bytes(root, page, image["src"])) for image in info["figures"]]
+    result.problems += output_image_problems(info["figures"], dpis)
     result.notes.append(f"{info['images']} img")
+    result.notes += figure_notes(info["figures"], dpis)
     if expect is not None:
         result.notes.append(f"{info['output_images']}/{expect.figures} figures")
     if info["widget_views"]:
@@ -441,7 +624,8 @@ def check_page(driver, base_url: str, root: Path, page: str, screenshots: Path) 
     return result
 
 
-def check_book(root, screenshots=None, only: str | None = None, out=sys.stdout) -> list[PageResult]:
+def check_book(root, screenshots=None, only: str | None = None,
+               out=sys.stdout) -> list[PageResult]:
     """Check every page of the built book at `root`; return one result per page."""
     root = Path(root).resolve()
     screenshots = Path(screenshots) if screenshots else root.parent / "screenshots"
