@@ -8,6 +8,11 @@ resolution; splits are slices of that order:
 
 `celeba_ids` splits the same pool by person instead (`IdentityPool`): the test faces, S1 and
 S2 come from three groups of CelebA identities that share nobody.
+
+The CelebA pool's file names, in pool order, are shipped in `data_ids/` (with the faces that
+de-duplication drops): `check_celeba_folder` and `check_pool_order` compare a data folder and
+its pool with them, so a pool rebuilt elsewhere can be checked (README, "Rebuilding the pool
+elsewhere").
 """
 from __future__ import annotations
 
@@ -35,6 +40,9 @@ CELEBA_CROP = (slice(29, -29), slice(9, -9))  # 218x178 aligned CelebA -> 160x16
 IDENTITY_SEED = 20261129  # the fixed shuffle of the identities of `celeba_ids`
 IDENTITY_TEST_SHARE = 0.02  # of each framing's faces, by whole identities, go to the test group
 ALIGNED_LAST_ID = 10_000  # celeba80 ids up to this are aligned crops, the rest face boxes
+IDS_DIR = config.REPO_ROOT / "data_ids"  # the shipped id lists of the CelebA pool
+POOL_IDS_FILE = "celeba80_pool.txt"  # the pool's file names, in pool order
+DUPLICATE_IDS_FILE = "celeba80_duplicates.txt"  # the files de-duplication drops, sorted
 
 
 class DataError(RuntimeError):
@@ -134,11 +142,24 @@ def prepare_celeba(raw_dir: Path, out_dir: Path, size: int = 80) -> int:
 
 def prepare_celeba_main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Prepare CelebA as the paper does.")
-    parser.add_argument("raw_dir", help="the img_align_celeba/ folder (218x178 JPEGs)")
+    parser.add_argument("raw_dir", nargs="?", help="the img_align_celeba/ folder (218x178 JPEGs)")
     parser.add_argument("--out", default=None, help="default: $DIFFGEN_DATA/celeba80")
     parser.add_argument("--size", type=int, default=80)
+    parser.add_argument("--check", action="store_true",
+                        help="prepare nothing: check the --out folder against the shipped id "
+                             "lists of data_ids/ (file names, then the de-duplicated pool order)")
     args = parser.parse_args(argv)
     out = Path(args.out) if args.out else config.data_dir() / f"celeba{args.size}"
+    if args.check:
+        try:
+            count = check_celeba_data(out)
+        except DataError as err:
+            raise SystemExit(f"error: {err}") from None
+        print(f"{out} holds the shipped CelebA pool: {count} faces after de-duplication, "
+              f"in the order of data_ids/{POOL_IDS_FILE}")
+        return
+    if args.raw_dir is None:
+        parser.error("give the img_align_celeba/ folder to prepare, or --check")
     try:
         count = prepare_celeba(Path(args.raw_dir), out, args.size)
     except DataError as err:
@@ -315,17 +336,21 @@ def identity_pool(size: int, substitute_ok: bool = True) -> IdentityPool:
                         groups=identity_groups(stems, identity, aligned))
 
 
-def identity_overlap(pool: FacePool, n: int, n_test: int) -> float:
-    """Share of S2's faces at N whose person also appears in S1 (CelebA identities)."""
+def identity_overlap(pool: FacePool, n: int, n_test: int, of: str = "S2") -> float:
+    """Share of S2's faces at N (of="test": of the n_test test faces) whose person also appears
+    in S1 at N (CelebA identities)."""
+    if of not in ("S2", "test"):
+        raise ValueError(f"of must be 'S2' or 'test', got {of!r}")
     identity = read_identities()
     if isinstance(pool, IdentityPool):
-        s1, s2 = (pool.groups[s][:n] for s in ("S1", "S2"))
+        s1, s2, test = pool.groups["S1"][:n], pool.groups["S2"][:n], pool.groups["test"][:n_test]
     else:
         s1 = np.arange(n_test, n_test + n)
         s2 = np.arange(len(pool.ids) - n, len(pool.ids))
+        test = np.arange(n_test)
     person = [identity[Path(face_id).stem] for face_id in pool.ids]
     in_s1 = {person[k] for k in s1}
-    return float(np.mean([person[k] in in_s1 for k in s2]))
+    return float(np.mean([person[k] in in_s1 for k in (s2 if of == "S2" else test)]))
 
 
 def fingerprint(images: torch.Tensor) -> str:
@@ -426,16 +451,128 @@ def face_pool(name: str = "celeba", size: int = 20, substitute_ok: bool = True) 
         raise DataError(f"{source} holds {raw.shape[1]}x{raw.shape[2]} images (height x width); "
                         f"face pools need square images. {fix}.")
     full = to_tensor(raw)
-    keep = remove_near_duplicates(full)
-    order = keep[np.random.default_rng(POOL_SEED).permutation(len(keep))]
+    order = pool_order(full)
     images = resize(full[order], size)
-    pool = FacePool(name, images, [ids[i] for i in order], len(raw) - len(keep), source)
+    pool = FacePool(name, images, [ids[i] for i in order], len(raw) - len(order), source)
     fd, tmp = tempfile.mkstemp(suffix=".npz", dir=cache.parent)  # unique: builds may race
     os.close(fd)
     np.savez(tmp, images=images.numpy(), ids=np.array(pool.ids), n_duplicates=pool.n_duplicates,
              source=source)
     os.replace(tmp, cache)
     return pool
+
+
+def pool_order(full: torch.Tensor) -> np.ndarray:
+    """The pool order of a data set's images (N, 1, H, W), in sorted file order: the indices
+    that de-duplication keeps, in the fixed POOL_SEED permutation."""
+    keep = remove_near_duplicates(full)
+    return keep[np.random.default_rng(POOL_SEED).permutation(len(keep))]
+
+
+# ---------------------------------------------------------------- the shipped id lists
+REBUILD_HINT = "README, 'Rebuilding the pool elsewhere'"
+
+
+def framing_counts(ids) -> dict[str, int]:
+    """How many CelebA faces (ids or file names) are aligned crops and how many face-box crops
+    reframed by the rule of the data folder (ids above ALIGNED_LAST_ID)."""
+    box = sum(int(Path(i).stem) > ALIGNED_LAST_ID for i in ids)
+    return {"aligned": len(ids) - box, "box": box}
+
+
+def read_id_list(path: Path) -> list[str]:
+    """One file name a line (blank lines ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"id list {path} not found: it ships with the repository in data_ids/; "
+                        f"restore it with git checkout -- {path.parent.name}/{path.name}")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def shipped_ids(ids_dir: Path | None = None) -> tuple[list[str], list[str]]:
+    """(the pool's file names in pool order, the file names de-duplication drops)."""
+    ids_dir = Path(ids_dir or IDS_DIR)
+    return read_id_list(ids_dir / POOL_IDS_FILE), read_id_list(ids_dir / DUPLICATE_IDS_FILE)
+
+
+def write_celeba_ids(pool: FacePool, listing: list[str], ids_dir: Path | None = None) -> None:
+    """Write the id lists of `pool`, built from the files `listing` (names in its folder)."""
+    ids_dir = Path(ids_dir or IDS_DIR)
+    name = {Path(f).stem: f for f in listing}
+    in_pool = [name[i] for i in pool.ids]
+    dropped = sorted(set(listing) - set(in_pool))
+    if len(in_pool) + len(dropped) != len(listing) or len(dropped) != pool.n_duplicates:
+        raise ValueError("the pool was not built from these files")
+    ids_dir.mkdir(parents=True, exist_ok=True)
+    (ids_dir / POOL_IDS_FILE).write_text("".join(f + "\n" for f in in_pool))
+    (ids_dir / DUPLICATE_IDS_FILE).write_text("".join(f + "\n" for f in dropped))
+
+
+def _examples(names, k: int = 3) -> str:
+    names = sorted(names)
+    return ", ".join(names[:k]) + (", ..." if len(names) > k else "")
+
+
+def check_celeba_folder(folder: Path | None = None, ids_dir: Path | None = None) -> None:
+    """Check that a celeba80 folder (default $DIFFGEN_DATA/celeba80) holds exactly the files of
+    the shipped id lists (the pool and the faces de-duplication drops): no more, no fewer.
+    Raises DataError naming the files that differ and what to do."""
+    folder = Path(folder or _source_folder("celeba"))
+    pool_ids, dropped = shipped_ids(ids_dir)
+    expected = set(pool_ids) | set(dropped)
+    present = {p.name for p in list_images(folder)}
+    missing, extra = expected - present, present - expected
+    if not (missing or extra):
+        return
+    problems = []
+    if missing:
+        problems.append(
+            f"{len(missing)} of the {len(expected)} listed faces are missing "
+            f"({_examples(missing)}): prepare them (ids up to {ALIGNED_LAST_ID:06d}: aligned "
+            f"crops, diffgen-prepare-celeba; the others: face-box crops reframed by the rule "
+            f"of {REBUILD_HINT})")
+    if extra:
+        problems.append(
+            f"{len(extra)} images are not in the lists ({_examples(extra)}): move them out of "
+            f"{folder}, since every image there enters the pool")
+    raise DataError(f"{folder} is not the shipped CelebA pool ({(ids_dir or IDS_DIR)}/"
+                    f"{POOL_IDS_FILE} and {DUPLICATE_IDS_FILE}): " + "; ".join(problems) +
+                    ". Otherwise the pool, its S1/S2 subsets and the data fingerprints of the "
+                    "shipped checkpoints differ.")
+
+
+def check_pool_order(pool: FacePool, ids_dir: Path | None = None) -> None:
+    """Check that a built CelebA pool holds the shipped faces in the shipped order; DataError
+    at the first difference."""
+    want = [Path(f).stem for f in shipped_ids(ids_dir)[0]]
+    got = [Path(i).stem for i in pool.ids]
+    if got == want:
+        return
+    k = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+    at = (f"at position {k} the pool has {got[k] if k < len(got) else 'nothing'} where the "
+          f"list has {want[k] if k < len(want) else 'nothing'}")
+    raise DataError(
+        f"the CelebA pool built from {pool.source} is not the shipped one "
+        f"({ids_dir or IDS_DIR}/{POOL_IDS_FILE}): de-duplication kept {len(got)} faces (the list "
+        f"has {len(want)}), and {at}. Where the file names match (check_celeba_folder), the "
+        f"images differ from those the list was made from (another preparation or "
+        f"resampling), so de-duplication kept other faces, or the cached pool is stale. Fix: "
+        f"prepare the faces as {REBUILD_HINT} says and delete cache/pool_celeba_*.npz; or, to "
+        f"use these images as they are, train the book's models on them (python -m "
+        f"diffgen_utils.train --profile book): the shipped checkpoints do not fit them.")
+
+
+def check_celeba_data(folder: Path | None = None, ids_dir: Path | None = None) -> int:
+    """The full check of a celeba80 folder: its file names (`check_celeba_folder`), then the
+    pool rebuilt from its images (not from the cache) against the shipped order. Returns the
+    pool's size. Reads every image: about half a minute for the 27,476 faces."""
+    folder = Path(folder or _source_folder("celeba"))
+    check_celeba_folder(folder, ids_dir)
+    raw, ids = load_image_folder(folder)
+    order = pool_order(to_tensor(raw))
+    check_pool_order(FacePool("celeba", torch.empty(0), [ids[i] for i in order],
+                              len(raw) - len(order), str(folder)), ids_dir)
+    return len(order)
 
 
 def substitute_pool(size: int, n: int = 4096, seed: int = 0) -> FacePool:

@@ -1,4 +1,8 @@
-"""Data pipeline on small synthetic images made here (never the real face data)."""
+"""Data pipeline on small synthetic images made here; one test, skipped without it, checks the
+shipped id lists against the real face data folder (DIFFGEN_DATA)."""
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -444,3 +448,137 @@ def test_identity_pool_reads_celebas_identities(data_env):
     plain = data.face_pool("celeba", 8)
     assert data.identity_overlap(pool, pool.max_n(1), 1) == 0.0
     assert 0.0 < data.identity_overlap(plain, 25, 1) <= 1.0  # neighbours in the pool share people
+
+
+def test_identity_overlap_of_test_faces(data_env):
+    stems = [f"{k:06d}" for k in range(1, 13)]
+    for stem, image in zip(stems, faces(12, seed=6)):
+        save(image, data_env / "celeba80" / f"{stem}.png")
+    pool = data.face_pool("celeba", 8)
+    # people in pool order: test (3 faces) | S1 at N = 4 | one face | S2 at N = 4
+    people = [1, 2, 3] + [1, 4, 5, 6] + [7] + [4, 5, 8, 9]
+    meta = data_env / "celeba_meta"
+    meta.mkdir()
+    (meta / "identity_CelebA.txt").write_text("".join(f"{i}.jpg {p}\n"
+                                                      for i, p in zip(pool.ids, people)))
+    assert data.identity_overlap(pool, 4, 3) == 0.5  # people 4 and 5 of S2 are in S1
+    assert data.identity_overlap(pool, 4, 3, of="test") == pytest.approx(1 / 3)  # person 1
+    assert data.identity_overlap(pool, 1, 3, of="test") == pytest.approx(1 / 3)
+    assert data.identity_overlap(pool, 1, 3) == 0.0  # S1 = person 1, S2 = person 9
+    with pytest.raises(ValueError, match="'S2' or 'test'"):
+        data.identity_overlap(pool, 4, 3, of="S1")
+
+
+# ---------------------------------------------------------------- the shipped id lists
+def test_framing_counts():
+    ids = ["000001", "010000.png", "010001", "182638.png", "202599"]
+    assert data.framing_counts(ids) == {"aligned": 2, "box": 3}
+
+
+def test_shipped_id_lists_are_the_data_folders_files():
+    """The lists in data_ids/ name the 27,476 files of the shared celeba80/ folder once
+    (../shared/data/README.md: all of 000001-010000, and 17,476 of the test split's
+    182638-202599), and the pool keeps all but the near-duplicates."""
+    pool, dropped = data.shipped_ids()
+    assert len(pool) == 26_986 and len(dropped) == 490  # the book's pool: 490 dropped
+    assert len(set(pool)) == len(pool) and not set(pool) & set(dropped)
+    assert dropped == sorted(dropped)
+    ids = sorted(int(name.removesuffix(".png")) for name in pool + dropped)
+    assert all(name.endswith(".png") and len(name) == 10 for name in pool + dropped)
+    assert ids[:10_000] == list(range(1, 10_001))
+    assert len(ids[10_000:]) == 17_476 and ids[10_000] >= 182_638 and ids[-1] <= 202_599
+    assert pool != sorted(pool)  # the seeded order, not the file order
+    assert data.framing_counts(pool) == {"aligned": 9_975, "box": 17_011}
+
+
+def shipped_layout(data_env, tmp_path):
+    """A small celeba80 folder with 5 near-duplicates, and its id lists written to tmp_path."""
+    celeba80(data_env)
+    pool = data.face_pool("celeba", 20, substitute_ok=False)
+    ids_dir = tmp_path / "ids"
+    data.write_celeba_ids(pool, data._source_listing("celeba"), ids_dir)
+    return pool, ids_dir
+
+
+def test_write_celeba_ids_round_trip(data_env, tmp_path):
+    pool, ids_dir = shipped_layout(data_env, tmp_path)
+    in_pool, dropped = data.shipped_ids(ids_dir)
+    assert in_pool == [f"{i}.png" for i in pool.ids]
+    assert dropped == [f"img{k:03d}.png" for k in range(25, 30)]  # the a*x+b copies
+    data.check_celeba_folder(ids_dir=ids_dir)
+    data.check_pool_order(pool, ids_dir)
+    assert data.check_celeba_data(ids_dir=ids_dir) == 25
+
+
+def test_check_celeba_folder_names_missing_and_extra_files(data_env, tmp_path):
+    pool, ids_dir = shipped_layout(data_env, tmp_path)
+    folder = data_env / "celeba80"
+    (folder / "img004.png").unlink()
+    with pytest.raises(DataError) as caught:
+        data.check_celeba_folder(ids_dir=ids_dir)
+    message = str(caught.value)
+    assert "1 of the 30 listed faces are missing (img004.png)" in message
+    assert "diffgen-prepare-celeba" in message and "Rebuilding the pool elsewhere" in message
+    assert "not in the lists" not in message
+    save(faces(1, seed=40)[0], folder / "img004.png")
+    data.check_celeba_folder(ids_dir=ids_dir)  # names only: the pixels are not compared here
+    save(faces(1, seed=41)[0], folder / "010001.png")
+    with pytest.raises(DataError, match=r"1 images are not in the lists \(010001.png\): move "
+                                        r"them out of .*celeba80"):
+        data.check_celeba_folder(ids_dir=ids_dir)
+
+
+def test_check_pool_order_finds_other_pixels_and_other_orders(data_env, tmp_path):
+    pool, ids_dir = shipped_layout(data_env, tmp_path)
+    lines = (ids_dir / data.POOL_IDS_FILE).read_text().splitlines()
+    lines[2], lines[3] = lines[3], lines[2]
+    (ids_dir / data.POOL_IDS_FILE).write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=rf"kept 25 faces \(the list has 25\), and at position 2 "
+                                        rf"the pool has {pool.ids[2]} where the list has "
+                                        rf"{pool.ids[3]}"):
+        data.check_pool_order(pool, ids_dir)
+    lines[2], lines[3] = lines[3], lines[2]
+    (ids_dir / data.POOL_IDS_FILE).write_text("\n".join(lines) + "\n")
+    data.check_pool_order(pool, ids_dir)
+    # same file names, other pixels: img001 becomes a copy of img000, so de-duplication drops
+    # it and the seeded order of the 24 kept faces is another one
+    folder = data_env / "celeba80"
+    copy = np.asarray(Image.open(folder / "img000.png"), dtype=float) * 0.9 + 7
+    save(np.rint(copy), folder / "img001.png")
+    data.check_celeba_folder(ids_dir=ids_dir)
+    with pytest.raises(DataError, match=r"kept 24 faces \(the list has 25\).*images differ.*"
+                                        r"python -m diffgen_utils.train --profile book"):
+        data.check_celeba_data(ids_dir=ids_dir)
+
+
+def test_check_celeba_folder_without_lists(data_env, tmp_path):
+    celeba80(data_env, n=6, n_copies=1)
+    with pytest.raises(DataError, match=r"id list .*celeba80_pool.txt not found.*git checkout"):
+        data.check_celeba_folder(ids_dir=tmp_path / "nowhere")
+
+
+def test_prepare_celeba_main_check(data_env, tmp_path, monkeypatch, capsys):
+    pool, ids_dir = shipped_layout(data_env, tmp_path)
+    monkeypatch.setattr(data, "IDS_DIR", ids_dir)
+    data.prepare_celeba_main(["--check"])
+    assert "holds the shipped CelebA pool: 25 faces" in capsys.readouterr().out
+    (data_env / "celeba80" / "img007.png").unlink()
+    with pytest.raises(SystemExit, match=r"error: .*missing \(img007.png\)"):
+        data.prepare_celeba_main(["--check"])
+    with pytest.raises(SystemExit):
+        data.prepare_celeba_main([])  # neither a folder to prepare nor --check
+    assert "give the img_align_celeba/ folder" in capsys.readouterr().err
+
+
+REAL_CELEBA = os.environ.get("DIFFGEN_DATA") and \
+    (Path(os.environ["DIFFGEN_DATA"]) / "celeba80" / "202599.png").is_file()
+
+
+@pytest.mark.skipif(not REAL_CELEBA, reason="DIFFGEN_DATA does not point at the face data")
+def test_shipped_ids_match_the_real_data_folder():
+    """On the real data (CI: ../shared/data): the folder holds exactly the listed files and the
+    pool, as the book builds it (from its cache when there is one), is in the listed order."""
+    data.check_celeba_folder()
+    pool = data.face_pool("celeba", 20, substitute_ok=False)
+    data.check_pool_order(pool)
+    assert pool.n_duplicates == len(data.shipped_ids()[1])
