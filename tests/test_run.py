@@ -129,7 +129,9 @@ def test_unknown_prefix_is_a_usage_error(book, capsys):
 @pytest.mark.slow
 def test_full_run_builds_the_book(book):
     """The one test that runs jupyter-book (a few seconds here; up to ~30 s on a busy machine)."""
-    (book / "_toc.yml").write_text(TOC.replace("      - file: notebooks/02_bad\n", ""))
+    (book / "_toc.yml").write_text(TOC.replace("      - file: notebooks/02_bad\n", "")
+                                   + "  - caption: About\n    chapters:\n"
+                                     "      - file: book/run_cost\n")
     (book / "_build").mkdir()
     (book / "_build" / "FAILED").write_text("an earlier failure")
     assert run.main(["--profile", "smoke"], root=book) == 0
@@ -140,6 +142,42 @@ def test_full_run_builds_the_book(book):
     assert not (book / "_build" / "html.new").exists()
     record = json.loads((book / "_build" / "run.json").read_text())
     assert record["status"] == "ok" and record["notebooks"] == ["notebooks/01_good.ipynb"]
+    # the generated cost page builds, and every page's footer names the build
+    cost = (html / "book" / "run_cost.html").read_text()
+    assert "What each run cost" in cost and "01 good" in cost
+    intro = (html / "book" / "intro.html").read_text()
+    assert all("Built from commit" in page and "profile smoke." in page for page in (cost, intro))
+
+
+def test_run_writes_the_cost_page_and_the_footer(book):
+    """The cost page shows this run's chapter times, an earlier run's of the other profile
+    (here a run.json older than _build/runs/) and, for a chapter this run did not execute, the
+    time of the last run at its profile; the footer names the build."""
+    build = book / "_build"
+    (build / "runs").mkdir(parents=True)
+    good, bad = "notebooks/01_good.ipynb", "notebooks/02_bad.ipynb"
+    (build / "run.json").write_text(json.dumps(
+        {"profile": "book", "seconds": {good: 4.0}, "status": "ok", "git_commit": "b" * 40,
+         "date": "2025-01-01 00:00 UTC", "data_dir": "/machine/path/data"}))
+    (build / "runs" / "smoke.json").write_text(json.dumps(
+        {"profile": "smoke", "seconds": {good: 1.0, bad: 12.0}, "status": "failed",
+         "git_commit": "a" * 40, "date": "2024-12-01 00:00 UTC"}))
+    config = (book / "_config.yml").read_text()
+
+    record = run.run_book("smoke", [good], "cpu", build=False, root=book)
+    page = (build / "source" / "book" / "run_cost.md").read_text()
+    shown = run.pages.duration(record["seconds"][good])
+    assert f"| {{doc}}`01 good </notebooks/01_good>` | {shown} | 4.0 s |" in page
+    assert "| {doc}`02 bad </notebooks/02_bad>` | 12.0 s (at aaaaaaa) | — |" in page
+    assert "- `book`: the last run at this profile, commit `bbbbbbb`, 2025-01-01 00:00 UTC" in page
+    assert record["date"] in page and "/machine/path" not in page
+    saved = json.loads((build / "runs" / "smoke.json").read_text())
+    assert saved["seconds"] == record["seconds"] and saved["earlier_seconds"][bad] == {
+        "seconds": 12.0, "git_commit": "a" * 40, "date": "2024-12-01 00:00 UTC", "ran_at": None}
+    footer = run.yaml.safe_load((build / "source" / "_config.yml").read_text())["html"]
+    assert footer["extra_footer"].startswith('<p class="diffgen-build">Built from commit')
+    assert record["date"] in footer["extra_footer"]
+    assert (book / "_config.yml").read_text() == config  # the source stays as it is
 
 
 def test_scorecard_page_runs_last():

@@ -22,6 +22,12 @@ any other) renders them. At the `book` profile the rows of the chapters that rec
 compared with the accepted baseline `scorecard/book.json` (`scorecard.compare`: a gone row, a
 changed target, a NaN, fewer rows, or a pass turned fail fails the run; the book is kept and
 `_build/FAILED` names the rows). `--update-baseline` accepts the last run's rows.
+
+Generated pages (in the staging copy, from this run's records; `pages`): the status page the
+intro includes, headed by a results summary; the cost page, `book/run_cost.md` (chapter wall
+times at this profile and at the last recorded run of the other, `_build/runs/<profile>.json`;
+the shipped models' training cost); and the commit and date of the build in every page's footer
+(`html.extra_footer` of the staged _config.yml).
 """
 from __future__ import annotations
 
@@ -29,19 +35,21 @@ import argparse
 import contextlib
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
 import yaml
 
 from diffgen_utils import data, families, zoo
-from diffgen_utils.book import figures
+from diffgen_utils.book import figures, pages
 from diffgen_utils.book import scorecard as sc
 from diffgen_utils.config import PROFILE_NAMES, REPO_ROOT, get_profile
 
@@ -391,11 +399,60 @@ def add_status_banner(path: Path, rows: list[dict], profile: str) -> None:
 
 
 def write_status_page(rows: list[dict], profile: str, stage: Path) -> Path:
-    """The figure-by-figure status of `rows` as markdown, for the intro page to include."""
+    """The figure-by-figure status of `rows` as markdown, for the intro page to include: the
+    results summary (`pages.results_summary`), then the status table."""
     path = Path(stage) / STATUS_PAGE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(figures.status_markdown(figures.status(rows, profile), profile))
+    statuses = figures.status(rows, profile)
+    path.write_text(pages.results_summary(rows, statuses, profile) + "\n"
+                    + figures.status_markdown(statuses, profile))
     return path
+
+
+# ---------------------------------------------------------------- what a run cost
+def runs_dir(root=REPO_ROOT) -> Path:
+    """The last run record of each profile, <profile>.json (run.json holds only the last)."""
+    return Path(root) / "_build" / "runs"
+
+
+def _read_json(path: Path):
+    """The JSON in `path`; None where it is missing or unreadable (a page then says so)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def earlier_records(root=REPO_ROOT) -> dict[str, dict | None]:
+    """The last recorded run of each profile, before this one (None where there is none); a
+    run.json older than _build/runs/ stands for its profile."""
+    last = _read_json(Path(root) / "_build" / "run.json") or {}
+    return {p: _read_json(runs_dir(root) / f"{p}.json")
+            or (last if last.get("profile") == p else None) for p in PROFILE_NAMES}
+
+
+def write_cost_page(record: dict, earlier: dict, stage: Path, root=REPO_ROOT) -> Path:
+    """The cost page (`pages.cost_page`) of this run, into the staging copy."""
+    path = Path(stage) / pages.COST_PAGE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    manifest = _read_json(Path(root) / pages.SHIPPED_MANIFEST)
+    path.write_text(pages.cost_page(record, earlier, toc_notebooks(root), manifest))
+    return path
+
+
+def set_build_footer(stage: Path, record: dict) -> None:
+    """Put the commit and date of this build in every page's footer: `html.extra_footer` of
+    the staging copy's _config.yml (the source _config.yml is left as it is)."""
+    path = Path(stage) / "_config.yml"
+    config = yaml.safe_load(path.read_text()) or {}
+    config["html"] = {**(config.get("html") or {}), "extra_footer": pages.build_footer(record)}
+    path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+
+
+def save_run_record(record: dict, root=REPO_ROOT) -> None:
+    """_build/run.json, and the same record as the last of its profile in runs_dir."""
+    sc.write_json(Path(root) / "_build" / "run.json", record, indent=2)
+    sc.write_json(runs_dir(root) / f"{record['profile']}.json", record, indent=2)
 
 
 def collect_scorecard(profile: str, root=REPO_ROOT) -> list[dict]:
@@ -475,10 +532,19 @@ def update_baseline(profile: str, root=REPO_ROOT) -> Path:
     return path
 
 
-def _git_commit(root) -> str | None:
-    proc = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                          text=True)
+def _git(root, *args) -> str | None:
+    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
     return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def _git_commit(root) -> str | None:
+    return _git(root, "rev-parse", "HEAD")
+
+
+def _git_dirty(root) -> bool | None:
+    """Whether tracked files differ from the commit (None: not a git checkout)."""
+    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    return None if status is None else bool(status)
 
 
 def run_book(profile="book", notebooks=None, device=None, build=True, root=REPO_ROOT) -> dict:
@@ -490,13 +556,17 @@ def run_book(profile="book", notebooks=None, device=None, build=True, root=REPO_
 
     # face_data: without it the chapters skip their face rows, so update_baseline refuses the run
     record = dict(profile=profile, device=device, notebooks=notebooks, seconds={},
-                  git_commit=_git_commit(root), status="failed",
+                  git_commit=_git_commit(root), git_dirty=_git_dirty(root),
+                  date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                  machine=f"{platform.machine()}, {os.cpu_count()} cpus", status="failed",
                   face_data=data.has_faces("celeba"), data_dir=str(data_dir()))
+    earlier = earlier_records(root)
     try:
         missing = [nb for nb in notebooks if not (root / nb).exists()]
         if missing:
             raise RunFailed(f"listed in _toc.yml but missing: {', '.join(missing)}")
         stage = stage_book(notebooks, profile, root)
+        set_build_footer(stage, record)
         for i, nb in enumerate(notebooks, 1):
             tag = f"[{i}/{len(notebooks)}] {nb}"
             plan = plan_chapter(chapter_needs(root / nb), profile)
@@ -511,6 +581,8 @@ def run_book(profile="book", notebooks=None, device=None, build=True, root=REPO_
             print(f"{tag}: {seconds:.1f} s", flush=True)
         rows = collect_scorecard(profile, root)
         write_status_page(rows, profile, stage)
+        _note_earlier_times(record, earlier.get(profile))
+        write_cost_page(record, earlier, stage, root)
         record["scorecard"] = sc.counts(rows)
         if build:
             record["build_seconds"] = round(build_book(root), 1)
@@ -536,8 +608,17 @@ def run_book(profile="book", notebooks=None, device=None, build=True, root=REPO_
     finally:
         record["total_seconds"] = round(time.perf_counter() - t0, 1)
         print(f"total wall time {record['total_seconds']:.1f} s ({record['status']})", flush=True)
-        sc.write_json(root / "_build" / "run.json", record, indent=2)
+        _note_earlier_times(record, earlier.get(profile))
+        save_run_record(record, root)
     return record
+
+
+def _note_earlier_times(record: dict, previous: dict | None) -> None:
+    """record["earlier_seconds"]: the times of the chapters this run kept from earlier runs."""
+    record.pop("earlier_seconds", None)
+    times = pages.earlier_times(record, previous)
+    if times:
+        record["earlier_seconds"] = times
 
 
 def main(argv=None, root=REPO_ROOT) -> int:
