@@ -2,6 +2,7 @@
 the accepted baseline's consistency with them, and what the runner shows from them."""
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -66,6 +67,16 @@ def test_status_lists_every_figure_and_table_1():
     p = get_profile("book")
     assert by_key["Fig1"].scale.startswith(f"{p.face_size}×{p.face_size}, {p.blocks}-block")
     assert f"N ≤ {p.faces.largest_n:,}" in by_key["Fig1"].scale
+
+
+def test_the_status_table_lists_each_scale_once_and_numbers_it():
+    statuses = fg.status(BASELINE)
+    page = fg.status_html(statuses)
+    pairs = {(s.scale, s.figure.paper_scale) for s in statuses if s.scale}
+    assert page.count("<li>") == len(pairs) >= 2
+    assert all(page.count(f"<li>{html.escape(ours)} (the paper: {html.escape(paper)})</li>")
+               == 1 for ours, paper in pairs)
+    assert page.count("<tr>") == len(statuses) + 1  # the header and one row per figure
 
 
 # ---------------------------------------------------------------------------- targets

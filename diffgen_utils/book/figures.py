@@ -434,24 +434,39 @@ COLOURS = {REPRODUCED: "#1a7f37", PARTLY: "#9a6700", NOT_REPRODUCED: "#cf222e",
            NOT_SCORED: "#6e7781", ABSENT: "#6e7781"}
 
 
+def _scales(statuses: list[Status]) -> dict:
+    """{(our scale, the paper's): [figure keys]}, in order of first appearance."""
+    scales = {}
+    for s in statuses:
+        if s.scale:
+            scales.setdefault((s.scale, s.figure.paper_scale), []).append(s.figure.key)
+    return scales
+
+
 def status_html(statuses: list[Status], titles: dict | None = None) -> str:
-    """The status table for a notebook's output; titles: {slug: (title, page)}."""
+    """The status table for a notebook's output, the scales listed once above it as numbered
+    notes that the scale column refers to; titles: {slug: (title, page)}."""
     titles = titles or {}
+    scales = _scales(statuses)
+    number = {pair: k for k, pair in enumerate(scales, 1)}
+    notes = "".join(f"<li>{html.escape(ours)} (the paper: {html.escape(paper)})</li>"
+                    for ours, paper in scales)
     body = []
     for s in statuses:
         slug = s.figure.chapter
         title, page = titles.get(slug, (slug, None))
         where = (f'<a href="{html.escape(page)}" title="{html.escape(title)}">{slug}</a>'
                  if page else html.escape(slug or "not in the book"))
-        scale = (f"ours: {html.escape(s.scale)}<br>paper: {html.escape(s.figure.paper_scale)}"
-                 if s.scale else "")
+        scale = str(number[s.scale, s.figure.paper_scale]) if s.scale else ""
         body.append(
             f"<tr><td>{html.escape(s.figure.label)}<br><small>{html.escape(s.figure.content)}"
             f"</small></td><td>{where}</td><td><small>{scale}</small></td>"
             f'<td style="color:{COLOURS[s.verdict]};font-weight:bold;white-space:nowrap">'
             f"{html.escape(s.verdict)}</td><td>{html.escape(s.reason)}</td></tr>")
     head = "".join(f"<th>{h}</th>" for h in ("figure", "chapter", "scale", "verdict", "why"))
-    return ('<div style="overflow-x:auto"><table class="table diffgen-table" '
+    return (f'<p><small>Scales, ours against the paper\'s:</small></p>'
+            f'<ol style="font-size:0.8em">{notes}</ol>'
+            '<div style="overflow-x:auto"><table class="table diffgen-table" '
             f'style="font-size:0.8em"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}'
             "</tbody></table></div>")
 
@@ -466,10 +481,7 @@ def status_markdown(statuses: list[Status], profile: str) -> str:
     fails the build."""
     counts = {v: sum(s.verdict == v for s in statuses) for v in COLOURS}
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
-    scales = {}  # (ours, the paper's) -> the figures at that scale
-    for s in statuses:
-        if s.scale:
-            scales.setdefault((s.scale, s.figure.paper_scale), []).append(s.figure.key)
+    scales = _scales(statuses)
     lines = [f"At the `{profile}` profile, of the paper's {len(statuses)} figures and tables: "
              f"{summary}. Our models against the paper's:", ""]
     lines += [f"- {', '.join(keys)}: {_md(ours)} (the paper: {_md(paper)})"
