@@ -226,7 +226,7 @@ def test_model_families_and_recipes():
         "calpha5-N20000", "calpha-c1.5-b8-N20000", "calpha-c2-b8-N20000", "calpha-c4-b8-N20000"]
     assert families.model_names(book, "manifolds") == ["disks-N20000", "ray-N20000", "cone-N20000"]
     assert families.model_names(book, "all") == sum((families.model_names(book, f) for f in
-                                                ("faces", "calpha", "manifolds")), [])
+                                                ("faces", "calpha", "manifolds", "watched")), [])
     with pytest.raises(ValueError):
         families.model_names(book, "bedrooms")
     cfg = zoo.spec("calpha4-N20000", book, with_data=False).config
