@@ -375,6 +375,9 @@ def test_memorization_curve_reads_a_watched_run():
     assert c.share.tolist() == [0.0, 0.5, 1.0]
     assert c.low[1] < 0.5 < c.high[1] and c.low[2] == c.high[2] == 1.0
     assert c.onset() == 9
+    grid, titles, labels = beyond.watched_grid(watched, train, rows=2, count=8)
+    assert labels == ["step\n5", "step\n12"] and len(grid) == 16
+    assert titles == [""] * 8 + ["copy"] * 8
 
 
 # ------------------------------------------------------------------ budget and scorecard

@@ -506,6 +506,19 @@ def memorization_curve(name: str, watched: list[dict], train: torch.Tensor, boot
                              np.quantile(shares, 1 - tail, axis=1))
 
 
+def watched_grid(watched: list[dict], train: torch.Tensor, rows: int, count: int):
+    """The first `count` seeds' samples at `rows` watched steps spread over the run (the last
+    included), one row per step: (images, titles "copy" where memorized, row labels)."""
+    picks = np.unique(np.linspace(0, len(watched) - 1, rows).round().astype(int))
+    images, titles, labels = [], [], []
+    for k in picks:
+        x = watched[k]["images"][:count].float()
+        images += list(x)
+        titles += ["copy" if m else "" for m in memorized(x, train).tolist()]
+        labels.append(f"step\n{watched[k]['step']:,}")
+    return images, titles, labels
+
+
 def onset_growth(curves: dict, small: int, large: int) -> tuple[float, bool]:
     """(onset step at N = large over onset step at N = small, whether that is only a lower
     bound): when the larger N has not begun by the end of its run, its last step stands in for
