@@ -22,15 +22,15 @@ def input_psnr(sigma: float | np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def psnr_curve(estimate, images: torch.Tensor, sigmas, seed: int = 0, batch: int | None = None,
-               max_db: float | None = None) -> np.ndarray:
-    """Mean PSNR of `estimate(y, sigma)` on `images` at each sigma, y = x + sigma z with seeded
-    z drawn `batch` images at a time (default: all at once). `max_db` caps each image's PSNR
-    (a perfect recovery would otherwise count as 200 dB)."""
+def psnr_per_image(estimate, images: torch.Tensor, sigmas, seed: int = 0,
+                   batch: int | None = None, max_db: float | None = None) -> torch.Tensor:
+    """PSNR of `estimate(y, sigma)` on each of `images` at each sigma, (len(sigmas), len(images)):
+    y = x + sigma z with seeded z drawn `batch` images at a time (default: all at once). `max_db`
+    caps each image's PSNR (a perfect recovery would otherwise count as 200 dB)."""
     images = images.cpu()
     batch = batch or len(images)
     g = torch.Generator().manual_seed(seed)
-    out = []
+    rows = []
     for sigma in np.asarray(sigmas, dtype=float):
         values = []
         for start in range(0, len(images), batch):
@@ -38,21 +38,39 @@ def psnr_curve(estimate, images: torch.Tensor, sigmas, seed: int = 0, batch: int
             y = x + torch.randn(x.shape, generator=g) * sigma
             values.append(psnr(x, estimate(y, float(sigma)).cpu()))
         per_image = torch.cat(values)
-        out.append((per_image if max_db is None else per_image.clamp(max=max_db)).mean().item())
-    return np.array(out)
+        rows.append(per_image if max_db is None else per_image.clamp(max=max_db))
+    return torch.stack(rows)
+
+
+def image_means(per_image: torch.Tensor) -> np.ndarray:
+    """The mean over the images of each row (sigma) of `psnr_per_image`: the PSNR curve."""
+    return np.array([row.mean().item() for row in per_image])
+
+
+def psnr_curve(estimate, images: torch.Tensor, sigmas, seed: int = 0, batch: int | None = None,
+               max_db: float | None = None) -> np.ndarray:
+    """Mean PSNR of `estimate(y, sigma)` on `images` at each sigma (`psnr_per_image`)."""
+    return image_means(psnr_per_image(estimate, images, sigmas, seed, batch, max_db))
+
+
+def evaluate_psnr_per_image(model: torch.nn.Module, images: torch.Tensor, sigmas,
+                            seed: int = 0, batch: int = 256) -> torch.Tensor:
+    """Output PSNR of a blind denoiser on each image at each sigma, (len(sigmas), len(images)),
+    with fixed noise (seeded)."""
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    try:
+        return psnr_per_image(lambda y, sigma: denoise(model, y.to(device)), images, sigmas,
+                              seed=seed, batch=batch)
+    finally:
+        model.train(was_training)
 
 
 def evaluate_psnr(model: torch.nn.Module, images: torch.Tensor, sigmas, seed: int = 0,
                   batch: int = 256) -> np.ndarray:
     """Mean output PSNR of a blind denoiser at each sigma, with fixed noise (seeded)."""
-    was_training = model.training
-    model.eval()
-    device = model_device(model)
-    try:
-        return psnr_curve(lambda y, sigma: denoise(model, y.to(device)), images, sigmas,
-                          seed=seed, batch=batch)
-    finally:
-        model.train(was_training)
+    return image_means(evaluate_psnr_per_image(model, images, sigmas, seed, batch))
 
 
 def cosine_similarity(a: torch.Tensor, b: torch.Tensor, mean_removed: bool = True) -> torch.Tensor:
@@ -85,6 +103,34 @@ def first_below(values, threshold: float) -> int | None:
     """Index of the first value below `threshold` (None if none is)."""
     below = np.flatnonzero(np.asarray(values) < threshold)
     return int(below[0]) if len(below) else None
+
+
+# ------------------------------------------------------------------ bootstrap intervals
+
+BOOTSTRAP_RESAMPLES = 1000  # resamples behind each interval
+BOOTSTRAP_SEED = 0  # fixed: the same values always give the same interval
+INTERVAL_QUANTILES = (0.05, 0.95)  # the interval's ends: a 90% percentile interval
+
+
+def bootstrap_interval(statistic, *samples, resamples: int = BOOTSTRAP_RESAMPLES,
+                       seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """The INTERVAL_QUANTILES of `statistic(*samples)` over bootstrap resamples: each sample
+    (an array (..., n), its last axis running over the images or seeds the statistic averages)
+    is drawn again with replacement along that axis, independently of the other samples
+    (stack paired values into one sample). `statistic` is the function the measured value
+    uses (a median, a mean, a slope fitted to the mean curve, ...)."""
+    rng = np.random.default_rng(seed)
+    samples = [np.asarray(s) for s in samples]
+    values = [statistic(*(s[..., rng.integers(0, s.shape[-1], s.shape[-1])] for s in samples))
+              for _ in range(resamples)]
+    lo, hi = np.quantile(np.asarray(values, dtype=float), INTERVAL_QUANTILES)
+    return float(lo), float(hi)
+
+
+def median(values) -> float:
+    """The median as torch computes it (the lower middle value of an even count, over all
+    entries), the statistic of the rows that report a median."""
+    return torch.as_tensor(np.asarray(values)).median().item()
 
 
 def fit_slope(x: np.ndarray, y: np.ndarray, x_range: tuple[float, float] | None = None):

@@ -114,6 +114,60 @@ def test_psnr_curve_sees_the_noisy_image_and_its_sigma_and_caps():
                                                             seed=4))
 
 
+def test_psnr_per_image_rows_are_sigmas_and_average_to_the_curve():
+    images = rand(10, 1, 8, 8, seed=7)
+    blur = lambda y, sigma: 0.5 * (y + y.roll(1, dims=-1))  # noqa: E731
+    each = analysis.psnr_per_image(blur, images, [0.05, 0.2, 0.5], seed=2, batch=4)
+    assert each.shape == (3, 10)
+    assert np.array_equal(analysis.image_means(each),
+                          analysis.psnr_curve(blur, images, [0.05, 0.2, 0.5], seed=2, batch=4))
+    assert (each[0] > each[2]).all()  # less noise, better output, image by image
+    y = images[3:4] + analysis.add_noise(torch.zeros(10, 1, 8, 8), 0.05, seed=2)[3:4]
+    assert torch.allclose(each[0, 3], analysis.psnr(images[3:4], blur(y, 0.05))[0])
+
+
+def test_evaluate_psnr_per_image_averages_to_evaluate_psnr():
+    images, model = rand(40, 1, 8, 8, seed=8), ZeroWithParameter().train()
+    each = analysis.evaluate_psnr_per_image(model, images, [0.1, 0.4], seed=5, batch=16)
+    assert each.shape == (2, 40) and model.training
+    assert np.array_equal(analysis.image_means(each),
+                          analysis.evaluate_psnr(model, images, [0.1, 0.4], seed=5, batch=16))
+
+
+def test_bootstrap_interval_of_a_mean_has_the_normal_width():
+    values = np.random.default_rng(1).normal(3.0, 2.0, size=400)
+    lo, hi = analysis.bootstrap_interval(np.mean, values)
+    half = 1.645 * values.std() / np.sqrt(len(values))  # the 90% normal interval
+    assert lo < values.mean() < hi
+    assert (hi - lo) / 2 == pytest.approx(half, rel=0.15)
+    assert analysis.bootstrap_interval(np.mean, values) == (lo, hi)  # fixed seed
+    assert analysis.bootstrap_interval(np.mean, values, seed=1) != (lo, hi)
+    assert analysis.bootstrap_interval(np.median, np.full(9, 0.25)) == (0.25, 0.25)
+
+
+def test_bootstrap_interval_resamples_the_last_axis_and_samples_apart():
+    rng = np.random.default_rng(2)
+    common = rng.normal(0, 5, size=200)  # shared by the two values of each image
+    paired = np.stack([common + 1 + rng.normal(0, 0.1, 200), common + rng.normal(0, 0.1, 200)])
+    shapes = []
+
+    def drop(v):
+        shapes.append(v.shape)
+        return v[0].mean() - v[1].mean()
+
+    lo, hi = analysis.bootstrap_interval(drop, paired, resamples=200)
+    assert set(shapes) == {(2, 200)} and lo < 1 < hi and hi - lo < 0.05
+    apart = analysis.bootstrap_interval(lambda a, b: a.mean() - b.mean(), *paired,
+                                        resamples=200)
+    assert apart[1] - apart[0] > 10 * (hi - lo)  # two samples are drawn independently
+
+
+def test_median_is_torchs_lower_median():
+    assert analysis.median([4.0, 1.0, 3.0, 2.0]) == 2.0
+    assert analysis.median(np.array([[5.0, 1.0], [3.0, 9.0]])) == 3.0  # over every entry
+    assert analysis.median(torch.tensor([0.5, 0.1, 0.9])) == pytest.approx(0.5)
+
+
 def history(gains, steps=(50, 100), lr=(1e-3, 1e-3), sigmas=(0.01, 0.04)):
     """Two evaluations: PSNR 20 dB at half-way, 20 + gain at the end."""
     return [{"step": steps[0], "lr": lr[0], "sigmas": list(sigmas), "test_psnr": [20.0] * 2,
