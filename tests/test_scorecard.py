@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 from diffgen_utils.book import scorecard as sc
@@ -412,3 +413,84 @@ def test_collect_takes_rows_of_an_earlier_run_under_the_current_ids_and_targets(
     assert [(r["chapter"], r["id"], r["target"], r["pass"]) for r in rows] == [
         ("manifolds", "Fig5.lambda_5", "within 0.0674 of 0.674", False),
         ("manifolds", "Fig19.first_eigvec", ">= 0", True)]  # rows under new ids: as recorded
+
+
+# ---------------------------------------------------------------------------- uncertainty
+
+
+def test_record_stores_an_interval_and_a_spread_only_when_given(tmp_path, monkeypatch):
+    folder = tmp_path / "card"
+    monkeypatch.setenv("DIFFGEN_SCORECARD_DIR", str(folder))
+    r = sc.record("A.x", chapter="02", measure="m", measured=0.85, profile="book",
+                  target=">= 0.8", interval=(np.float32(0.8), 0.875), spread=np.float64(0.02))
+    assert r["interval"] == [pytest.approx(0.8), 0.875] and r["spread"] == 0.02
+    assert type(r["interval"][0]) is float and type(r["spread"]) is float
+    rows = sc.record_all([{"id": "A.y", "measure": "m", "measured": 1.0, "interval": [0, 2]},
+                          {"id": "A.z", "measure": "m", "measured": 1.0}], "02", "book")
+    assert rows[0]["interval"] == [0.0, 2.0] and "spread" not in rows[0]
+    assert "interval" not in rows[1] and "spread" not in rows[1]
+    stored = {x["id"]: x for x in json.loads((folder / "02.json").read_text())}
+    assert stored["A.x"]["interval"] == r["interval"] and stored["A.x"]["spread"] == 0.02
+    assert set(stored["A.z"]) == set(sc.FIELDS)
+    with pytest.raises(ValueError, match="swapped"):
+        sc.record("A.w", chapter="02", measure="m", measured=1.0, profile="book",
+                  interval=(2.0, 1.0))
+
+
+def test_collect_keeps_the_uncertainty_and_loads_rows_without_it(tmp_path):
+    (tmp_path / "02.json").write_text(json.dumps(
+        [row("old"), {**row("new"), "interval": [0.5, 1.5], "spread": 0.1, "extra": 1}]))
+    old, new = sc.collect(tmp_path)
+    assert list(old) == list(sc.FIELDS)
+    assert list(new) == list(sc.FIELDS) + ["interval", "spread"]
+    assert new["interval"] == [0.5, 1.5] and new["spread"] == 0.1
+
+
+def test_compare_ignores_intervals_and_spreads():
+    baseline = [row("gated"), row("reported", passed=None, target=None, measured=0.5),
+                {**row("moved"), "interval": [0.9, 1.1], "spread": 0.01}]
+    current = [{**row("gated"), "interval": [0.2, 3.0], "spread": 0.5},
+               {**row("reported", passed=None, target=None, measured=0.5),
+                "interval": [0.1, 0.9]},
+               row("moved")]  # the interval and spread are gone
+    result = sc.compare(baseline, current)
+    assert result.ok and result.regressions == [] and result.drifted == []
+    assert sc.compare(current, baseline).ok
+
+
+def test_interval_text_resolves_the_width():
+    assert sc.interval_text(0.7981, 0.8823) == "[0.80, 0.88]"
+    assert sc.interval_text(13.46, 14.12) == "[13.5, 14.1]"
+    assert sc.interval_text(10.5, 11.6) == "[10.5, 11.6]"
+    assert sc.interval_text(58.0, 66.0) == "[58, 66]"
+    assert sc.interval_text(120.0, 180.0) == "[120, 180]"
+    assert sc.interval_text(0.25, 0.25) == "[0.25, 0.25]"
+    assert sc.interval_text(1.2e-7, 3.4e-7) == "[1.2e-07, 3.4e-07]"
+
+
+def test_text_table_shows_the_uncertainty_beside_the_value():
+    rows = [{**row("Fig2.pair", target=">= 0.8", measured=0.84762), "interval": [0.7981, 0.8823],
+             "spread": 0.0123},
+            {**row("Fig1.gap", target=">= 5", measured=13.78), "interval": [13.46, 14.12]},
+            row("check.identity", target="<= 1e-4", measured=2e-7)]
+    lines = sc.text_table(rows).splitlines()
+    assert lines[1].split()[-5:] == ["0.8476", "[0.80,", "0.88]", "Δ0.012", "✓"]
+    assert lines[2].split()[-4:] == ["13.78", "[13.5,", "14.1]", "✓"]
+    assert lines[3].split()[-2:] == ["2e-07", "✓"]  # nothing to resample: the value alone
+    assert lines[-1] == sc.uncertainty_legend(rows)
+    assert "5%-95% bootstrap" in lines[-1] and "Δ: |S1 − S2|" in lines[-1]
+    assert "Δ" not in sc.text_table(rows[1:]).splitlines()[-1]  # no spread, no note on it
+    assert len(sc.text_table(rows[2:]).splitlines()) == 2  # no legend without an interval
+    page = sc.text_table(rows)._repr_html_()
+    assert "0.8476 <small" in page and "[0.80, 0.88] Δ0.012</small>" in page
+    assert "[13.5, 14.1]</small>" in page and page.count("<small style") == 2
+
+
+def test_table_html_shows_the_uncertainty_beside_the_value():
+    rows = [{**row("F1.gap", measured=11.04), "interval": [10.5, 11.6], "spread": 0.3},
+            row("F2.sim", measured=0.93)]
+    page = sc.table_html(rows)
+    assert "11.04 <small" in page and "[10.5, 11.6] Δ0.3</small>" in page
+    assert f'title="{sc.uncertainty_legend(rows[:1])}"' in page
+    assert '<td style="text-align:right">0.93</td>' in page
+

@@ -20,6 +20,14 @@ gone, a target differs from the baseline's, a measured value is NaN or None, a c
 rows than in the baseline, or a row that passed there fails now; changing any of that takes a
 visible change to the baseline file (`--update-baseline`). Files are written atomically
 (`write_json`).
+
+A row may also carry its uncertainty (`OPTIONAL_FIELDS`), shown beside the measured value
+(`uncertainty_text`, e.g. "0.8476 [0.80, 0.88] Δ0.012") and ignored by the gate:
+- `interval`: [lo, hi], the analysis.INTERVAL_QUANTILES of the row's statistic over bootstrap
+  resamples of the images or seeds it averages (`analysis.bootstrap_interval`);
+- `spread`: |S1 - S2|, the row's measure on the S1 model against the same measure on the S2
+  model, where a chapter has both (a row measured on the pair itself has none).
+Rows without them (older files, by-construction checks) load and show as before.
 """
 from __future__ import annotations
 
@@ -31,11 +39,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..analysis import INTERVAL_QUANTILES
 from ..plotting import format_table
 from . import figures
 
 FIELDS = ("id", "chapter", "measure", "paper", "target", "measured", "profile", "pass",
           "checkpoints")
+OPTIONAL_FIELDS = ("interval", "spread")  # the row's uncertainty; not compared by the gate
 SYMBOLS = {True: "✓", False: "✗", None: "—"}
 
 TARGET = re.compile(r"^\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$|^\s*within\s+([0-9.eE]+)\s+of\s+"
@@ -61,11 +71,13 @@ def passes(target: str | None, measured: float) -> bool | None:
 
 
 def record(id: str, chapter: str, measure: str, measured: float, profile: str,
-           target: str | None = None, paper=None, checkpoints: list[str] | None = None) -> dict:
+           target: str | None = None, paper=None, checkpoints: list[str] | None = None,
+           interval=None, spread: float | None = None) -> dict:
     """Write (or replace) one row and return it. Outside the runner, or where the runner ran the
     chapter on a stand-in, DIFFGEN_SCORECARD_DIR is unset and the row is only returned. An old
     id is recorded under its new one; a row with a rule in `figures.RULES` gets the rule's
-    target (a different `target` is an error)."""
+    target (a different `target` is an error). `interval` (lo, hi) and `spread` are stored only
+    when given (see the module's docstring)."""
     id = figures.RENAMED.get(id, id)
     ruled = figures.rule_target(id, paper)
     if ruled is not None:
@@ -76,6 +88,7 @@ def record(id: str, chapter: str, measure: str, measured: float, profile: str,
     row = {"id": id, "chapter": chapter, "measure": measure, "paper": paper, "target": target,
            "measured": None if measured is None else float(measured), "profile": profile,
            "pass": passes(target, measured), "checkpoints": checkpoints or []}
+    row.update(uncertainty(id, interval, spread))
     folder = os.environ.get("DIFFGEN_SCORECARD_DIR")
     if folder:
         path = Path(folder) / f"{chapter}.json"
@@ -86,9 +99,23 @@ def record(id: str, chapter: str, measure: str, measured: float, profile: str,
     return row
 
 
+def uncertainty(id: str, interval=None, spread: float | None = None) -> dict:
+    """The optional fields of a row as stored: interval [lo, hi] (lo <= hi) and spread, each
+    only when given."""
+    out = {}
+    if interval is not None:
+        lo, hi = (float(v) for v in interval)
+        if lo > hi:
+            raise ValueError(f"{id}: interval [{lo}, {hi}] has its ends swapped")
+        out["interval"] = [lo, hi]
+    if spread is not None:
+        out["spread"] = float(spread)
+    return out
+
+
 def record_all(measurements: list[dict], chapter: str, profile: str) -> list[dict]:
     """`record` every row a chapter module measured (dicts with id, measure, measured and
-    optionally target, paper, checkpoints)."""
+    optionally target, paper, checkpoints, interval, spread)."""
     return [record(chapter=chapter, profile=profile, **m) for m in measurements]
 
 
@@ -145,7 +172,8 @@ def collect(folder) -> list[dict]:
     rows = []
     for path in sorted(folder.glob("*.json")):
         rows += [migrated(r) if r["id"] in figures.RENAMED else r
-                 for r in ({k: row[k] for k in FIELDS} for row in read_rows(path))]
+                 for r in ({k: row[k] for k in FIELDS + OPTIONAL_FIELDS if k in row}
+                           for row in read_rows(path))]
     order = {c: figures.chapter_order(c) for c in {r["chapter"] for r in rows}}
     return sorted(rows, key=lambda r: order[r["chapter"]])  # stable: keeps the rows' order
 
@@ -187,8 +215,12 @@ class RowsTable(str):
         text = format_table(
             ["id", "paper", "target", "measured", ""],
             [[r["id"], None if r["paper"] is None else format_value(r["paper"]),
-              r["target"] or "-", r["measured"], VERDICTS[r["pass"]]] for r in rows],
-            ["<", ">", "<", ".4g", "<"], empty=empty)
+              r["target"] or "-", None if r["measured"] is None else
+              format(r["measured"], ".4g") + uncertainty_text(r), VERDICTS[r["pass"]]]
+             for r in rows],
+            ["<", ">", "<", ">", "<"], empty=empty)
+        if uncertainty_legend(rows):
+            text += "\n" + uncertainty_legend(rows)
         self = super().__new__(cls, text)
         self.rows = list(rows)
         return self
@@ -200,13 +232,39 @@ class RowsTable(str):
         body = "".join(
             "<tr>" + _cell(r["id"], breaks=True, title=r.get("measure"))
             + _cell(format_value(r["paper"]), style="text-align:right")
-            + _target_cell(r) + _cell(format_value(r["measured"]), style="text-align:right")
-            + _pass_cell(r["pass"]) + "</tr>" for r in self.rows)
+            + _target_cell(r) + _measured_cell(r) + _pass_cell(r["pass"]) + "</tr>"
+            for r in self.rows)
         return (f'<div style="overflow-x:auto">{_TABLE}<thead><tr>{head}</tr></thead>'
                 f"<tbody>{body}</tbody></table></div>")
 
 
 VERDICTS = {True: "✓", False: "✗", None: "report"}  # a miss is ✗, never blank
+UNCERTAINTY_NOTES = {
+    "interval": f"[lo, hi]: {INTERVAL_QUANTILES[0]:.0%}-{INTERVAL_QUANTILES[1]:.0%} bootstrap "
+                "interval over the images or seeds the value averages",
+    "spread": "Δ: |S1 − S2|, the measure on each model of the pair"}
+
+
+def uncertainty_legend(rows) -> str:
+    """What the uncertainty shown beside the rows' values means ('' where none has any)."""
+    return "; ".join(note for key, note in UNCERTAINTY_NOTES.items()
+                     if any(r.get(key) is not None for r in rows))
+
+
+def interval_text(lo: float, hi: float) -> str:
+    """'[lo, hi]' to the decimal place of half the interval's width (0.7981, 0.8823:
+    '[0.80, 0.88]'); to 3 significant digits where the width is 0 or the values are tiny."""
+    width = hi - lo
+    if not (math.isfinite(width) and width > 0) or max(abs(lo), abs(hi)) < 1e-3:
+        return f"[{lo:.3g}, {hi:.3g}]"
+    places = max(0, -math.floor(math.log10(width / 2)))
+    return f"[{lo:.{places}f}, {hi:.{places}f}]"
+
+
+def uncertainty_text(row) -> str:
+    """What follows the measured value: ' [lo, hi]' and ' Δspread' where the row has them."""
+    text = "" if row.get("interval") is None else " " + interval_text(*row["interval"])
+    return text + ("" if row.get("spread") is None else f" Δ{row['spread']:.2g}")
 
 
 def text_table(rows, empty: str = "(no rows)") -> RowsTable:
@@ -266,12 +324,13 @@ def compare(baseline, current, chapters=None) -> Comparison:
 
     Rows of both are taken under their current ids (`figures.renamed`), so a row renamed since
     the baseline is compared with its old self; a baseline id that is neither current nor
-    renamed is gone. Regressions (each fails the run): a baseline row that is gone (whatever its verdict there);
-    a target that differs from the baseline's; a measured value that is NaN or None (any row of
-    the run, new ones too); a chapter with fewer rows than in the baseline; a row that passed
-    there and does not pass now. Rows of a chapter that has no row now and is not in `chapters`
-    (the chapters this run executed; None: every chapter counts) were not run, and are listed
-    as such instead."""
+    renamed is gone. Regressions (each fails the run): a baseline row that is gone (whatever
+    its verdict there); a target that differs from the baseline's; a measured value that is NaN
+    or None (any row of the run, new ones too); a chapter with fewer rows than in the baseline;
+    a row that passed there and does not pass now. A row's interval and spread are not
+    compared: they may move, appear or go without failing anything. Rows of a chapter that has
+    no row now and is not in `chapters` (the chapters this run executed; None: every chapter
+    counts) were not run, and are listed as such instead."""
     current = [figures.renamed(r) for r in current]
     baseline = [figures.renamed(r) for r in baseline]  # an older baseline's ids: not "gone"
     now = {_key(r): r for r in current}
@@ -378,6 +437,18 @@ def _target_cell(row) -> str:
     return f'<td style="color:#6e7781"><small><em>none: {html.escape(why)}</em></small></td>'
 
 
+def _measured_cell(row) -> str:
+    """The measured value, and beside it its interval and S1/S2 spread (smaller, kept on one
+    line, explained when the pointer rests on it)."""
+    value = html.escape(format_value(row["measured"]))
+    extra = uncertainty_text(row)
+    if extra:
+        legend = html.escape(uncertainty_legend([row]))
+        value += (f' <small style="color:#6e7781;white-space:nowrap" title="{legend}">'
+                  f"{html.escape(extra.strip())}</small>")
+    return f'<td style="text-align:right">{value}</td>'
+
+
 def _pass_cell(passed) -> str:
     colour = {True: "#1a7f37", False: "#cf222e", None: "#6e7781"}[passed]
     label = {True: "passes", False: "fails", None: "reported only"}[passed]
@@ -428,8 +499,7 @@ def table_html(rows, titles: dict | None = None) -> str:
         for r in mine:
             body.append("<tr>" + _cell(r["id"], breaks=True)
                         + _cell(r["measure"]) + _cell(format_value(r["paper"]))
-                        + _target_cell(r)
-                        + _cell(format_value(r["measured"]), style="text-align:right")
+                        + _target_cell(r) + _measured_cell(r)
                         + _pass_cell(r["pass"]) + "</tr>")
         parts.append(f'<div style="overflow-x:auto">{_TABLE}'
                      f"<thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody>"
