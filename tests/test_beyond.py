@@ -347,9 +347,10 @@ def test_fit_distance_ignores_brightness_and_contrast_and_the_one_third_rule():
         beyond.memorized(copies, train[:1])
 
 
-def curve(shares, steps=(10, 20, 40, 80, 160)):
-    s = np.array(shares, dtype=float)
-    return beyond.MemorizationCurve("run", 10, 64, np.array(steps), s, s, s)
+def curve(shares, steps=(10, 20, 40, 80, 160), seeds=64):
+    flags = np.array([[k < round(v * seeds) for k in range(seeds)] for v in shares], float)
+    s = flags.mean(axis=1)
+    return beyond.MemorizationCurve("run", 10, seeds, np.array(steps), s, s, s, flags)
 
 
 def test_onset_is_where_the_share_stays_above_its_level():
@@ -374,7 +375,7 @@ def test_memorization_curve_reads_a_watched_run():
     assert c.steps.tolist() == [5, 9, 12] and c.samples == 8 and c.n == 6
     assert c.share.tolist() == [0.0, 0.5, 1.0]
     assert c.low[1] < 0.5 < c.high[1] and c.low[2] == c.high[2] == 1.0
-    assert c.onset() == 9
+    assert c.onset() == 9 and c.flags.shape == (3, 8)
     grid, titles, labels = beyond.watched_grid(watched, train, rows=2, count=8)
     assert labels == ["step\n5", "step\n12"] and len(grid) == 16
     assert titles == [""] * 8 + ["copy"] * 8
@@ -420,6 +421,10 @@ def test_scorecard_rows():
     assert all(r["measured"] is not None and math.isfinite(r["measured"]) for r in recorded)
     onset = by_id["beyond.memorization_onset_growth"]
     assert onset["measured"] == 4.0 and onset["paper"] == 10 and onset["target"] == "> 1"
+    lo, hi = onset["interval"]
+    assert lo <= 4.0 <= hi
+    lo, hi = by_id["beyond.local_machine_corr_largest_N"]["interval"]
+    assert 0.8 <= lo <= 0.85 <= hi <= 0.95
     assert "N=100 over that at N=10" in onset["measure"]
 
 

@@ -482,14 +482,20 @@ class MemorizationCurve:
     share: np.ndarray
     low: np.ndarray
     high: np.ndarray
+    flags: np.ndarray | None = None  # (steps, seeds): memorized or not
 
     def onset(self, level: float = ONSET_SHARE) -> int | None:
         """The first watched step from which the share stays at or above `level` (None: it
         does not within the run)."""
-        below = np.flatnonzero(self.share < level)
-        if len(below) == 0:
-            return int(self.steps[0])
-        return None if below[-1] == len(self.steps) - 1 else int(self.steps[below[-1] + 1])
+        return onset_step(self.steps, self.share, level)
+
+
+def onset_step(steps, share, level: float = ONSET_SHARE) -> int | None:
+    """The first of `steps` from which `share` stays at or above `level` (None: never)."""
+    below = np.flatnonzero(np.asarray(share) < level)
+    if len(below) == 0:
+        return int(steps[0])
+    return None if below[-1] == len(steps) - 1 else int(steps[below[-1] + 1])
 
 
 def memorization_curve(name: str, watched: list[dict], train: torch.Tensor, boot: int = 1000,
@@ -503,7 +509,7 @@ def memorization_curve(name: str, watched: list[dict], train: torch.Tensor, boot
     return MemorizationCurve(name, len(train), flags.shape[1],
                              np.array([w["step"] for w in watched]),
                              flags.mean(dim=1).numpy(), np.quantile(shares, tail, axis=1),
-                             np.quantile(shares, 1 - tail, axis=1))
+                             np.quantile(shares, 1 - tail, axis=1), flags.numpy())
 
 
 def watched_grid(watched: list[dict], train: torch.Tensor, rows: int, count: int):
@@ -523,12 +529,29 @@ def onset_growth(curves: dict, small: int, large: int) -> tuple[float, bool]:
     """(onset step at N = large over onset step at N = small, whether that is only a lower
     bound): when the larger N has not begun by the end of its run, its last step stands in for
     its onset. NaN when the smaller N does not begin either."""
-    a, b = curves[small].onset(), curves[large].onset()
+    return _growth(curves[small].steps, curves[small].share, curves[large].steps,
+                   curves[large].share)
+
+
+def _growth(steps_a, share_a, steps_b, share_b) -> tuple[float, bool]:
+    a, b = onset_step(steps_a, share_a), onset_step(steps_b, share_b)
     if a is None:
         return math.nan, False
     if b is None:
-        return float(curves[large].steps[-1]) / a, True
+        return float(steps_b[-1]) / a, True
     return b / a, False
+
+
+def onset_growth_interval(curves: dict, small: int, large: int) -> tuple[float, float]:
+    """Bootstrap interval of onset_growth over each run's seeds (a resample where the smaller N
+    never begins counts as no growth, 0)."""
+    a, b = curves[small], curves[large]
+
+    def growth(flags_a, flags_b):
+        ratio, _ = _growth(a.steps, flags_a.mean(axis=-1), b.steps, flags_b.mean(axis=-1))
+        return 0.0 if math.isnan(ratio) else ratio
+
+    return analysis.bootstrap_interval(growth, a.flags, b.flags)
 
 
 # ------------------------------------------------------------------ where samples commit
@@ -610,22 +633,32 @@ def scorecard_measurements(profile: Profile, studies: dict, control: MachineStud
     pearson = "median Pearson correlation of mean-subtracted images (unsquared)"
     net = [FACES.name(profile, big, "S1")]
     ctl_best_name, ctl_best = control.best_local()
+    med = analysis.median
+
+    def difference(pair):  # median of the first machine's correlations minus the second's
+        return med(pair[0]) - med(pair[1])
+
+    def paired(study, first, second):
+        return np.stack([study.corr[first].numpy(), study.corr[second].numpy()])
     return [
         dict(id="beyond.local_machine_corr_largest_N", paper=KG_CELEBA["UNet vs LS"],
              measure=f"{pearson}, network sample vs best local machine ({best_name}) sample "
                      f"from the same noise, N={big}, {seeds}", measured=best, target=">= 0.8",
+             interval=analysis.bootstrap_interval(med, s.corr[best_name].numpy()),
              checkpoints=net),
         dict(id="beyond.ls_vs_memorizer_largest_N",
              paper=round(KG_CELEBA["UNet vs LS"] - KG_CELEBA["UNet vs IS"], 2),
              measure=f"{pearson}: vs best local machine ({best_name}) minus vs memorizer, "
                      f"N={big}, {seeds}", measured=best - s.median("memorizer"),
-             target="> 0", checkpoints=net),
+             target="> 0", checkpoints=net,
+             interval=analysis.bootstrap_interval(difference, paired(s, best_name, "memorizer"))),
         dict(id="beyond.memorizer_vs_ls_N10",
              measure=f"{pearson}: vs memorizer minus vs best local machine ({ctl_best_name}), "
                      f"N={control.n}, {control_name}, {len(control.seeds)} scored seeds, "
                      f"calibration seeds {b.calibration[0]}-{b.calibration[-1]}",
              measured=control.median("memorizer") - ctl_best, target="> 0",
-             checkpoints=[control_name]),
+             checkpoints=[control_name], interval=analysis.bootstrap_interval(
+                 difference, paired(control, "memorizer", ctl_best_name))),
         dict(id="beyond.memorizer_corr_largest_N", paper=KG_CELEBA["UNet vs IS"],
              measure=f"{pearson}, network sample vs memorizer sample from the same noise, "
                      f"N={big}, {seeds}", measured=s.median("memorizer"), checkpoints=net),
@@ -654,7 +687,8 @@ def _onset_row(curves: dict) -> dict:
                 f"that at N={small} (first watched step from which >= {ONSET_SHARE:.0%} of "
                 f"{curves[small].samples} samples are memorized: nearest training face < 1/3 of the second's "
                 f"fit distance), watched runs {curves[small].name}, {curves[large].name}",
-        measured=growth, target="> 1", checkpoints=[curves[small].name, curves[large].name])
+        measured=growth, target="> 1", checkpoints=[curves[small].name, curves[large].name],
+        interval=onset_growth_interval(curves, small, large))
 
 
 # ------------------------------------------------------------------ figures and tables
