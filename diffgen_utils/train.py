@@ -213,8 +213,9 @@ def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tenso
     sets pass a hash of their generating recipe). Train and test PSNR are evaluated at `sigmas`
     every `cfg.eval_every` steps. `speed`: default `speed_flags(cfg, device)`; with every flag
     off a resumed run is bit-exact on CPU. `watch` draws samples at its steps into the
-    checkpoint's `watched` list ({"step", "images"} in fp16). Under torchrun every rank calls it with the same
-    arguments (`device` "cuda" is the rank's GPU) and trains on its share of each batch.
+    checkpoint's `watched` list ({"step", "images"} in fp16). Under torchrun every rank calls
+    it with the same arguments (`device` "cuda" is the rank's GPU) and trains on its share of
+    each batch.
     """
     if len(train_images) != cfg.n_train:
         raise ValueError(f"config says n_train={cfg.n_train}, got {len(train_images)} images")

@@ -685,8 +685,9 @@ def _onset_row(curves: dict) -> dict:
         id="beyond.memorization_onset_growth", paper=large / small,
         measure=f"{'at least: ' if bound else ''}onset step of memorization at N={large} over "
                 f"that at N={small} (first watched step from which >= {ONSET_SHARE:.0%} of "
-                f"{curves[small].samples} samples are memorized: nearest training face < 1/3 of the second's "
-                f"fit distance), watched runs {curves[small].name}, {curves[large].name}",
+                f"{curves[small].samples} samples are memorized: nearest training face < 1/3 "
+                f"of the second's fit distance), watched runs {curves[small].name}, "
+                f"{curves[large].name}",
         measured=growth, target="> 1", checkpoints=[curves[small].name, curves[large].name],
         interval=onset_growth_interval(curves, small, large))
 
