@@ -104,6 +104,14 @@ def test_compare_and_scorecard_rows():
     assert [r["id"] for r in rows] == ["F1.gap_N10", "F2.pair_similarity_N10",
                                        "F2.nearest_train_similarity_N10"]
     assert rows[2]["measured"] == pytest.approx(1, abs=1e-5) and rows[2]["target"] == ">= 0.95"
+    lo, hi = rows[0]["interval"]  # over the training and the test images
+    assert lo <= gap.gap <= hi and hi - lo > 0
+    assert rows[1]["interval"][0] <= rows[1]["measured"] <= rows[1]["interval"][1]
+    assert rows[2]["interval"] == pytest.approx((1, 1), abs=1e-5)  # every seed recalls exactly
+    assert rows[0]["spread"] is None and rows[1].get("spread") is None  # pair: no S1/S2 spread
+    assert rows[2]["spread"] == pytest.approx(0, abs=1e-5)
+    spread = gen.scorecard_measurements(book, {10: gap}, {10: comp.stats}, s2_gaps={10: 1.5})
+    assert spread[0]["spread"] == pytest.approx(abs(gap.gap - 1.5))
     rows = gen.scorecard_measurements(up_to_10, {10: gap}, {10: comp.stats})  # 10 is the largest
     assert len(rows) == 6 and rows[0]["checkpoints"] == ["celeba-N10-S1", "celeba-N10-S2"]
     deeper = gen.scorecard_measurements(book, {10: gap}, {10: comp.stats}, blocks=2)
@@ -149,6 +157,7 @@ def test_psnr_gap_from_a_training_history():
     entry = {"sigmas": [0.1, 0.2], "train_psnr": [30.0, 26.0], "test_psnr": [25.0, 23.0]}
     gap = gen.PsnrGap.from_history(entry)
     assert gap.gap == pytest.approx(4.0)
+    assert gap.gap_interval() is None  # no per-image values to resample
     np.testing.assert_allclose(gap.input_psnr, [20, 20 * np.log10(5)])
 
 
@@ -156,6 +165,38 @@ def test_psnr_gap_of_a_memorizer_is_large():
     train, test = images(3, 1), images(16, 2)
     gap = gen.psnr_gap(Memorizer(train), train, test, [0.05, 0.1], n_eval=16)
     assert gap.train.min() > 60 and gap.gap > 30  # exact recall of training images
+
+
+def test_psnr_gap_keeps_each_images_psnr_and_resamples_them():
+    train, test = images(3, 1), images(30, 2)
+    gap = gen.psnr_gap(Halve(), train, test, [0.05, 0.2], n_eval=30)
+    assert gap.train_each.shape == gap.test_each.shape == (2, 30)
+    np.testing.assert_allclose(gap.train_each.mean(1), gap.train, rtol=1e-6)
+    np.testing.assert_allclose(gap.test_each.mean(1), gap.test, rtol=1e-6)
+    lo, hi = gap.gap_interval()
+    assert lo < gap.gap < hi and gap.gap_interval() == (lo, hi)
+    wide = gen.PsnrGap(gap.sigmas, gap.train, gap.test, gap.train_each,
+                       gap.test_each + np.linspace(-9, 9, 30))  # test images far more varied
+    assert np.diff(wide.gap_interval()) > 5 * (hi - lo)
+
+
+def test_distinct_seed_median_resamples_seeds_not_pairs():
+    x = images(6, 4)
+    stats = gen.similarity_stats(x, x.flip(0), x, x)
+    matrices = [gen.pair_matrix(s, len(stats)) for s in (stats.seeds1, stats.seeds2)]
+    assert np.isnan(matrices[0].diagonal()).all()
+    np.testing.assert_allclose(matrices[0], matrices[0].T)
+    assert matrices[0][4, 1] == pytest.approx(
+        analysis.cosine_similarity(x[1:2], x[4:5]).item(), abs=1e-6)
+    everything = gen.distinct_seed_median(matrices, np.arange(6))
+    assert everything == pytest.approx(stats.seeds.median().item(), abs=1e-7)
+    twice = gen.distinct_seed_median(matrices[:1], np.array([2, 2, 5]))  # 2 not paired with 2
+    assert twice == pytest.approx(matrices[0][2, 5], abs=1e-7)
+    measures = gen.seed_measures(stats)
+    assert measures["measured"] == stats.seeds.median().item()
+    assert measures["interval"][0] <= measures["measured"] <= measures["interval"][1]
+    assert measures["spread"] == pytest.approx(abs(stats.seeds1.median().item()
+                                                   - stats.seeds2.median().item()))
 
 
 def test_eval_images_cycle_a_small_training_set():

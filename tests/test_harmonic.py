@@ -276,3 +276,23 @@ def test_lambda_ratio_reads_the_rescaled_first_and_last_paper_indices():
     k5, k245 = harmonic.rescale_index(5, 400), harmonic.rescale_index(245, 400)
     assert (k5, k245) == (0, 15) and paper == 0.5
     assert ours == pytest.approx(float(eigvals[15] / eigvals[0]))
+
+
+def test_scorecard_rows_give_the_psnr_drop_an_interval_over_the_faces(analysis):
+    rng = np.random.default_rng(0)
+    faces = rng.normal(30, 3, size=64)  # each face's PSNR; the shuffled model 2 dB worse
+    shuffled = faces - 2 + rng.normal(0, 0.2, size=64)
+    drop = faces.mean() - shuffled.mean()
+    assert harmonic.psnr_drop(np.stack([faces, shuffled])) == pytest.approx(drop)
+    args = (analysis, 1e-7, drop, "m", "m-shuffled")
+    rows = {r["id"]: r for r in harmonic.scorecard_measurements(
+        *args, drop_each=(torch.tensor(faces)[None], shuffled))}
+    lo, hi = rows["Fig21.shuffled_psnr_drop_dB"]["interval"]
+    assert lo < drop < hi and hi - lo < 0.2  # paired faces: the faces' spread cancels
+    apart = harmonic.analysis.bootstrap_interval(lambda a, b: a.mean() - b.mean(), faces,
+                                                  shuffled)
+    assert hi - lo < (apart[1] - apart[0]) / 5
+    for id_, row in rows.items():  # one face's analysis, a by-construction maximum: none
+        assert ("interval" in row) == (id_ == "Fig21.shuffled_psnr_drop_dB")
+    without = harmonic.scorecard_measurements(*args)
+    assert all(r.get("interval") is None for r in without)

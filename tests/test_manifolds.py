@@ -197,3 +197,60 @@ def test_training_comparison_reads_the_arms_and_the_bf16_difference(tmp_path):
     plt.close(fig)
     with pytest.raises(FileNotFoundError, match="compare_training.py"):
         manifolds.training_comparison(tmp_path / "absent.json")
+
+
+def test_tangent_overlaps_take_one_basis_each_or_one_for_all():
+    size = 6
+    B = _random_basis(size * size, 3, 5)
+    net = _Projector(B, size).eval()
+    x = torch.rand(3, 1, size, size, generator=torch.Generator().manual_seed(1))
+    fits = manifolds.analyze_all(net, x, 0.1)
+    assert manifolds.tangent_overlaps(fits, B.T) == pytest.approx([1, 1, 1], abs=1e-6)
+    other = _random_basis(size * size, 3, 7).T
+    each = torch.stack([B.T, other, B.T])
+    overlaps = manifolds.tangent_overlaps(fits, each)
+    assert overlaps[0] == overlaps[2] == manifolds.tangent_overlap(fits[0], B.T)
+    assert overlaps[1] == manifolds.tangent_overlap(fits[1], other) < 0.5
+
+
+def scorecard_inputs(n_disks=8, n_eval=32, d=16):
+    rng = np.random.default_rng(0)
+    sigmas = np.array([0.01, 0.02, 0.04, 0.08])
+    slope_line = manifolds.input_psnr(sigmas) * 0.8 + 10
+    return dict(
+        disk_overlaps=rng.uniform(0.2, 0.4, n_disks), disk_slope=0.8,
+        rank_sigmas=[0.01, 0.5], rank_growth=3.0,
+        disk_eigvals=torch.tensor(rng.uniform(0, 1.2, (n_disks, d))).sort(1, True).values,
+        disk_shortfall=1.5, n_eval=n_eval, ray_cosine=0.05,
+        cone_overlaps=rng.uniform(0.5, 0.8, 4), cone_overlap3=0.9, psnr_sigmas=sigmas,
+        disk_psnr=slope_line[:, None] + rng.normal(0, 1, (4, n_eval)),
+        disk_at_sigma=rng.normal(30, 2, n_eval))
+
+
+def test_scorecard_rows_carry_intervals_over_the_images_they_average():
+    names = {"disks": "disks-N1", "ray": "ray-N1", "cone": "cone-N1"}
+    inputs = scorecard_inputs()
+    rows = {r["id"]: r for r in manifolds.scorecard_measurements(names, **inputs)}
+    overlap = rows["Fig5.tangent_overlap"]
+    assert overlap["measured"] == float(np.mean(inputs["disk_overlaps"]))
+    assert overlap["interval"] == pytest.approx(
+        manifolds.bootstrap_interval(np.mean, inputs["disk_overlaps"]))
+    assert "8 test disks" in overlap["measure"]
+    lam = rows["Fig5.lambda_5"]
+    assert lam["measured"] == float(inputs["disk_eigvals"].mean(0)[5])
+    assert lam["interval"][0] < lam["measured"] < lam["interval"][1]
+    slope = rows["Fig5.disk_psnr_slope"]["interval"]
+    assert slope[0] < 0.8 < slope[1] and slope[1] - slope[0] < 0.2
+    lo, hi = rows["Fig5.disk_gain_shortfall_dB"]["interval"]
+    optimum = manifolds.small_noise_optimum([manifolds.DISK_SIGMA], 16, manifolds.DISK_DIM)[0]
+    mean = inputs["disk_at_sigma"].mean()
+    assert lo < optimum - mean < hi and hi - lo < 2  # the shortfall of the mean PSNR
+    cone = rows["Fig20.tangent_overlap"]
+    assert cone["measured"] == float(np.mean(inputs["cone_overlaps"]))
+    assert cone["interval"][0] <= cone["measured"] <= cone["interval"][1]
+    assert "interval" not in rows["Fig19.first_eigvec"]  # one face's Jacobian
+    assert rows["Fig5.disk_rank_growth"].get("interval") is None  # reported only
+    without = manifolds.scorecard_measurements(
+        names, **{**inputs, "disk_psnr": None, "disk_at_sigma": None})
+    assert [r.get("interval") for r in without if r["id"] in (
+        "Fig5.disk_psnr_slope", "Fig5.disk_gain_shortfall_dB")] == [None, None]

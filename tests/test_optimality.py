@@ -124,3 +124,32 @@ def test_below_linear_reads_the_worst_point_inside_the_fit_range():
     assert optimality.below_linear(net, lin) == pytest.approx(1.0)  # at 10 dB; 5 and 45 are out
     better = optimality.RateCurve(2.0, x, lin.output_psnr + 1, (10.0, 40.0), 0, 0)
     assert optimality.below_linear(better, lin) == 0.0
+
+
+def test_scorecard_rows_carry_intervals_over_the_test_images():
+    images = torch.rand(48, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    curve = optimality.rate_curve(Shrink(), images, alpha=4.0, seed=1)
+    assert curve.per_image.shape == (len(optimality.rate_sigmas()), 48)
+    np.testing.assert_allclose(curve.per_image.mean(1), curve.output_psnr, rtol=1e-6)
+    assert curve.slope_of(curve.per_image) == pytest.approx(curve.slope)
+    linear = optimality.linear_curve(images, images, alpha=4.0, seed=1)  # the same noise
+    assert linear.per_image.shape == curve.per_image.shape
+    rows = optimality.scorecard_measurements({4.0: curve}, {4.0: linear}, {4.0: "calpha4"})
+    slope, below = rows
+    assert slope["interval"][0] <= curve.slope <= slope["interval"][1]
+    assert 0 < np.diff(slope["interval"]) < 0.1
+    assert below["interval"][0] <= below["measured"] <= below["interval"][1]
+    assert optimality.below_linear_interval(curve, linear) == tuple(below["interval"])
+    stored = optimality.RateCurve(4.0, curve.input_psnr, curve.output_psnr, curve.fit_range,
+                                  curve.slope, curve.intercept)  # no per-image values
+    assert optimality.scorecard_measurements({4.0: stored}, {4.0: linear}, {4.0: "c"})[0][
+        "interval"] is None
+
+
+def test_below_linear_interval_resamples_the_images_in_pairs():
+    x = np.array([10.0, 20.0, 30.0])
+    faces = np.random.default_rng(0).normal(20, 5, size=(1, 40)) + np.zeros((3, 1))
+    net = optimality.RateCurve(2.0, x, faces.mean(1), (10.0, 30.0), 0, 0, faces)
+    lin = optimality.RateCurve(2.0, x, faces.mean(1) + 1, (10.0, 30.0), 0, 0, faces + 1)
+    assert optimality.below_linear(net, lin) == pytest.approx(1.0)
+    assert optimality.below_linear_interval(net, lin) == pytest.approx((1.0, 1.0))

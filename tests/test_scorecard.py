@@ -494,3 +494,17 @@ def test_table_html_shows_the_uncertainty_beside_the_value():
     assert f'title="{sc.uncertainty_legend(rows[:1])}"' in page
     assert '<td style="text-align:right">0.93</td>' in page
 
+
+def test_chapter_01s_rows_record_the_steps_median_with_its_interval(monkeypatch):
+    from diffgen_utils.chapters import denoisers
+    from diffgen_utils.sampling import SamplerSettings
+
+    monkeypatch.delenv("DIFFGEN_SCORECARD_DIR", raising=False)
+    steps = np.array([58, 60, 61, 62, 62, 63, 65, 70, 59, 61, 64, 90])
+    rows = sc.record_all(denoisers.scorecard_measurements("m", 2e-7, steps, SamplerSettings()),
+                         "01", "book")
+    homogeneity, median = rows
+    assert "interval" not in homogeneity  # a by-construction maximum: nothing to resample
+    assert median["measured"] == 62.0  # torch's median: the lower middle value
+    lo, hi = median["interval"]
+    assert 59 <= lo < 62 < hi <= 65 and median["pass"] is True

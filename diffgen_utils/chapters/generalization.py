@@ -34,11 +34,19 @@ def eval_images(images: torch.Tensor, n: int) -> torch.Tensor:
     return images[torch.arange(n) % len(images)]
 
 
+def mean_gap(train: np.ndarray, test: np.ndarray) -> float:
+    """Train minus test output PSNR (dB), averaged over the noise levels."""
+    return float(np.mean(train - test))
+
+
 @dataclass
 class PsnrGap:
     sigmas: np.ndarray
     train: np.ndarray  # mean output PSNR on training images, per sigma
     test: np.ndarray  # the same on held-out test images
+    # (sigmas, images): each image's PSNR, where measured here (a stored evaluation has none)
+    train_each: np.ndarray | None = None
+    test_each: np.ndarray | None = None
 
     @classmethod
     def from_history(cls, entry: dict) -> "PsnrGap":
@@ -54,7 +62,15 @@ class PsnrGap:
     @property
     def gap(self) -> float:
         """Train minus test output PSNR (dB), averaged over the noise levels."""
-        return float(np.mean(self.train - self.test))
+        return mean_gap(self.train, self.test)
+
+    def gap_interval(self) -> tuple[float, float] | None:
+        """Bootstrap interval of `gap` over the training and the test images (drawn apart);
+        None without per-image values."""
+        if self.train_each is None or self.test_each is None:
+            return None
+        return analysis.bootstrap_interval(lambda tr, te: mean_gap(tr.mean(-1), te.mean(-1)),
+                                           self.train_each, self.test_each)
 
 
 def psnr_gap(model: torch.nn.Module, train: torch.Tensor, test: torch.Tensor, sigmas,
@@ -69,9 +85,10 @@ def psnr_gap(model: torch.nn.Module, train: torch.Tensor, test: torch.Tensor, si
         train, test = eval_images(train, n_eval), test[:n_eval]
     device = model_device(model)
     sigmas = np.asarray(sigmas, dtype=float)
-    return PsnrGap(sigmas,
-                   analysis.evaluate_psnr(model, train.to(device), sigmas, seed=seeds[0]),
-                   analysis.evaluate_psnr(model, test.to(device), sigmas, seed=seeds[1]))
+    each = [analysis.evaluate_psnr_per_image(model, x.to(device), sigmas, seed=seed)
+            for x, seed in ((train, seeds[0]), (test, seeds[1]))]
+    return PsnrGap(sigmas, *(analysis.image_means(e) for e in each),
+                   *(e.double().numpy() for e in each))
 
 
 
@@ -256,34 +273,87 @@ def compare(model1, model2, train1: torch.Tensor, train2: torch.Tensor, seeds, s
                       similarity_stats(s1.images, s2.images, train1, train2))
 
 
-def scorecard_measurements(profile: Profile, gaps: dict, stats: dict, blocks: int | None = None
-                           ) -> list[dict]:
+def pair_matrix(similarities, n: int) -> np.ndarray:
+    """The (n, n) matrix of the i < j similarities of n seeds (`seed_similarities`), symmetric,
+    NaN on the diagonal."""
+    m = np.full((n, n), np.nan)
+    i, j = np.triu_indices(n, 1)  # the order of torch.triu_indices
+    m[i, j] = m[j, i] = np.asarray(similarities, dtype=float)
+    return m
+
+
+def distinct_seed_median(matrices, picks) -> float:
+    """The median similarity over every pair of the seeds `picks` (indices, repeats allowed)
+    in each of `matrices` (`pair_matrix`), pooled; a seed drawn twice is not paired with itself.
+    With picks = all seeds it is `PairStats.seeds`'s median."""
+    i, j = np.triu_indices(len(picks), 1)
+    values = np.concatenate([m[picks[i], picks[j]] for m in matrices])
+    return analysis.median(values[~np.isnan(values)])
+
+
+# The measures of the chapter's rows: measured value, bootstrap interval over the images or
+# seeds it averages, and |S1 - S2| where the measure exists for each model of the pair.
+def gap_measures(gap: PsnrGap, s2_gap: float | None = None) -> dict:
+    """The S1 model's train - test gap, its interval over the images, and its distance from the
+    S2 model's gap `s2_gap`."""
+    return dict(measured=gap.gap, interval=gap.gap_interval(),
+                spread=None if s2_gap is None else abs(gap.gap - s2_gap))
+
+
+def pair_measures(stats: PairStats) -> dict:
+    """Median cos(S1 sample, S2 sample) over the seeds: measured on the pair, so no spread."""
+    return dict(measured=stats.pair.median().item(),
+                interval=analysis.bootstrap_interval(analysis.median, stats.pair))
+
+
+def nearest_measures(stats: PairStats) -> dict:
+    """Median cos(sample, nearest training image), both models pooled; the seeds resampled
+    with their two samples."""
+    return dict(measured=stats.near.median().item(),
+                interval=analysis.bootstrap_interval(
+                    analysis.median, torch.stack([stats.near1, stats.near2])),
+                spread=abs(stats.near1.median().item() - stats.near2.median().item()))
+
+
+def seed_measures(stats: PairStats) -> dict:
+    """Median cos between samples of distinct seeds, both models pooled; the seeds resampled."""
+    matrices = [pair_matrix(s, len(stats)) for s in (stats.seeds1, stats.seeds2)]
+    return dict(measured=stats.seeds.median().item(),
+                interval=analysis.bootstrap_interval(
+                    lambda picks: distinct_seed_median(matrices, picks), np.arange(len(stats))),
+                spread=abs(stats.seeds1.median().item() - stats.seeds2.median().item()))
+
+
+def scorecard_measurements(profile: Profile, gaps: dict, stats: dict, blocks: int | None = None,
+                           s2_gaps: dict | None = None) -> list[dict]:
     """The chapter's scorecard rows for the N that were measured.
 
     gaps[n] = PsnrGap of the S1 model, stats[n] = PairStats of the S1/S2 pair; an N that was
     not measured gives no row. `blocks` marks the rows of the depth control: ids end in
-    `_{blocks}blocks`.
+    `_{blocks}blocks`. s2_gaps[n]: the S2 model's gap (its stored evaluation, the protocol of
+    `psnr_gap`), for the gap rows' S1/S2 spread. Every row has a bootstrap interval (`gaps`
+    measured here, with per-image values) and, where both models have the measure, a spread.
     """
-    largest_n = profile.faces.largest_n
+    largest_n, s2_gaps = profile.faces.largest_n, s2_gaps or {}
+    gap = lambda n: gap_measures(gaps[n], s2_gaps.get(n))  # noqa: E731
     specs = [
-        ("F1.gap_largest_N", largest_n, "train - test output PSNR (dB), mean over sigma",
-         lambda n: gaps[n].gap, "<= 0.5"),
-        ("F1.gap_N10", 10, "train - test output PSNR (dB), mean over sigma",
-         lambda n: gaps[n].gap, ">= 5"),
+        ("F1.gap_largest_N", largest_n, "train - test output PSNR (dB), mean over sigma", gap,
+         "<= 0.5"),
+        ("F1.gap_N10", 10, "train - test output PSNR (dB), mean over sigma", gap, ">= 5"),
         ("F2.pair_similarity_largest_N", largest_n, "median over seeds of cos(S1 sample, S2 "
-         "sample)", lambda n: stats[n].pair.median().item(), ">= 0.9"),
+         "sample)", lambda n: pair_measures(stats[n]), ">= 0.9"),
         ("F2.pair_similarity_N10", 10, "median over seeds of cos(S1 sample, S2 sample)",
-         lambda n: stats[n].pair.median().item(), "<= 0.6"),
+         lambda n: pair_measures(stats[n]), "<= 0.6"),
         ("F2.nearest_train_similarity_N10", 10, "median cos(sample, nearest training image)",
-         lambda n: stats[n].near.median().item(), ">= 0.95"),
+         lambda n: nearest_measures(stats[n]), ">= 0.95"),
         ("F3.seed_similarity_largest_N", largest_n, "median cos between samples of distinct "
-         "seeds of one model", lambda n: stats[n].seeds.median().item(), "<= 0.7"),
+         "seeds of one model", lambda n: seed_measures(stats[n]), "<= 0.7"),
     ]
     suffix, net = ("", "") if blocks is None else (f"_{blocks}blocks", f", {blocks}-block UNet")
-    return [{"id": id_ + suffix, "measure": f"{measure}, N={n}{net}",
-             "measured": value(n), "target": target,
+    return [{"id": id_ + suffix, "measure": f"{measure}, N={n}{net}", **measures(n),
+             "target": target,
              "checkpoints": [FACES.name(profile, n, s, blocks=blocks) for s in SUBSETS]}
-            for id_, n, measure, value, target in specs if n in gaps and n in stats]
+            for id_, n, measure, measures, target in specs if n in gaps and n in stats]
 
 
 def closest_cross_pairs(s1: torch.Tensor, s2: torch.Tensor, block: int = 4096):

@@ -29,7 +29,7 @@ import torch
 
 from .. import config, synthetic
 from .. import jacobian as jm
-from ..analysis import fit_slope, input_psnr, matching_sigmas
+from ..analysis import bootstrap_interval, fit_slope, input_psnr, matching_sigmas
 from ..plotting import COLUMN_IN, DPI, Table, plot_decay, table
 
 DISK_SIGMA = 0.04  # Fig 5
@@ -101,6 +101,14 @@ def tangent_cosines(a: jm.JacobianAnalysis, tangent: torch.Tensor, k: int | None
 def tangent_overlap(a: jm.JacobianAnalysis, tangent: torch.Tensor, k: int | None = None) -> float:
     """Mean squared principal cosine of `tangent_cosines`."""
     return tangent_cosines(a, tangent, k).pow(2).mean().item()
+
+
+def tangent_overlaps(analyses: list, tangents) -> list[float]:
+    """`tangent_overlap` of each analysis with its tangent basis: tangents (n, m, d), one basis
+    (rows) per analysis, or one (m, d) that all share."""
+    tangents = torch.as_tensor(tangents)
+    return [tangent_overlap(a, tangents[i] if tangents.dim() == 3 else tangents)
+            for i, a in enumerate(analyses)]
 
 
 def tangent_gains(a: jm.JacobianAnalysis, tangent: torch.Tensor) -> torch.Tensor:
@@ -411,39 +419,73 @@ def plot_training_comparison(axes, arms: dict, sigma: float = DISK_SIGMA) -> Non
 
 
 # ---------------------------------------------------------------------------- scorecard
-def scorecard_measurements(names: dict, *, disk_overlap: float, n_disks: int, disk_slope: float,
-                           rank_sigmas, rank_growth: float, disk_lambdas, disk_shortfall: float,
-                           n_eval: int, ray_cosine: float, cone_overlap: float,
-                           cone_overlap3: float, n_cones: int) -> list[dict]:
+def mean_interval(values) -> tuple[float, float]:
+    """Bootstrap interval of the mean of `values` (one per image) over the images."""
+    return bootstrap_interval(np.mean, np.asarray(values, dtype=float))
+
+
+def slope_interval(sigmas, per_image) -> tuple[float, float] | None:
+    """Bootstrap interval over the images of `psnr_fit`'s slope of the mean PSNR curve;
+    per_image: (sigmas, images) each image's PSNR (None: no interval)."""
+    if per_image is None:
+        return None
+    return bootstrap_interval(lambda each: psnr_fit(sigmas, each.mean(-1))[0],
+                              np.asarray(per_image, dtype=float))
+
+
+def shortfall_interval(optimum: float, per_image) -> tuple[float, float] | None:
+    """Bootstrap interval over the images of `optimum` minus the mean PSNR; per_image: each
+    image's PSNR (None: no interval)."""
+    if per_image is None:
+        return None
+    return bootstrap_interval(lambda each: optimum - each.mean(),
+                              np.asarray(per_image, dtype=float))
+
+
+def scorecard_measurements(names: dict, *, disk_overlaps, disk_slope: float, rank_sigmas,
+                           rank_growth: float, disk_eigvals: torch.Tensor, disk_shortfall: float,
+                           n_eval: int, ray_cosine: float, cone_overlaps, cone_overlap3: float,
+                           psnr_sigmas=None, disk_psnr=None, disk_at_sigma=None) -> list[dict]:
     """The chapter's rows: disks (Fig 5), the face ray (Fig 19) and the cone (Fig 20).
-    names[kind]: the model's name; disk_lambdas: eigenvalues averaged over the test disks.
-    Targets: the constants above where set before training, else figures.RULES."""
+    names[kind]: the model's name; disk_overlaps, cone_overlaps: `tangent_overlaps` of each
+    test image; disk_eigvals: (disks, d) the eigenvalues of each test disk. Targets: the
+    constants above where set before training, else figures.RULES.
+
+    Each gated row has a bootstrap interval over the images it averages: the overlaps and the
+    eigenvalues over the test images; the slope and the shortfall over the test disks of the
+    PSNR curve, given each disk's PSNR at `psnr_sigmas` (disk_psnr, (sigmas, disks)) and at
+    DISK_SIGMA (disk_at_sigma). Fig19's cosine reads one face's Jacobian: no interval."""
     disks, ray, cone = [names["disks"]], [names["ray"]], [names["cone"]]
+    n_disks, n_cones, d = len(disk_overlaps), len(cone_overlaps), disk_eigvals.shape[-1]
+    disk_lambdas = disk_eigvals.mean(0)
+    optimum = small_noise_optimum([DISK_SIGMA], d, DISK_DIM)[0]
     at_disk, at_cone = f"sigma={DISK_SIGMA:g}", f"sigma={CONE_SIGMA:g}"
     rows = [
         dict(id="Fig5.tangent_overlap", measure="mean cos^2 of principal angles, top-5 eigenspace "
-             f"vs disk tangent space, {at_disk}, {n_disks} test disks", measured=disk_overlap,
-             target=TANGENT_OVERLAP_TARGET, checkpoints=disks),
+             f"vs disk tangent space, {at_disk}, {n_disks} test disks",
+             measured=float(np.mean(disk_overlaps)), target=TANGENT_OVERLAP_TARGET,
+             checkpoints=disks, interval=mean_interval(disk_overlaps)),
         dict(id="Fig5.disk_psnr_slope", measure="output vs input PSNR slope, test disks, input "
              f"PSNR {FIT_RANGE[0]:g}-{FIT_RANGE[1]:g} dB (optimum 1)", measured=disk_slope,
-             checkpoints=disks),
+             checkpoints=disks, interval=slope_interval(psnr_sigmas, disk_psnr)),
         dict(id="Fig5.disk_rank_growth", measure=f"# eigenvalues > {RANK_THRESHOLD:g} at "
              f"sigma={rank_sigmas[0]:g} minus at sigma={rank_sigmas[-1]:g}, mean of {n_disks} "
              "disks", measured=rank_growth, checkpoints=disks)]
     rows += [dict(id=f"Fig5.lambda_{k}", measure=f"lambda_{k} of disks at {at_disk}, mean of "
                   f"{n_disks} disks", paper=value, measured=float(disk_lambdas[k]),
-                  target=LAMBDA_TARGETS.get(k), checkpoints=disks)
+                  target=LAMBDA_TARGETS.get(k), checkpoints=disks,
+                  interval=mean_interval(disk_eigvals[:, k]))
              for k, value in FIG5_LAMBDAS.items()]
     rows += [
         dict(id="Fig5.disk_gain_shortfall_dB", measure="small-noise optimum minus network output "
              f"PSNR at {at_disk}, {n_eval} test disks (dB)", measured=disk_shortfall,
-             checkpoints=disks),
+             checkpoints=disks, interval=shortfall_interval(optimum, disk_at_sigma)),
         dict(id="Fig19.first_eigvec", measure="|cos(e_0, x/||x||)| of the face ray at "
              f"sigma={RAY_SIGMA:g}", measured=ray_cosine, target=RAY_COSINE_TARGET,
              checkpoints=ray),
         dict(id="Fig20.tangent_overlap", measure="mean cos^2, top-2 eigenspace vs span{sin, "
-             f"cos}}, {at_cone}, {n_cones} test sinusoids", measured=cone_overlap,
-             checkpoints=cone),
+             f"cos}}, {at_cone}, {n_cones} test sinusoids", measured=float(np.mean(cone_overlaps)),
+             checkpoints=cone, interval=mean_interval(cone_overlaps)),
         dict(id="Fig20.overlap_with_constant", measure="mean cos^2, top-3 eigenspace vs "
              f"span{{1, sin, cos}}, {at_cone}, {n_cones} test sinusoids",
              measured=cone_overlap3, checkpoints=cone)]

@@ -58,6 +58,7 @@ class RateCurve:
     fit_range: tuple[float, float]
     slope: float
     intercept: float
+    per_image: np.ndarray | None = None  # (sigmas, images) PSNR of each image, where measured
 
     @property
     def optimal(self) -> float:
@@ -68,6 +69,16 @@ class RateCurve:
         """Measured minus optimal slope."""
         return self.slope - self.optimal
 
+    def slope_of(self, per_image: np.ndarray) -> float:
+        """The slope fitted as `slope` is, on the mean curve of (a resample of) `per_image`."""
+        return analysis.fit_slope(self.input_psnr, per_image.mean(-1), self.fit_range)[0]
+
+    def slope_interval(self) -> tuple[float, float] | None:
+        """Bootstrap interval of the slope over the images (None without per-image values)."""
+        if self.per_image is None:
+            return None
+        return analysis.bootstrap_interval(self.slope_of, self.per_image)
+
     def local_slopes(self) -> tuple[np.ndarray, np.ndarray]:
         """Slope between neighbouring points, at their mid input PSNR."""
         x, y = self.input_psnr, self.output_psnr
@@ -76,13 +87,20 @@ class RateCurve:
 
 def rate_curve(model: torch.nn.Module, images: torch.Tensor, alpha: float,
                fit_range: tuple[float, float] = FIT_RANGE_DB, seed: int = 0) -> RateCurve:
-    """Mean output PSNR over `images` at every noise level of `rate_sigmas()`, and the least-squares
-    slope over input PSNR in `fit_range`."""
+    """Mean output PSNR over `images` at every noise level of `rate_sigmas()`, and the
+    least-squares slope over input PSNR in `fit_range`."""
     sigmas = rate_sigmas()
-    out = analysis.evaluate_psnr(model, images, sigmas, seed=seed)
+    return curve_of(alpha, sigmas, analysis.evaluate_psnr_per_image(model, images, sigmas,
+                                                                    seed=seed), fit_range)
+
+
+def curve_of(alpha: float, sigmas, per_image: torch.Tensor, fit_range) -> RateCurve:
+    """The RateCurve of each image's PSNR at each sigma (`analysis.psnr_per_image`)."""
+    out = analysis.image_means(per_image)
     x = analysis.input_psnr(sigmas)
     slope, intercept = analysis.fit_slope(x, out, fit_range)
-    return RateCurve(float(alpha), x, out, tuple(fit_range), float(slope), float(intercept))
+    return RateCurve(float(alpha), x, out, tuple(fit_range), float(slope), float(intercept),
+                     per_image.double().numpy())
 
 
 
@@ -112,12 +130,9 @@ def linear_curve(train: torch.Tensor, test: torch.Tensor, alpha: float,
                  fit_range: tuple[float, float] = FIT_RANGE_DB, seed: int = 0) -> RateCurve:
     """`rate_curve` of the best linear denoiser of `train`'s distribution, on `test` (the same
     noise as `rate_curve` with the same seed)."""
-    wiener = LinearDenoiser(train)
     sigmas = rate_sigmas()
-    out = analysis.psnr_curve(wiener, test, sigmas, seed=seed)
-    x = analysis.input_psnr(sigmas)
-    slope, intercept = analysis.fit_slope(x, out, fit_range)
-    return RateCurve(float(alpha), x, out, tuple(fit_range), float(slope), float(intercept))
+    return curve_of(alpha, sigmas, analysis.psnr_per_image(LinearDenoiser(train), test, sigmas,
+                                                           seed=seed), fit_range)
 
 
 COV_IMAGES = 8192  # training images from which the best linear denoiser's covariance is estimated
@@ -140,7 +155,8 @@ def slope_rows(curves: dict, linear: dict | None = None) -> list[list]:
         row = [c.alpha, c.optimal, c.slope, c.error, PAPER_SLOPES.get(c.alpha)]
         if linear is not None:
             wins = beats_linear(c, linear[key])
-            row += [linear[key].slope, f"{wins.min():g}-{wins.max():g} dB" if len(wins) else "never"]
+            row += [linear[key].slope,
+                    f"{wins.min():g}-{wins.max():g} dB" if len(wins) else "never"]
         rows.append(row)
     return rows
 
@@ -204,9 +220,25 @@ def beats_linear(curve: RateCurve, linear: RateCurve) -> np.ndarray:
 def below_linear(curve: RateCurve, linear: RateCurve) -> float:
     """The most dB by which the network falls below the best linear denoiser over the fit range
     (0 when it is never below): the optimal denoiser is never below it."""
-    lo, hi = curve.fit_range
-    inside = (curve.input_psnr >= lo) & (curve.input_psnr <= hi)
-    return float(max(0.0, np.max(linear.output_psnr[inside] - curve.output_psnr[inside])))
+    return most_below(curve.input_psnr, curve.output_psnr, linear.output_psnr, curve.fit_range)
+
+
+def most_below(input_psnr, network, linear, fit_range) -> float:
+    """`below_linear` of two PSNR curves over the same input PSNRs."""
+    lo, hi = fit_range
+    inside = (input_psnr >= lo) & (input_psnr <= hi)
+    return float(max(0.0, np.max(linear[inside] - network[inside])))
+
+
+def below_linear_interval(curve: RateCurve, linear: RateCurve) -> tuple[float, float] | None:
+    """Bootstrap interval of `below_linear` over the test images, drawn in pairs (the network
+    and the linear denoiser saw the same images and noise); None without per-image values."""
+    if curve.per_image is None or linear.per_image is None:
+        return None
+    return analysis.bootstrap_interval(
+        lambda both: most_below(curve.input_psnr, both[0].mean(-1), both[1].mean(-1),
+                                curve.fit_range),
+        np.stack([curve.per_image, linear.per_image]))
 
 
 def plot_local_slopes(curves: dict, ax) -> None:
@@ -255,7 +287,9 @@ def decay_exponent(coeffs: torch.Tensor, k_range: tuple[int, int]) -> float:
 def scorecard_measurements(curves: dict, linear: dict, names: dict) -> list[dict]:
     """The chapter's rows, per alpha: the fitted slope against alpha/(alpha+1) (Fig 4) and how
     far the network falls below the best linear denoiser. names[alpha]: the model's name.
-    Both targets were set before the models were trained (figures.SET_IN_ADVANCE)."""
+    Both targets were set before the models were trained (figures.SET_IN_ADVANCE). Each row
+    has its bootstrap interval over the test images (curves made by `rate_curve` and
+    `linear_curve` keep each image's PSNR)."""
     rows = []
     for a, curve in curves.items():
         fit = f"input PSNR {curve.fit_range[0]:g}-{curve.fit_range[1]:g} dB"
@@ -263,9 +297,10 @@ def scorecard_measurements(curves: dict, linear: dict, names: dict) -> list[dict
             dict(id=f"Fig4.slope_alpha{a:g}", measure=f"PSNR slope over {fit} (optimal "
                  f"{curve.optimal:.3f})", measured=curve.slope, paper=PAPER_SLOPES.get(a),
                  target=f"within {SLOPE_TOLERANCE:g} of {curve.optimal:.4f}",
-                 checkpoints=[names[a]]),
+                 checkpoints=[names[a]], interval=curve.slope_interval()),
             dict(id=f"Fig4.below_linear_alpha{a:g}", measure=f"most dB below the best linear "
                  f"denoiser over {fit} (the optimum is never below it)",
                  measured=below_linear(curve, linear[a]), paper=0.0,
-                 target=BELOW_LINEAR_TARGET, checkpoints=[names[a]])]
+                 target=BELOW_LINEAR_TARGET, checkpoints=[names[a]],
+                 interval=below_linear_interval(curve, linear[a]))]
     return rows
