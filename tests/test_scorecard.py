@@ -462,6 +462,8 @@ def test_interval_text_resolves_the_width():
     assert sc.interval_text(0.7981, 0.8823) == "[0.80, 0.88]"
     assert sc.interval_text(13.46, 14.12) == "[13.5, 14.1]"
     assert sc.interval_text(10.5, 11.6) == "[10.5, 11.6]"
+    assert sc.interval_text(-0.0145, 0.2909) == "[0.0, 0.3]"  # no "-0.0"
+    assert sc.interval_text(-0.32, -0.28) == "[-0.32, -0.28]"
     assert sc.interval_text(58.0, 66.0) == "[58, 66]"
     assert sc.interval_text(120.0, 180.0) == "[120, 180]"
     assert sc.interval_text(0.25, 0.25) == "[0.25, 0.25]"

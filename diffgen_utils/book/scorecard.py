@@ -258,7 +258,13 @@ def interval_text(lo: float, hi: float) -> str:
     if not (math.isfinite(width) and width > 0) or max(abs(lo), abs(hi)) < 1e-3:
         return f"[{lo:.3g}, {hi:.3g}]"
     places = max(0, -math.floor(math.log10(width / 2)))
-    return f"[{lo:.{places}f}, {hi:.{places}f}]"
+    return f"[{_fixed(lo, places)}, {_fixed(hi, places)}]"
+
+
+def _fixed(value: float, places: int) -> str:
+    """`value` to `places` decimals, without the sign of a value that rounds to zero."""
+    text = f"{value:.{places}f}"
+    return text.lstrip("-") if float(text) == 0 else text
 
 
 def uncertainty_text(row) -> str:
