@@ -60,7 +60,7 @@ def loop_rows(model, y, rows=None) -> torch.Tensor:
         out = denoise(model, yv).reshape(-1)
         J = torch.empty(len(rows), d, dtype=y4.dtype, device=y4.device)
         for k, j in enumerate(rows):
-            (g,) = torch.autograd.grad(out[j], yv, retain_graph=True)
+            (g, ) = torch.autograd.grad(out[j], yv, retain_graph=True)
             J[k] = g.reshape(-1)
     return J
 
@@ -83,7 +83,7 @@ def jvp_columns(model, y4, chunk, part=None):
     """Columns of J: torch.func.vmap over forward-mode torch.func.jvp."""
     _, _, H, W = y4.shape
     d = H * W
-    cols = torch.func.vmap(lambda u: torch.func.jvp(lambda v: denoise(model, v), (y4,), (u,))[1])
+    cols = torch.func.vmap(lambda u: torch.func.jvp(lambda v: denoise(model, v), (y4, ), (u, ))[1])
     J = torch.zeros(d, d, dtype=y4.dtype, device=y4.device)
     for start in jm._starts(d, chunk, part):
         stop = min(d, start + chunk)
@@ -102,7 +102,7 @@ def autograd_batch_rows(model, y4, chunk, part=None):
         stop = min(d, start + chunk)
         yb = y4.expand(stop - start, 1, H, W).clone().requires_grad_(True)
         e = jm._basis(start, stop, d, (1, H, W), y4.dtype, y4.device)
-        (g,) = torch.autograd.grad(denoise(model, yb), yb, grad_outputs=e)
+        (g, ) = torch.autograd.grad(denoise(model, yb), yb, grad_outputs=e)
         J[start:stop] = g.reshape(stop - start, d)
     return J
 
@@ -161,7 +161,7 @@ def n_units(method: str, d: int, side: int, chunk: int | None) -> int:
         return d
     if method == "local":
         t = max(1, int(round(math.sqrt(chunk))))
-        return math.ceil(side / t) ** 2
+        return math.ceil(side / t)**2
     return math.ceil(d / chunk)
 
 
@@ -239,9 +239,10 @@ def main(argv=None) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     methods = parse_methods(args.methods)
     print(machine_line(device))
-    print(f"UNet width {args.width}; float32; chunk = basis vectors per batch (local: tile area); "
-          f"'~' = estimate from a pilot, not a full run;\nrel. diff = max|J - J_ref| / "
-          f"max|J_ref - I| (J_ref: the first method run in full)\n", flush=True)
+    print(
+        f"UNet width {args.width}; float32; chunk = basis vectors per batch (local: tile area); "
+        f"'~' = estimate from a pilot, not a full run;\nrel. diff = max|J - J_ref| / "
+        f"max|J_ref - I| (J_ref: the first method run in full)\n", flush=True)
     header = f"{'size':>5} {'blocks':>6} {'method':>15} {'chunk':>6} {'time [s]':>10} " \
              f"{'vs loop':>8} {'rel. diff':>11}  note"
     results = {}
@@ -250,7 +251,7 @@ def main(argv=None) -> None:
         print(header)
         # warm-up: first convolutions, and torch.func.jvp's one-time setup (~1 s on a CPU) that
         # the built-in check of local / frozen would otherwise pay inside its timing
-        torch.func.jvp(model, (y[None],), (y[None],))
+        torch.func.jvp(model, (y[None], ), (y[None], ))
         ref, loop_time = None, None
         for name, chunk in methods:
             chunk_eff = chunk or default_chunk(name, device)
@@ -273,8 +274,9 @@ def main(argv=None) -> None:
                 loop_time = seconds
             speed = f"{loop_time / seconds:.2f}x" if loop_time else "-"
             shown = f"{'~' if estimate else ''}{seconds:.2f}"
-            print(f"{size:>5} {BLOCKS[size]:>6} {name:>15} {str(chunk_eff or '-'):>6} "
-                  f"{shown:>10} {speed:>8} {diff:>11}  {note}", flush=True)
+            print(
+                f"{size:>5} {BLOCKS[size]:>6} {name:>15} {str(chunk_eff or '-'):>6} "
+                f"{shown:>10} {speed:>8} {diff:>11}  {note}", flush=True)
             results[(size, name, chunk_eff)] = (seconds, estimate)
         print(flush=True)
         del ref
@@ -289,7 +291,7 @@ def main(argv=None) -> None:
                 cells.append(f"{'':>20}")
                 continue
             sec, est = results[(s, name, chunk)]
-            loop = results.get((s, "loop", None), (None,))[0]
+            loop = results.get((s, "loop", None), (None, ))[0]
             ratio = f" ({loop / sec:.2f}x)" if loop else ""
             cells.append(f"{(('~' if est else '') + f'{sec:.1f}' + ratio):>20}")
         label = f"{name}:{chunk}" if chunk else name

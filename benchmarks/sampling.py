@@ -47,8 +47,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     loaded = zoo.load(MODEL, "book")
     shape = (1, loaded.config.size, loaded.config.size)
-    arms = {f"batch of {args.seeds}": ([list(range(args.seeds))], args.seeds),
-            "one at a time": ([[s] for s in range(args.single_seeds)], args.single_seeds)}
+    arms = {
+        f"batch of {args.seeds}": ([list(range(args.seeds))], args.seeds), "one at a time":
+        ([[s] for s in range(args.single_seeds)], args.single_seeds)
+    }
     per_sample = {arm: [] for arm in arms}
     iterations = {}
     for _ in range(args.rounds):

@@ -70,8 +70,8 @@ CANDIDATES = {
 POOL_IMAGES = 1024  # random training images each step draws its batch from
 WARMUP_STEPS = 3
 
-
 # --- the authors' step, rewritten ------------------------------------------------------------
+
 
 class AuthorsBatchNorm(nn.Module):
     """Their bias-free batch norm, training mode: x / sqrt(x.var over (N, H, W) + 1e-5) * gamma."""
@@ -90,8 +90,11 @@ class AuthorsBatchNorm(nn.Module):
 
 
 def conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), AuthorsBatchNorm(c_out),
-            nn.ReLU(inplace=True)]
+    return [
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        AuthorsBatchNorm(c_out),
+        nn.ReLU(inplace=True)
+    ]
 
 
 class AuthorsUNet(nn.Module):
@@ -101,19 +104,23 @@ class AuthorsUNet(nn.Module):
     def __init__(self, blocks: int, width: int):
         super().__init__()
         ch = [width * 2**b for b in range(blocks + 1)]
-        self.encoder = nn.ModuleList(
-            [nn.Sequential(nn.Conv2d(1, width, 3, padding=1, bias=False), nn.ReLU(inplace=True),
-                           *conv_bn_relu(width, width))]
-            + [nn.Sequential(*conv_bn_relu(ch[b - 1], ch[b]), *conv_bn_relu(ch[b], ch[b]))
-               for b in range(1, blocks)])
+        self.encoder = nn.ModuleList([
+            nn.Sequential(nn.Conv2d(1, width, 3, padding=1, bias=False), nn.ReLU(
+                inplace=True), *conv_bn_relu(width, width))
+        ] + [
+            nn.Sequential(*conv_bn_relu(ch[b - 1], ch[b]), *conv_bn_relu(ch[b], ch[b]))
+            for b in range(1, blocks)
+        ])
         self.mid = nn.Sequential(*conv_bn_relu(ch[-2], ch[-1]), *conv_bn_relu(ch[-1], ch[-1]))
-        self.upsample = nn.ModuleList(nn.ConvTranspose2d(ch[b + 1], ch[b], 2, stride=2, bias=False)
-                                      for b in range(blocks))
-        self.decoder = nn.ModuleList(
-            [nn.Sequential(*conv_bn_relu(2 * width, width),
-                           nn.Conv2d(width, 1, 3, padding=1, bias=False))]
-            + [nn.Sequential(*conv_bn_relu(2 * ch[b], ch[b]), *conv_bn_relu(ch[b], ch[b]))
-               for b in range(1, blocks)])
+        self.upsample = nn.ModuleList(
+            nn.ConvTranspose2d(ch[b + 1], ch[b], 2, stride=2, bias=False) for b in range(blocks))
+        self.decoder = nn.ModuleList([
+            nn.Sequential(*conv_bn_relu(2 * width, width),
+                          nn.Conv2d(width, 1, 3, padding=1, bias=False))
+        ] + [
+            nn.Sequential(*conv_bn_relu(2 * ch[b], ch[b]), *conv_bn_relu(ch[b], ch[b]))
+            for b in range(1, blocks)
+        ])
         self.pool = nn.AvgPool2d(2, stride=2)
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -135,17 +142,19 @@ def authors_step(cfg: config.TrainConfig, images: torch.Tensor, g: torch.Generat
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
 
     def step():
-        clean = images[torch.randint(len(images), (cfg.batch,), generator=g)]
-        sigma = torch.rand(cfg.batch, 1, 1, 1, generator=g) ** 2
+        clean = images[torch.randint(len(images), (cfg.batch, ), generator=g)]
+        sigma = torch.rand(cfg.batch, 1, 1, 1, generator=g)**2
         noise = torch.randn(clean.shape, generator=g) * sigma
         optimizer.zero_grad()
         loss = (model(clean + noise) - noise).pow(2).sum() / cfg.batch
         loss.backward()
         optimizer.step()
+
     return step
 
 
 # --- the project's step ----------------------------------------------------------------------
+
 
 def project_step(cfg: config.TrainConfig, images: torch.Tensor, g: torch.Generator,
                  speed: SpeedFlags):
@@ -161,11 +170,12 @@ def project_step(cfg: config.TrainConfig, images: torch.Tensor, g: torch.Generat
     model.train()
 
     def step():
-        idx = torch.randint(len(images), (cfg.batch,), generator=g)
+        idx = torch.randint(len(images), (cfg.batch, ), generator=g)
         loss = loss_fn(cfg, forward, images[idx], g, speed)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+
     return step
 
 
@@ -181,10 +191,11 @@ def make_step(name: str, cfg: config.TrainConfig):
 def train_config(model: str, width: int, batch: int) -> config.TrainConfig:
     size, blocks, _ = MODELS[model]
     return config.get_profile("book").train_config("celeba", 1, size=size, blocks=blocks,
-                                                    width=width, batch=batch)
+                                                   width=width, batch=batch)
 
 
 # --- timing ----------------------------------------------------------------------------------
+
 
 def timed(step, n: int) -> float:
     start = time.perf_counter()
@@ -247,8 +258,8 @@ def threads_split(model: str, width: int, batch: int, speed: SpeedFlags, rounds:
         for setup, pairs in workers.items():
             for ours, _ in pairs:
                 ours.send(phase_s)
-            rates[setup].append(sum(images / seconds for images, seconds
-                                    in (ours.recv() for ours, _ in pairs)))
+            rates[setup].append(
+                sum(images / seconds for images, seconds in (ours.recv() for ours, _ in pairs)))
     for ours, process in sum(workers.values(), []):
         ours.send(None)
         process.join()
@@ -257,10 +268,12 @@ def threads_split(model: str, width: int, batch: int, speed: SpeedFlags, rounds:
 
 # --- report ----------------------------------------------------------------------------------
 
+
 def machine_line() -> str:
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
-                  if line.startswith("model name")), platform.processor())
+    model = next((line.split(":", 1)[1].strip()
+                  for line in cpuinfo.splitlines() if line.startswith("model name")),
+                 platform.processor())
     amx = sorted({flag for flag in cpuinfo.split() if flag.startswith("amx")})
     return (f"{model}, {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}; torch "
             f"{torch.__version__}, cpu capability {torch.backends.cpu.get_cpu_capability()}, "
@@ -300,8 +313,9 @@ def main() -> None:
     if not bf16_supported():
         names = [name for name in names if "bf16" not in name]
     print(machine_line())
-    print(f"torch threads {args.threads}; {args.rounds} rounds of ~{args.round_s} s per candidate; "
-          f"warm-up = first {WARMUP_STEPS} steps")
+    print(
+        f"torch threads {args.threads}; {args.rounds} rounds of ~{args.round_s} s per candidate; "
+        f"warm-up = first {WARMUP_STEPS} steps")
     groups = [(model, int(width), int(batch)) for model in args.models.split(",")
               for width in args.widths.split(",") for batch in args.batch.split(",")]
     header = (f"{'model':<12} {'width':>5} {'batch':>5}  {'candidate':<16} {'ms/step':>8} "
@@ -309,7 +323,7 @@ def main() -> None:
     print(header)
     for model, width, batch in groups:
         results = race(train_config(model, width, batch), names, args.rounds, args.round_s)
-        eager, authors = (results.get(n, (None,))[0] for n in ("eager", "authors"))
+        eager, authors = (results.get(n, (None, ))[0] for n in ("eager", "authors"))
         for name, (seconds, warmup) in results.items():
             label = "authors' step" if name == "authors" else name
             print(f"{model:<12} {width:>5} {batch:>5}  {label:<16} {1e3 * seconds:>8.1f} "

@@ -22,8 +22,8 @@ def input_psnr(sigma: float | np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def psnr_per_image(estimate, images: torch.Tensor, sigmas, seed: int = 0,
-                   batch: int | None = None, max_db: float | None = None) -> torch.Tensor:
+def psnr_per_image(estimate, images: torch.Tensor, sigmas, seed: int = 0, batch: int | None = None,
+                   max_db: float | None = None) -> torch.Tensor:
     """PSNR of `estimate(y, sigma)` on each of `images` at each sigma, (len(sigmas), len(images)):
     y = x + sigma z with seeded z drawn `batch` images at a time (default: all at once). `max_db`
     caps each image's PSNR (a perfect recovery would otherwise count as 200 dB)."""
@@ -53,8 +53,8 @@ def psnr_curve(estimate, images: torch.Tensor, sigmas, seed: int = 0, batch: int
     return image_means(psnr_per_image(estimate, images, sigmas, seed, batch, max_db))
 
 
-def evaluate_psnr_per_image(model: torch.nn.Module, images: torch.Tensor, sigmas,
-                            seed: int = 0, batch: int = 256) -> torch.Tensor:
+def evaluate_psnr_per_image(model: torch.nn.Module, images: torch.Tensor, sigmas, seed: int = 0,
+                            batch: int = 256) -> torch.Tensor:
     """Output PSNR of a blind denoiser on each image at each sigma, (len(sigmas), len(images)),
     with fixed noise (seeded)."""
     was_training = model.training
@@ -89,7 +89,7 @@ def nearest_neighbors(queries: torch.Tensor, pool: torch.Tensor, mean_removed: b
     else:
         q = torch.nn.functional.normalize(queries.reshape(len(queries), -1).float(), dim=1)
         p = torch.nn.functional.normalize(pool.reshape(len(pool), -1).float(), dim=1)
-    best = torch.full((len(q),), -2.0)
+    best = torch.full((len(q), ), -2.0)
     index = torch.zeros(len(q), dtype=torch.long)
     for start in range(0, len(p), block):
         sims = q @ p[start:start + block].T
@@ -121,8 +121,10 @@ def bootstrap_interval(statistic, *samples, resamples: int = BOOTSTRAP_RESAMPLES
     uses (a median, a mean, a slope fitted to the mean curve, ...)."""
     rng = np.random.default_rng(seed)
     samples = [np.asarray(s) for s in samples]
-    values = [statistic(*(s[..., rng.integers(0, s.shape[-1], s.shape[-1])] for s in samples))
-              for _ in range(resamples)]
+    values = [
+        statistic(*(s[..., rng.integers(0, s.shape[-1], s.shape[-1])] for s in samples))
+        for _ in range(resamples)
+    ]
     lo, hi = np.quantile(np.asarray(values, dtype=float), INTERVAL_QUANTILES)
     return float(lo), float(hi)
 
@@ -154,7 +156,7 @@ def add_noise(x: torch.Tensor, sigma, seed: int = 0) -> torch.Tensor:
 def residual_noise_level(model: torch.nn.Module, y: torch.Tensor) -> torch.Tensor:
     """sigma estimated from the residual, ||f(y) - y|| / sqrt(d): what Algorithm 1 uses."""
     residual = denoise(model, y) - y
-    return residual.flatten(1).norm(dim=1) / residual[0].numel() ** 0.5
+    return residual.flatten(1).norm(dim=1) / residual[0].numel()**0.5
 
 
 # ------------------------------------------------------------------ convergence of a training run
@@ -181,8 +183,8 @@ class Convergence:
 
     @property
     def converged(self) -> bool:
-        return bool(np.all(self.gain < CONVERGED_GAIN_DB)
-                    and self.halfway_lr_ratio >= MIN_HALFWAY_LR)
+        return bool(
+            np.all(self.gain < CONVERGED_GAIN_DB) and self.halfway_lr_ratio >= MIN_HALFWAY_LR)
 
     def summary(self) -> str:
         worst = int(np.argmax(self.gain))
@@ -211,8 +213,7 @@ def matching_sigmas(stored, wanted) -> list[int]:
     return index
 
 
-def convergence(history: list[dict], peak_lr: float, sigmas, split: str = "test"
-                ) -> Convergence:
+def convergence(history: list[dict], peak_lr: float, sigmas, split: str = "test") -> Convergence:
     """The second-half gain of a checkpoint's `history` at `sigmas` (split "test" or "train":
     train PSNR for a model meant to memorize). Needs an evaluation at half-way or earlier."""
     steps = history[-1]["step"]
@@ -222,5 +223,6 @@ def convergence(history: list[dict], peak_lr: float, sigmas, split: str = "test"
     half, last = before[-1], history[-1]
     idx = matching_sigmas(last["sigmas"], sigmas)
     key = f"{split}_psnr"
-    return Convergence(np.asarray(sigmas, dtype=float), np.asarray(half[key])[idx],
+    return Convergence(np.asarray(sigmas, dtype=float),
+                       np.asarray(half[key])[idx],
                        np.asarray(last[key])[idx], half["step"], steps, half["lr"] / peak_lr)

@@ -18,7 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # The paper halves Adam's learning rate at epochs 100, 200, ..., 900 of 1000.
 PAPER_LR_HALVINGS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 # Validation noise levels of the paper's code: logspace(0, 2.5, 10) / 255.
-EVAL_SIGMAS = tuple(float(10 ** (2.5 * i / 9) / 255) for i in range(10))
+EVAL_SIGMAS = tuple(float(10**(2.5 * i / 9) / 255) for i in range(10))
 # Noise levels at which chapters 04-05 make their claims (the C^alpha fit range, Figs 5, 16-20):
 # synthetic models are also evaluated there while they train, so convergence is checked there.
 ANALYSIS_SIGMAS = (0.01, 0.02, 0.04, 0.08, 0.15, 0.2, 0.35)
@@ -99,8 +99,10 @@ class Recipe:
     eval_every: int | None = None
 
     def overrides(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if getattr(self, f.name) is not None}
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self) if getattr(self, f.name) is not None
+        }
 
 
 # The book's recipe for synthetic sets: a probe on C^alpha (alpha = 4) gave a PSNR slope of
@@ -108,7 +110,6 @@ class Recipe:
 BOOK_SYNTHETIC_RECIPE = Recipe(blocks=1, width=32, steps=5_000, batch=32,
                                lr_halvings=(0.5, 0.75, 0.9), sigma_sampling="uniform_squared",
                                loss_weighting="inverse_variance", eval_every=500)
-
 
 # A steadier recipe for synthetic sets: log-uniform sigma in [0.005, 1] (the 1/sigma^2 weight then
 # stays below 4e4), a larger batch, a lower lr decaying as a cosine (half the peak at half-way),
@@ -247,22 +248,45 @@ class Profile:
 
 
 PROFILES = {
-    "smoke": Profile(
-        name="smoke", face_size=16, blocks=1, width=8, steps=40, batch=8,
-        n_seeds=8, n_test=32, n_eval=16, train_missing=True,
-        faces=FaceModels(n_values=(1, 10, 40), gap_sizes=(8,), deeper_ns=(10, 40)),
-        lr_halvings=(0.5, 0.75), eval_every=20,
-        synthetic_size=16, synthetic_n=64,
+    "smoke":
+    Profile(
+        name="smoke",
+        face_size=16,
+        blocks=1,
+        width=8,
+        steps=40,
+        batch=8,
+        n_seeds=8,
+        n_test=32,
+        n_eval=16,
+        train_missing=True,
+        faces=FaceModels(n_values=(1, 10, 40), gap_sizes=(8, ), deeper_ns=(10, 40)),
+        lr_halvings=(0.5, 0.75),
+        eval_every=20,
+        synthetic_size=16,
+        synthetic_n=64,
         calpha=CalphaModels(alphas=(1.0, 4.0), contours=(1.5, 4.0)),
         watched=WatchedRuns(ns=(10, 40), blocks=2, seeds=8),
     ),
-    "book": Profile(
-        name="book", face_size=20, blocks=1, width=32, steps=12_000, batch=32,
-        n_seeds=256, n_test=512, n_eval=256, train_missing=False,
-        faces=FaceModels(n_values=(1, 10, 100, 1000, 10_000, 13_000), gap_sizes=(10,),
+    "book":
+    Profile(
+        name="book",
+        face_size=20,
+        blocks=1,
+        width=32,
+        steps=12_000,
+        batch=32,
+        n_seeds=256,
+        n_test=512,
+        n_eval=256,
+        train_missing=False,
+        faces=FaceModels(n_values=(1, 10, 100, 1000, 10_000, 13_000), gap_sizes=(10, ),
                          deeper_ns=(10, 13_000), deeper_gap_ns=(100, 1000)),
-        lr_halvings=(0.5, 0.75, 0.9), sigma_sampling="log_uniform", eval_every=1000,
-        synthetic_size=32, synthetic_n=20_000,
+        lr_halvings=(0.5, 0.75, 0.9),
+        sigma_sampling="log_uniform",
+        eval_every=1000,
+        synthetic_size=32,
+        synthetic_n=20_000,
         calpha=CalphaModels(
             recipe=BOOK_SYNTHETIC_RECIPE,
             # Figs 16-18 only show eigenvectors at sigma = 0.2: half the steps, to fit the budget
@@ -274,15 +298,27 @@ PROFILES = {
         # net's samples do not copy its training faces at any N (chapter 02)
         watched=WatchedRuns(ns=(10, 100, 1000), blocks=2),
     ),
-    "paper": Profile(
+    "paper":
+    Profile(
         # 1000 epochs of ~250k images at batch 512 = 488k steps, as in the paper.
-        name="paper", face_size=80, blocks=3, width=64, steps=488_000, batch=512,
-        n_seeds=256, n_test=512, n_eval=256, train_missing=True,
-        faces=FaceModels(n_values=(1, 10, 100, 1000, 10_000, 13_000), gap_sizes=(40,)),
-        eval_every=5000, device="cuda", watched=WatchedRuns(ns=(10, 100, 1000)),
+        name="paper",
+        face_size=80,
+        blocks=3,
+        width=64,
+        steps=488_000,
+        batch=512,
+        n_seeds=256,
+        n_test=512,
+        n_eval=256,
+        train_missing=True,
+        faces=FaceModels(n_values=(1, 10, 100, 1000, 10_000, 13_000), gap_sizes=(40, )),
+        eval_every=5000,
+        device="cuda",
+        watched=WatchedRuns(ns=(10, 100, 1000)),
         # synthetic sets as in the paper: 10^5 images at 80x80, the same 3-block UNet and
         # schedule (empty recipes). Figs 16-20 used the BF-CNN: Recipe(arch="bfcnn") for those.
-        synthetic_size=80, synthetic_n=100_000,
+        synthetic_size=80,
+        synthetic_n=100_000,
     ),
 }
 # The book's next models: recipes that replace the shipped ones, trained in their own folder
@@ -291,22 +327,25 @@ PROFILES = {
 # checkpoints into checkpoints/book/ (DESIGN.md, "Replacing a family's models").
 _book = PROFILES["book"]
 PROFILES["book-next"] = replace(
-    _book, name="book-next", replaces="book",
+    _book,
+    name="book-next",
+    replaces="book",
     manifolds=ManifoldModels(recipe=replace(STEADY_SYNTHETIC_RECIPE, size=20, steps=MANIFOLD_STEPS,
                                             eval_every=MANIFOLD_STEPS // 20)),
     # Fig 4 at the synthetic size (32x32), where the two blocks' 44x44 field covers the image.
     # The contour models of Figs 16-18 keep the book's recipe: the budget goes to Figs 4-5 first.
-    calpha=replace(_book.calpha, recipe=replace(STEADY_SYNTHETIC_RECIPE, steps=CALPHA_STEPS,
-                                                eval_every=CALPHA_STEPS // 20)),
+    calpha=replace(
+        _book.calpha, recipe=replace(STEADY_SYNTHETIC_RECIPE, steps=CALPHA_STEPS,
+                                     eval_every=CALPHA_STEPS // 20)),
     # the "other faces" chapter (paper Figs 9-14 in kind), with chapter 02's recipe: S1/S2 split
     # by person (largest N the identity halves allow: 13,214), FER2013 (largest disjoint N after
     # de-duplication: 16,051), and the BF-CNN at the book's width
-    faces=replace(_book.faces, others=(
-        FaceSet("celeba_ids", pairs=(1000, 13_000)),
-        FaceSet("fer2013", pairs=(10, 16_000), s1_only=(1000,)),
-        FaceSet("celeba", arch="bfcnn", pairs=(13_000,), s1_only=(10,)))),
+    faces=replace(
+        _book.faces, others=(FaceSet("celeba_ids", pairs=(1000, 13_000)),
+                             FaceSet("fer2013", pairs=(10, 16_000), s1_only=(1000, )),
+                             FaceSet("celeba", arch="bfcnn", pairs=(13_000, ), s1_only=(10, )))),
     # does the chapter's own one-block net copy at N = 10 when trained three times longer?
-    watched=replace(_book.watched, longer=((10, 36_000),)),
+    watched=replace(_book.watched, longer=((10, 36_000), )),
 )
 PROFILE_NAMES = tuple(PROFILES)
 

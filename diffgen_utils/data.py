@@ -66,8 +66,8 @@ def read_gray(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()
-            arr = np.asarray(im.convert("RGB") if im.mode not in ("L", "I;16") else im,
-                             dtype=np.float64)
+            arr = np.asarray(
+                im.convert("RGB") if im.mode not in ("L", "I;16") else im, dtype=np.float64)
     except (OSError, SyntaxError, ValueError) as err:
         raise DataError(f"cannot read image {path}: {err}. Delete or replace the file.") from err
     return arr.mean(axis=2) if arr.ndim == 3 else arr
@@ -145,9 +145,10 @@ def prepare_celeba_main(argv=None) -> None:
     parser.add_argument("raw_dir", nargs="?", help="the img_align_celeba/ folder (218x178 JPEGs)")
     parser.add_argument("--out", default=None, help="default: $DIFFGEN_DATA/celeba80")
     parser.add_argument("--size", type=int, default=80)
-    parser.add_argument("--check", action="store_true",
-                        help="prepare nothing: check the --out folder against the shipped id "
-                             "lists of data_ids/ (file names, then the de-duplicated pool order)")
+    parser.add_argument(
+        "--check", action="store_true",
+        help="prepare nothing: check the --out folder against the shipped id "
+        "lists of data_ids/ (file names, then the de-duplicated pool order)")
     args = parser.parse_args(argv)
     out = Path(args.out) if args.out else config.data_dir() / f"celeba{args.size}"
     if args.check:
@@ -289,8 +290,8 @@ def read_identities() -> dict[str, int]:
 
 
 def identity_groups(stems: list[str], identity: dict[str, int], aligned: list[bool],
-                    seed: int = IDENTITY_SEED, test_share: float = IDENTITY_TEST_SHARE
-                    ) -> dict[str, np.ndarray]:
+                    seed: int = IDENTITY_SEED,
+                    test_share: float = IDENTITY_TEST_SHARE) -> dict[str, np.ndarray]:
     """Split images by person into a test group and two halves S1, S2.
 
     Each framing (aligned crops, face boxes) is split on its own, so that the three groups hold
@@ -309,8 +310,8 @@ def identity_groups(stems: list[str], identity: dict[str, int], aligned: list[bo
         n_images = sum(len(m) for m in members.values())
         count = {"test": 0, "S1": 0, "S2": 0}
         for person in people:
-            group = ("test" if count["test"] < test_share * n_images else
-                     "S1" if count["S1"] <= count["S2"] else "S2")
+            group = ("test" if count["test"] < test_share *
+                     n_images else "S1" if count["S1"] <= count["S2"] else "S2")
             groups[group] += members[person]
             count[group] += len(members[person])
     return {g: np.array(sorted(i), dtype=np.int64) for g, i in groups.items()}
@@ -570,8 +571,9 @@ def check_celeba_data(folder: Path | None = None, ids_dir: Path | None = None) -
     check_celeba_folder(folder, ids_dir)
     raw, ids = load_image_folder(folder)
     order = pool_order(to_tensor(raw))
-    check_pool_order(FacePool("celeba", torch.empty(0), [ids[i] for i in order],
-                              len(raw) - len(order), str(folder)), ids_dir)
+    check_pool_order(
+        FacePool("celeba", torch.empty(0), [ids[i] for i in order],
+                 len(raw) - len(order), str(folder)), ids_dir)
     return len(order)
 
 

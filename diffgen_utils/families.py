@@ -73,13 +73,19 @@ class Faces:
         names.append(self.name(p, f.largest_n, dataset="celeba_shuffled"))
         names += [self.name(p, n, size=size) for size in f.gap_sizes for n in f.n_values]
         names += [self.name(p, n, s, blocks=f.deeper_blocks) for n in f.deeper_ns for s in SUBSETS]
-        names += [self.name(p, n, blocks=f.deeper_blocks) for n in f.deeper_gap_ns
-                  if n not in f.deeper_ns]
+        names += [
+            self.name(p, n, blocks=f.deeper_blocks) for n in f.deeper_gap_ns
+            if n not in f.deeper_ns
+        ]
         for other in f.others:
-            names += [self.name(p, n, s, dataset=other.dataset, arch=other.arch)
-                      for n in other.pairs for s in SUBSETS]
-            names += [self.name(p, n, dataset=other.dataset, arch=other.arch)
-                      for n in other.s1_only if n not in other.pairs]
+            names += [
+                self.name(p, n, s, dataset=other.dataset, arch=other.arch) for n in other.pairs
+                for s in SUBSETS
+            ]
+            names += [
+                self.name(p, n, dataset=other.dataset, arch=other.arch) for n in other.s1_only
+                if n not in other.pairs
+            ]
         return names
 
     def config(self, name: str, p: Profile) -> TrainConfig | None:
@@ -129,8 +135,10 @@ class CAlpha:
     def names(self, p: Profile) -> list[str]:
         c = p.calpha
         names = [self.name(p, a) for a in c.alphas]
-        names += [self.name(p, a, c.background) for a in c.contours
-                  if self.name(p, a, c.background) not in names]
+        names += [
+            self.name(p, a, c.background) for a in c.contours
+            if self.name(p, a, c.background) not in names
+        ]
         return names
 
     def config(self, name: str, p: Profile) -> TrainConfig | None:
@@ -199,8 +207,8 @@ class Watched:
 
     def names(self, p: Profile) -> list[str]:
         w = p.watched
-        return ([self.name(p, n, blocks=w.blocks) for n in w.ns]
-                + [self.name(p, n, steps=steps) for n, steps in w.longer])
+        return ([self.name(p, n, blocks=w.blocks)
+                 for n in w.ns] + [self.name(p, n, steps=steps) for n, steps in w.longer])
 
     def same_as(self, name: str) -> str | None:
         """The face model a watched run trains exactly as (None for a longer run)."""
@@ -236,8 +244,10 @@ def model_names(p: Profile | str, family: str = "faces") -> list[str]:
     if p.replaces:  # new models, and those the base profile trains otherwise
         base = config.get_profile(p.replaces)
         known = set(model_names(base, family))
-        names = [name for name in names
-                 if name not in known or config_of(name, p) != config_of(name, base)]
+        names = [
+            name for name in names
+            if name not in known or config_of(name, p) != config_of(name, base)
+        ]
     return names
 
 

@@ -168,10 +168,12 @@ class FrozenReLUs:
         self.recorded = True
 
         def make(i, m, orig):
+
             def forward(x):
                 self.masks[i].append(self._slopes(m, x))
                 self.max_activation = max(self.max_activation, x.numel())
                 return orig(x)
+
             return forward
 
         with self._override(make):
@@ -186,12 +188,14 @@ class FrozenReLUs:
         calls = {i: 0 for i in self.masks}
 
         def make(i, m, orig):
+
             def forward(x):
                 k = calls[i]
                 calls[i] += 1
                 if k >= len(self.masks[i]):
                     raise RuntimeError("a ReLU was called more often than when recording")
                 return x * self.masks[i][k]
+
             return forward
 
         def run(v):
@@ -229,7 +233,7 @@ def _check_matvec(model, y4, J, method):
     """(I - J) v must equal the directional derivative of the net from torch.func.jvp."""
     g = torch.Generator().manual_seed(1234)
     v = torch.randn(y4.shape, generator=g, dtype=y4.dtype).to(y4.device)
-    _, jvp = torch.func.jvp(model, (y4,), (v,))
+    _, jvp = torch.func.jvp(model, (y4, ), (v, ))
     jvp = jvp.reshape(-1).detach()
     with torch.no_grad():
         ours = v.reshape(-1).double() - J.double() @ v.reshape(-1).double()
@@ -331,8 +335,10 @@ class _LocalAdjoint:
 
     def __init__(self, model: nn.Module, frozen: FrozenReLUs):
         self.model, self._bfbn = model, BiasFreeBatchNorm
-        self.masks = {id(m): frozen.masks[i][0] for i, m in enumerate(frozen.modules)
-                      if len(frozen.masks[i]) == 1}
+        self.masks = {
+            id(m): frozen.masks[i][0]
+            for i, m in enumerate(frozen.modules) if len(frozen.masks[i]) == 1
+        }
         self.seq = None
         if isinstance(model, UNet):
             self.kind = "unet"
@@ -360,8 +366,9 @@ class _LocalAdjoint:
         ops = []
         for m in seq:
             if isinstance(m, nn.Conv2d):
-                if (m.kernel_size, m.stride, m.padding, m.dilation, m.groups) != (
-                        (3, 3), (1, 1), (1, 1), (1, 1), 1) or m.padding_mode != "zeros":
+                if (m.kernel_size, m.stride, m.padding, m.dilation,
+                        m.groups) != ((3, 3), (1, 1), (1, 1),
+                                      (1, 1), 1) or m.padding_mode != "zeros":
                     raise NotImplementedError(f"unsupported conv {m}")
                 # the bias (if any) does not enter the Jacobian
                 ops.append(("conv", m.weight.detach().transpose(0, 1).flip(2, 3).contiguous()))
@@ -559,9 +566,8 @@ class JacobianAnalysis:
         return self.eigvecs[:, list(ks)].T.reshape(len(list(ks)), *self.shape)
 
 
-def analyze(model: nn.Module, x: torch.Tensor, sigma: float, seed: int = 0,
-            method: str = "auto", chunk: int | None = None,
-            dtype: torch.dtype | None = None) -> JacobianAnalysis:
+def analyze(model: nn.Module, x: torch.Tensor, sigma: float, seed: int = 0, method: str = "auto",
+            chunk: int | None = None, dtype: torch.dtype | None = None) -> JacobianAnalysis:
     """Noise x (1, H, W) with sigma * N(0, I) from a CPU generator seeded `seed`, take the Jacobian
     of the denoiser at y and its eigendecomposition. Deterministic given (model, x, sigma, seed)."""
     x = _as_batch(x)[0].detach().cpu()
@@ -574,11 +580,10 @@ def analyze(model: nn.Module, x: torch.Tensor, sigma: float, seed: int = 0,
         fy = denoise(model, y[None].to(device=device, dtype=mdtype))[0].cpu()
     vals, vecs = eigen(J)
     vals, vecs, Jc = vals.cpu(), vecs.cpu(), J.cpu()
-    return JacobianAnalysis(
-        x=x, y=y, fy=fy, sigma=float(sigma), seed=seed, jacobian=Jc, eigvals=vals, eigvecs=vecs,
-        coeffs=coefficients(x, vecs), effective_dim=effective_dimension(Jc),
-        asymmetry=asymmetry(Jc), homogeneity_error=homogeneity_error(model, y, J),
-        method=method)
+    return JacobianAnalysis(x=x, y=y, fy=fy, sigma=float(sigma), seed=seed, jacobian=Jc,
+                            eigvals=vals, eigvecs=vecs, coeffs=coefficients(x, vecs),
+                            effective_dim=effective_dimension(Jc), asymmetry=asymmetry(Jc),
+                            homogeneity_error=homogeneity_error(model, y, J), method=method)
 
 
 # --------------------------------------------------------------------------------------------
@@ -594,14 +599,14 @@ def oriented(a: JacobianAnalysis, ks) -> torch.Tensor:
 
 def energy_fraction(coeffs: torch.Tensor, m: int) -> float:
     """Fraction of ||x||^2 carried by the first m coefficients of x in an orthonormal basis."""
-    c2 = coeffs.double() ** 2
+    c2 = coeffs.double()**2
     return (c2[:m].sum() / c2.sum()).item()
 
 
 def negative_share(a: JacobianAnalysis) -> tuple[int, float]:
     """Number of negative eigenvalues and the share of ||x||^2 on their eigenvectors."""
     neg = a.eigvals < 0
-    c2 = a.coeffs.double() ** 2
+    c2 = a.coeffs.double()**2
     return int(neg.sum()), (c2[neg].sum() / c2.sum()).item()
 
 

@@ -49,8 +49,9 @@ def batch_variance(x: torch.Tensor) -> torch.Tensor:
     """
     if distributed.world_size() == 1:
         return x.var(dim=(0, 2, 3), keepdim=True, unbiased=False)
-    sums = distributed.sum_over_ranks(torch.cat([x.sum(dim=(0, 2, 3)),
-                                                 x.new_tensor([x.numel() / x.shape[1]])]))
+    sums = distributed.sum_over_ranks(
+        torch.cat([x.sum(dim=(0, 2, 3)),
+                   x.new_tensor([x.numel() / x.shape[1]])]))
     count = sums[-1]
     mean = (sums[:-1] / count).view(1, -1, 1, 1)
     return distributed.sum_over_ranks((x - mean).pow(2).sum(dim=(0, 2, 3), keepdim=True)) / count

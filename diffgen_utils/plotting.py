@@ -59,9 +59,11 @@ def dataset_name(pool) -> str:
     return DATASET_NAMES.get(pool.name, pool.name)
 
 
-DATASET_NAMES = {"celeba": "CelebA", "celeba_shuffled": "CelebA, pixels shuffled",
-                 "celeba_ids": "CelebA, split by identity", "fer2013": "FER2013",
-                 "substitute": "synthetic ellipses (a stand-in: no face data found)"}
+DATASET_NAMES = {
+    "celeba": "CelebA", "celeba_shuffled": "CelebA, pixels shuffled", "celeba_ids":
+    "CelebA, split by identity", "fer2013": "FER2013", "substitute":
+    "synthetic ellipses (a stand-in: no face data found)"
+}
 
 
 def image_grid(images, titles=None, ncols: int | None = None, scale: float | None = None,
@@ -78,8 +80,7 @@ def image_grid(images, titles=None, ncols: int | None = None, scale: float | Non
     titles = list(titles) if titles is not None else None
     ncols = ncols or len(images)
     if wrap and ncols > wrap:
-        images, titles, row_labels, ncols = wrap_columns(images, titles, row_labels, ncols,
-                                                         wrap)
+        images, titles, row_labels, ncols = wrap_columns(images, titles, row_labels, ncols, wrap)
     nrows = -(-len(images) // ncols)
     label_in = 0.22 * max((str(r).count("\n") + 1 for r in row_labels), default=0) \
         if row_labels is not None else 0.0
@@ -127,8 +128,10 @@ def wrap_columns(images: list, titles, row_labels, ncols: int, wrap: int):
 
 def denoised_grid(a, suptitle: str):
     """The clean, noisy and denoised image of an analysis (`jacobian.analyze`), with PSNRs."""
-    titles = ["clean", f"noisy, {psnr(a.x[None], a.y[None]).item():.1f} dB",
-              f"denoised, {psnr(a.x[None], a.fy[None]).item():.1f} dB"]
+    titles = [
+        "clean", f"noisy, {psnr(a.x[None], a.y[None]).item():.1f} dB",
+        f"denoised, {psnr(a.x[None], a.fy[None]).item():.1f} dB"
+    ]
     return image_grid([a.x, a.y.clamp(0, 1), a.fy.clamp(0, 1)], titles=titles, scale=1.6,
                       suptitle=suptitle)
 
@@ -155,8 +158,8 @@ def training_curves(axes, history: list[dict], batch: int, sigmas, optimum=None,
     its final value, with half-way marked and the convergence limit shaded."""
     left, right = axes
     images = np.array([e["step"] for e in history]) * batch
-    psnr = np.array([e[f"{split}_psnr"] for e in history])[:, matching_sigmas(
-        history[-1]["sigmas"], sigmas)]
+    psnr = np.array([e[f"{split}_psnr"]
+                     for e in history])[:, matching_sigmas(history[-1]["sigmas"], sigmas)]
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(sigmas)))
     for j, sigma in enumerate(sigmas):
         color = colors[j]
@@ -191,8 +194,7 @@ def training_figure(nets: dict, sigma_range, optimum=None, row_height: float = 2
     for row, (key, net) in zip(axes, nets.items()):
         sigmas = evaluated_sigmas(net.history, *sigma_range)
         training_curves(row, net.history, net.config.batch, sigmas, title=net.name,
-                        optimum=None if optimum is None else optimum(key, sigmas),
-                        legend=False)
+                        optimum=None if optimum is None else optimum(key, sigmas), legend=False)
     legend = {}  # one legend above the rows: every sigma of any row, the band, the optimum
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels()):
@@ -213,13 +215,17 @@ def convergence_table(nets, sigma_range) -> Table:
         sigmas = evaluated_sigmas(net.history, *sigma_range)
         c = convergence(net.history, net.config.lr, sigmas)
         worst = int(np.argmax(c.gain))
-        rows.append([net.name, "yes" if c.converged else "no", c.gain[worst],
-                     c.sigmas[worst], f"{c.halfway_step:,}-{c.steps:,}", c.halfway_lr_ratio])
-    return table(["model", "converged", "largest gain (dB)", "at sigma", "over steps",
-                  "lr at half-way / peak"], rows, ["<", "<", "+.2f", ".3g", ">", ".2f"],
+        rows.append([
+            net.name, "yes" if c.converged else "no", c.gain[worst], c.sigmas[worst],
+            f"{c.halfway_step:,}-{c.steps:,}", c.halfway_lr_ratio
+        ])
+    return table([
+        "model", "converged", "largest gain (dB)", "at sigma", "over steps",
+        "lr at half-way / peak"
+    ], rows, ["<", "<", "+.2f", ".3g", ">", ".2f"],
                  caption=f"converged: every gain below {CONVERGED_GAIN_DB} dB over the second "
-                         f"half of training, with a learning rate at half-way of at least "
-                         f"{MIN_HALFWAY_LR} of its peak")
+                 f"half of training, with a learning rate at half-way of at least "
+                 f"{MIN_HALFWAY_LR} of its peak")
 
 
 def unit_range(images: torch.Tensor) -> torch.Tensor:
@@ -319,14 +325,13 @@ def format_table(header: list[str], rows: list[list], formats: list[str],
     cells = _cells(rows, formats)
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
     left = [f.startswith("<") for f in formats]
-    return "\n".join("  ".join(c.ljust(w) if lj else c.rjust(w)
-                               for c, w, lj in zip(line, widths, left)).rstrip()
+    return "\n".join("  ".join(
+        c.ljust(w) if lj else c.rjust(w) for c, w, lj in zip(line, widths, left)).rstrip()
                      for line in [header] + cells)
 
 
 def _cells(rows: list[list], formats: list[str]) -> list[list[str]]:
-    return [[format(v, f) if v is not None else "-" for v, f in zip(row, formats)]
-            for row in rows]
+    return [[format(v, f) if v is not None else "-" for v, f in zip(row, formats)] for row in rows]
 
 
 WRAP_CHARS = 16  # a table column with a longer cell may wrap on the page
@@ -391,9 +396,12 @@ def network_table(configs: dict) -> Table:
         depth = f"{c.blocks} block{'s' if c.blocks > 1 else ''}" if c.arch == "unet" \
             else "21 layers"
         rf = receptive_field(c)
-        rows.append([name, c.arch, depth, c.width, count_parameters(build_model(c)),
-                     f"{rf}x{rf}", f"{c.size}x{c.size}", "yes" if rf >= c.size else "no",
-                     c.steps * c.batch])
-    return table(["model", "network", "depth", "width", "parameters", "receptive field",
-                  "image", "covers", "images seen"], rows,
-                 ["<", "<", "<", "d", ",d", ">", ">", ">", ",d"])
+        rows.append([
+            name, c.arch, depth, c.width,
+            count_parameters(build_model(c)), f"{rf}x{rf}", f"{c.size}x{c.size}",
+            "yes" if rf >= c.size else "no", c.steps * c.batch
+        ])
+    return table([
+        "model", "network", "depth", "width", "parameters", "receptive field", "image", "covers",
+        "images seen"
+    ], rows, ["<", "<", "<", "d", ",d", ">", ">", ">", ",d"])

@@ -58,7 +58,7 @@ def effective_sigma(d: torch.Tensor) -> torch.Tensor:
 def noise_amplitude(h: float, beta: float, sigma: torch.Tensor) -> torch.Tensor:
     """gamma_t = sqrt((1 - beta h_t)^2 - (1 - h_t)^2) sigma_t: the injected noise that leaves
     the next step at noise level (1 - beta h_t) sigma_t."""
-    return ((1 - beta * h) ** 2 - (1 - h) ** 2) ** 0.5 * sigma
+    return ((1 - beta * h)**2 - (1 - h)**2)**0.5 * sigma
 
 
 @torch.no_grad()
@@ -83,12 +83,15 @@ def sample(model: torch.nn.Module, seeds, shape=None, settings: SamplerSettings 
     model.eval()
     device = model_device(model)
     show = (not config.batch_mode()) if progress is None else progress
-    parts = [_sample_chunk(model, seeds[i:i + batch], noise_seeds[i:i + batch], tuple(shape),
-                           settings, record_every, device) for i in tqdm(range(0, len(seeds), batch), disable=not show,
-                                                 desc="sampling")]
+    parts = [
+        _sample_chunk(model, seeds[i:i + batch], noise_seeds[i:i + batch], tuple(shape), settings,
+                      record_every, device)
+        for i in tqdm(range(0, len(seeds), batch), disable=not show, desc="sampling")
+    ]
     return Samples(
         images=torch.cat([p["images"] for p in parts]),
-        seeds=seeds, settings=settings,
+        seeds=seeds,
+        settings=settings,
         steps=torch.cat([p["steps"] for p in parts]),
         converged=torch.cat([p["converged"] for p in parts]),
         sigmas=[s for p in parts for s in p["sigmas"]],
@@ -138,5 +141,7 @@ def _sample_chunk(model, seeds, noise_seeds, shape, s: SamplerSettings, record_e
             steps[active] = t
     for traj in trajectories:
         traj["y"], traj["denoised"] = torch.stack(traj["y"]), torch.stack(traj["denoised"])
-    return {"images": out.cpu(), "steps": steps, "converged": converged, "sigmas": sigmas,
-            "trajectories": trajectories}
+    return {
+        "images": out.cpu(), "steps": steps, "converged": converged, "sigmas": sigmas,
+        "trajectories": trajectories
+    }

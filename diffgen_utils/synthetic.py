@@ -101,12 +101,12 @@ def _freq_magnitude(size: int) -> torch.Tensor:
 
 
 def _weights_1d(size: int, power: float) -> torch.Tensor:
-    return _freq_magnitude(size) ** -power
+    return _freq_magnitude(size)**-power
 
 
 def _weights_2d(size: int, power: float) -> torch.Tensor:
     k = torch.fft.fftfreq(size, d=1.0 / size, dtype=torch.float64)
-    radius = (k[:, None] ** 2 + k[None, :] ** 2).sqrt()
+    radius = (k[:, None]**2 + k[None, :]**2).sqrt()
     radius[0, 0] = 1.0
     return radius**-power
 
@@ -186,8 +186,8 @@ def calpha_parts(n: int, size: int, alpha: float, seed: int, contour_alpha: floa
             mask = (rows > contour.unsqueeze(1)).to(f64)
         x = mask * b1 + (1 - mask) * b2
         x, mask, b1, b2 = (t.unsqueeze(1).float() for t in (x, mask, b1, b2))
-        return (x.clamp_(0, 1), contour.float(), mask, b1, b2, high_min.float(),
-                low_max.float(), swapped)
+        return (x.clamp_(0, 1), contour.float(), mask, b1, b2, high_min.float(), low_max.float(),
+                swapped)
 
     return CAlphaParts(*_chunked(n, seed, make))
 
@@ -312,9 +312,9 @@ def face_ray(face: torch.Tensor, n: int, seed: int,
 
     def make(g: torch.Generator, m: int) -> tuple:
         u = torch.rand(m, generator=g, dtype=torch.float64)
-        return (((low + (high - low) * u) / peak).float(),)
+        return (((low + (high - low) * u) / peak).float(), )
 
-    (s,) = _chunked(n, seed, make)
+    (s, ) = _chunked(n, seed, make)
     s = torch.where(s * peak > high, torch.nextafter(s, torch.zeros_like(s)), s)
     return s.view(-1, 1, 1, 1) * x, s
 
@@ -429,14 +429,16 @@ class SyntheticPool:
 
     def fingerprint(self, n: int, subset: str) -> str:
         """Hash of what determines the training images (not of their float bytes)."""
-        recipe = [SYNTHETIC_VERSION, self.name, self.size, sorted(self.options.items()), n,
-                  TRAIN_SEEDS[subset], self.face_id]
+        recipe = [
+            SYNTHETIC_VERSION, self.name, self.size,
+            sorted(self.options.items()), n, TRAIN_SEEDS[subset], self.face_id
+        ]
         blob = json.dumps(recipe, sort_keys=True).encode()
         return f"synthetic-v{SYNTHETIC_VERSION}-" + hashlib.sha256(blob).hexdigest()[:16]
 
 
-def pool(dataset: str, size: int, options: dict | tuple = (), substitute_ok: bool = True
-         ) -> SyntheticPool:
+def pool(dataset: str, size: int, options: dict | tuple = (),
+         substitute_ok: bool = True) -> SyntheticPool:
     """The pool of a synthetic family at `size` with its data_options.
 
     The ray's face is the first test face of the CelebA pool at `size` (data.face_pool) when the

@@ -35,7 +35,6 @@ from .data import fingerprint
 from .models import build_model
 from .sampling import sample
 
-
 COMPILE_MIN_STEPS = 2_000  # torch.compile's warm-up (15-40 s on CPU) pays off only on longer runs
 
 
@@ -119,7 +118,7 @@ def sample_sigmas(cfg: TrainConfig, n: int, g: torch.Generator, device) -> torch
     if cfg.sigma_sampling == "uniform_squared":
         return u**2
     if cfg.sigma_sampling == "log_uniform":  # from sigma_min to 1
-        return cfg.sigma_min ** (1 - u)
+        return cfg.sigma_min**(1 - u)
     raise ValueError(f"unknown sigma_sampling {cfg.sigma_sampling!r}")
 
 
@@ -127,12 +126,13 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     if cfg.lr_schedule == "cosine":
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
     if cfg.lr_schedule == "halvings":
-        return cfg.lr * 0.5 ** sum(step >= round(f * cfg.steps) for f in cfg.lr_halvings)
+        return cfg.lr * 0.5**sum(step >= round(f * cfg.steps) for f in cfg.lr_halvings)
     raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; use 'halvings' or 'cosine'")
 
 
-def loss_fn(cfg: TrainConfig, model, x: torch.Tensor, g: torch.Generator,
-            speed: SpeedFlags = SpeedFlags(), part: slice = slice(None)) -> torch.Tensor:
+def loss_fn(
+    cfg: TrainConfig, model, x: torch.Tensor, g: torch.Generator, speed: SpeedFlags = SpeedFlags(),
+    part: slice = slice(None)) -> torch.Tensor:
     """The loss on `x[part]`: sigmas and noise are drawn for the whole batch `x`, so that `g`
     and the images' noise are the same whichever part a process trains on."""
     sigma = sample_sigmas(cfg, len(x), g, x.device).view(-1, 1, 1, 1)
@@ -142,7 +142,7 @@ def loss_fn(cfg: TrainConfig, model, x: torch.Tensor, g: torch.Generator,
         predicted = model(x + noise)
     per_image = (predicted.float() - noise).pow(2).sum(dim=(1, 2, 3))
     if cfg.loss_weighting == "inverse_variance":
-        per_image = per_image / sigma.view(-1).clamp_min(cfg.sigma_min) ** 2
+        per_image = per_image / sigma.view(-1).clamp_min(cfg.sigma_min)**2
     elif cfg.loss_weighting != "none":
         raise ValueError(f"unknown loss_weighting {cfg.loss_weighting!r}")
     return per_image.mean()
@@ -188,8 +188,10 @@ def _rebuild_hint(path: Path) -> str:
 
 
 def environment() -> dict:
-    return {"torch": str(torch.__version__), "numpy": np.__version__, "diffgen": __version__,
-            "python": platform.python_version()}
+    return {
+        "torch": str(torch.__version__), "numpy": np.__version__, "diffgen": __version__, "python":
+        platform.python_version()
+    }
 
 
 def machine(device: str) -> str:
@@ -201,11 +203,10 @@ def machine(device: str) -> str:
     return name
 
 
-def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tensor,
-          path: Path, device: str = "cpu", n_eval: int = 256, stop_at: int | None = None,
-          progress: bool | None = None, data_print: str | None = None,
-          sigmas=config.EVAL_SIGMAS, speed: SpeedFlags | None = None,
-          watch: Watch | None = None) -> dict:
+def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tensor, path: Path,
+          device: str = "cpu", n_eval: int = 256, stop_at: int | None = None,
+          progress: bool | None = None, data_print: str | None = None, sigmas=config.EVAL_SIGMAS,
+          speed: SpeedFlags | None = None, watch: Watch | None = None) -> dict:
     """Train (or resume) the model of `cfg` on `train_images`; returns the final checkpoint.
 
     `stop_at` ends the run early after that many steps (the checkpoint then resumes).
@@ -260,7 +261,7 @@ def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tenso
     for step in range(state["step"], last):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
-        idx = torch.randint(len(x_all), (cfg.batch,), generator=g, device=device)
+        idx = torch.randint(len(x_all), (cfg.batch, ), generator=g, device=device)
         loss = loss_fn(cfg, forward, x_all[idx], g, speed, part)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -277,20 +278,33 @@ def train(cfg: TrainConfig, train_images: torch.Tensor, test_images: torch.Tenso
                                        f"good checkpoint {path} is kept. Lower lr or check data.")
             if distributed.is_main():  # one evaluator and writer; the other ranks wait
                 state["history"].append({
-                    "step": done, "loss": mean_loss, "lr": learning_rate(cfg, step),
+                    "step":
+                    done,
+                    "loss":
+                    mean_loss,
+                    "lr":
+                    learning_rate(cfg, step),
                     "sigmas": [float(v) for v in sigmas],
-                    "train_psnr": evaluate_psnr(model, eval_train, sigmas, seed=1).tolist(),
-                    "test_psnr": evaluate_psnr(model, eval_test, sigmas, seed=2).tolist(),
+                    "train_psnr":
+                    evaluate_psnr(model, eval_train, sigmas, seed=1).tolist(),
+                    "test_psnr":
+                    evaluate_psnr(model, eval_test, sigmas, seed=2).tolist(),
                 })
                 state["step"], state["wall_time"] = done, time.perf_counter() - start
-                save_atomic({
-                    "state_dict": {k: v.contiguous() for k, v in model.state_dict().items()},
-                    "optimizer": optimizer.state_dict() if done < cfg.steps else None,
-                    "rng_state": g.get_state(), "config": cfg.to_dict(),
-                    "data_fingerprint": data_print, "versions": environment(),
-                    "machine": machine(device), "speed": asdict(speed),
-                    "watch": asdict(watch) if watch else None, **state,
-                }, path)
+                save_atomic(
+                    {
+                        "state_dict": {k: v.contiguous()
+                                       for k, v in model.state_dict().items()},
+                        "optimizer": optimizer.state_dict() if done < cfg.steps else None,
+                        "rng_state": g.get_state(),
+                        "config": cfg.to_dict(),
+                        "data_fingerprint": data_print,
+                        "versions": environment(),
+                        "machine": machine(device),
+                        "speed": asdict(speed),
+                        "watch": asdict(watch) if watch else None,
+                        **state,
+                    }, path)
             distributed.barrier()
             bar.set_postfix(loss=f"{mean_loss:.3g}")
         bar.update(1)

@@ -28,9 +28,10 @@ def main(argv=None) -> None:
     parser.add_argument("--list", action="store_true", help="list the models and their state")
     parser.add_argument("--no-fast-path", action="store_true",
                         help="train in plain fp32 eager mode (the same as DIFFGEN_FAST=0)")
-    parser.add_argument("--bf16", action="store_true",
-                        help="add bf16 autocast to the fast path (DIFFGEN_BF16=1): faster, but "
-                        "it costs up to 0.5 dB at small noise (tools/compare_training.py)")
+    parser.add_argument(
+        "--bf16", action="store_true",
+        help="add bf16 autocast to the fast path (DIFFGEN_BF16=1): faster, but "
+        "it costs up to 0.5 dB at small noise (tools/compare_training.py)")
     args = parser.parse_args(argv)
     if args.no_fast_path:
         os.environ["DIFFGEN_FAST"] = "0"
@@ -52,4 +53,3 @@ def main(argv=None) -> None:
                 report = f"{name}: ready ({time.perf_counter() - t0:.0f} s)"
             if distributed.is_main():
                 print(report, file=sys.stderr)
-

@@ -25,6 +25,7 @@ from .config import Profile, TrainConfig
 from .models import build_model
 from .train import Watch, load_checkpoint, train
 
+
 @dataclass
 class Spec:
     """What a named model is trained on."""

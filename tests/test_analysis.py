@@ -28,8 +28,8 @@ def test_cosine_mean_removed_invariant_to_affine_maps():
     assert torch.allclose(mr, torch.ones(6), atol=1e-6)
     raw = analysis.cosine_similarity(a, b, mean_removed=False)
     assert (raw < 0.999).all()
-    assert torch.allclose(analysis.cosine_similarity(a, 3 * a, mean_removed=False),
-                          torch.ones(6), atol=1e-6)
+    assert torch.allclose(analysis.cosine_similarity(a, 3 * a, mean_removed=False), torch.ones(6),
+                          atol=1e-6)
     assert torch.allclose(analysis.cosine_similarity(a, -a + 1), -torch.ones(6), atol=1e-6)
 
 
@@ -45,8 +45,8 @@ def test_cosine_matches_formula():
 def test_nearest_neighbors_equals_brute_force(mean_removed):
     queries, pool = rand(7, 1, 5, 5, seed=2), rand(23, 1, 5, 5, seed=3)
     index, best = analysis.nearest_neighbors(queries, pool, mean_removed=mean_removed, block=4)
-    sims = torch.stack([analysis.cosine_similarity(q.expand_as(pool), pool, mean_removed)
-                        for q in queries])
+    sims = torch.stack(
+        [analysis.cosine_similarity(q.expand_as(pool), pool, mean_removed) for q in queries])
     value, arg = sims.max(dim=1)
     assert torch.equal(index, arg)
     assert torch.allclose(best, value, atol=1e-5)
@@ -81,6 +81,7 @@ class Zero(torch.nn.Module):
 
 
 class ZeroWithParameter(Zero):
+
     def __init__(self):
         super().__init__()
         self.weight = torch.nn.Parameter(torch.zeros(1))
@@ -92,7 +93,7 @@ def test_evaluate_psnr_of_identity_denoiser_is_input_psnr(net):
     sigmas = [0.02, 0.1, 0.4]
     model = net().train()
     out = analysis.evaluate_psnr(model, images, sigmas, batch=24)
-    assert out.shape == (3,)
+    assert out.shape == (3, )
     assert np.allclose(out, analysis.input_psnr(sigmas), atol=0.3)
     assert model.training  # mode restored
     assert np.array_equal(out, analysis.evaluate_psnr(model, images, sigmas, batch=24))  # seeded
@@ -110,8 +111,8 @@ def test_psnr_curve_sees_the_noisy_image_and_its_sigma_and_caps():
     assert seen == [0.1, 0.3] and np.array_equal(out, [60.0, 60.0])
     identity = analysis.psnr_curve(lambda y, sigma: y, images, [0.1, 0.3], seed=3)
     assert np.allclose(identity, analysis.input_psnr([0.1, 0.3]), atol=0.6)
-    assert not np.array_equal(identity, analysis.psnr_curve(lambda y, s: y, images, [0.1, 0.3],
-                                                            seed=4))
+    assert not np.array_equal(identity,
+                              analysis.psnr_curve(lambda y, s: y, images, [0.1, 0.3], seed=4))
 
 
 def test_psnr_per_image_rows_are_sigmas_and_average_to_the_curve():
@@ -157,8 +158,7 @@ def test_bootstrap_interval_resamples_the_last_axis_and_samples_apart():
 
     lo, hi = analysis.bootstrap_interval(drop, paired, resamples=200)
     assert set(shapes) == {(2, 200)} and lo < 1 < hi and hi - lo < 0.05
-    apart = analysis.bootstrap_interval(lambda a, b: a.mean() - b.mean(), *paired,
-                                        resamples=200)
+    apart = analysis.bootstrap_interval(lambda a, b: a.mean() - b.mean(), *paired, resamples=200)
     assert apart[1] - apart[0] > 10 * (hi - lo)  # two samples are drawn independently
 
 
@@ -170,10 +170,13 @@ def test_median_is_torchs_lower_median():
 
 def history(gains, steps=(50, 100), lr=(1e-3, 1e-3), sigmas=(0.01, 0.04)):
     """Two evaluations: PSNR 20 dB at half-way, 20 + gain at the end."""
-    return [{"step": steps[0], "lr": lr[0], "sigmas": list(sigmas), "test_psnr": [20.0] * 2,
-             "train_psnr": [30.0] * 2},
-            {"step": steps[1], "lr": lr[1], "sigmas": list(sigmas),
-             "test_psnr": [20.0 + g for g in gains], "train_psnr": [30.0] * 2}]
+    return [{
+        "step": steps[0], "lr": lr[0], "sigmas": list(sigmas), "test_psnr": [20.0] * 2,
+        "train_psnr": [30.0] * 2
+    }, {
+        "step": steps[1], "lr": lr[1], "sigmas": list(sigmas), "test_psnr":
+        [20.0 + g for g in gains], "train_psnr": [30.0] * 2
+    }]
 
 
 def test_convergence_needs_every_sigma_flat_and_a_live_learning_rate():

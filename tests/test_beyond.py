@@ -45,7 +45,7 @@ def ls_reference(train, y, sigma, patch):
         for r in range(H):
             for c in range(W):
                 yp = padded_patch(y[b, 0].double(), r, c, patch)
-                d2 = torch.stack([((yp - padded_patch(x[0].double(), r, c, patch)) ** 2).sum()
+                d2 = torch.stack([((yp - padded_patch(x[0].double(), r, c, patch))**2).sum()
                                   for x in train])
                 w = torch.softmax(-d2 / (2 * sigma**2), dim=0)
                 out[b, 0, r, c] = (w * train[:, 0, r, c].double()).sum()
@@ -53,8 +53,8 @@ def ls_reference(train, y, sigma, patch):
 
 
 def els_reference(train, y, sigma, patch):
-    cands = [(padded_patch(x[0].double(), r, c, patch), x[0, r, c].double())
-             for x in train for r in range(H) for c in range(W)]
+    cands = [(padded_patch(x[0].double(), r, c, patch), x[0, r, c].double()) for x in train
+             for r in range(H) for c in range(W)]
     patches = torch.stack([p for p, _ in cands])
     centres = torch.stack([v for _, v in cands])
     out = torch.empty_like(y)
@@ -62,7 +62,7 @@ def els_reference(train, y, sigma, patch):
         for r in range(H):
             for c in range(W):
                 yp = padded_patch(y[b, 0].double(), r, c, patch)
-                d2 = ((patches - yp) ** 2).sum(dim=(1, 2))
+                d2 = ((patches - yp)**2).sum(dim=(1, 2))
                 w = torch.softmax(-d2 / (2 * sigma**2), dim=0)
                 out[b, 0, r, c] = (w * centres).sum()
     return out
@@ -73,8 +73,7 @@ def els_reference(train, y, sigma, patch):
 def test_local_score_matches_a_brute_force_reference(patch):
     train, y = images(5, 1), noisy(images(2, 2), 0.3, 3)
     got = beyond.LocalScore(train, chunk=2)(y, 0.4, patch)  # chunks of 2: 3 chunks
-    torch.testing.assert_close(got, ls_reference(train, y, 0.4, patch).float(), rtol=0,
-                               atol=2e-5)
+    torch.testing.assert_close(got, ls_reference(train, y, 0.4, patch).float(), rtol=0, atol=2e-5)
 
 
 @pytest.mark.parametrize("patch", [1, 3])
@@ -83,8 +82,9 @@ def test_equivariant_local_score_matches_a_brute_force_reference(patch):
     els = beyond.EquivariantLocalScore(train, chunk=7)
     assert els.n_candidates == els.total == 3 * H * W
     got = els(y, torch.tensor([0.3, 0.5]), patch)
-    ref = torch.cat([els_reference(train, y[:1], 0.3, patch),
-                     els_reference(train, y[1:], 0.5, patch)]).float()
+    ref = torch.cat(
+        [els_reference(train, y[:1], 0.3, patch),
+         els_reference(train, y[1:], 0.5, patch)]).float()
     torch.testing.assert_close(got, ref, rtol=0, atol=2e-5)
 
 
@@ -129,10 +129,12 @@ def test_els_is_translation_equivariant_away_from_the_border():
     """Shift the noisy image by one pixel (rolling: it is zero outside a central block, as are
     the training images, so no content crosses the border): the output shifts with it, for the
     candidates come from every position."""
+
     def framed(x):
         out = torch.zeros(len(x), 1, 8, 8)
         out[:, :, 2:6, 2:6] = x[:, :, :4, :4]
         return out
+
     train, y = framed(images(3, 17)), framed(noisy(images(1, 18), 0.2, 19))
     roll = lambda t: torch.roll(t, shifts=(1, 1), dims=(2, 3))  # noqa: E731
     base = beyond.EquivariantLocalScore(train)(y, 0.3, 3)
@@ -233,7 +235,8 @@ def test_calibration_recovers_the_patch_size_of_a_local_network():
     ls = beyond.LocalScore(train)
     y = torch.cat([noisy(images(3, 29), s, 30) for s in (0.8, 0.3, 0.1)])
     sigma = torch.tensor([0.8] * 3 + [0.3] * 3 + [0.1] * 3)
-    states = beyond.CalibrationStates(y, sigma, ls(y, sigma, 5) - y,
+    states = beyond.CalibrationStates(y, sigma,
+                                      ls(y, sigma, 5) - y,
                                       torch.tensor([0] * 3 + [1] * 3 + [2] * 3),
                                       np.array([0.8, 0.3, 0.1]))
     schedule = beyond.calibrate(ls, states, sizes=(1, 3, 5, 7))
@@ -296,23 +299,24 @@ def test_top_eigenvalue_and_speciation():
     # the conversion: e^-2t_S = 1 / Lambda and e^2t = 1 + sigma^2
     lam = 7.7
     t_s = 0.5 * math.log(lam)
-    assert beyond.speciation_sigmas(lam)["sqrt(Lambda - 1)"] ** 2 == pytest.approx(
+    assert beyond.speciation_sigmas(lam)["sqrt(Lambda - 1)"]**2 == pytest.approx(
         math.exp(2 * t_s) - 1)
 
 
 def test_gaussian_collapse_sigma():
     assert beyond.gaussian_collapse_sigma(1, 400, 0.05) == math.inf
     n, d, v = 1000, 400, 0.06
-    t_c = 0.5 * math.log(1 + v / (n ** (2 / d) - 1))  # Biroli et al., in the OU time
-    assert beyond.gaussian_collapse_sigma(n, d, v) ** 2 == pytest.approx(math.exp(2 * t_c) - 1)
+    t_c = 0.5 * math.log(1 + v / (n**(2 / d) - 1))  # Biroli et al., in the OU time
+    assert beyond.gaussian_collapse_sigma(n, d, v)**2 == pytest.approx(math.exp(2 * t_c) - 1)
     assert beyond.gaussian_collapse_sigma(10, d, v) > beyond.gaussian_collapse_sigma(1000, d, v)
 
 
 def test_split_sigmas_reads_the_first_step_below_the_threshold():
-    path = {"steps": np.array([0, 1, 2, 3]), "cos_ab": np.array([1.0, 0.95, 0.85, 0.5]),
-            "partner_steps": np.array([0, 1, 2, 3]),
-            "cos_partner": np.array([1.0, 0.99, 0.98, 0.97]),
-            "sigmas": [[1.0, 0.9, 0.8, 0.7], [1.0, 0.9, 0.8, 0.7]]}
+    path = {
+        "steps": np.array([0, 1, 2, 3]), "cos_ab": np.array([1.0, 0.95, 0.85, 0.5]),
+        "partner_steps": np.array([0, 1, 2, 3]), "cos_partner": np.array([1.0, 0.99, 0.98, 0.97]),
+        "sigmas": [[1.0, 0.9, 0.8, 0.7], [1.0, 0.9, 0.8, 0.7]]
+    }
     out = beyond.split_sigmas([path, path], threshold=0.9)
     assert out["S1 noise A vs S1 noise B"].tolist() == [0.8, 0.8]
     assert np.isnan(out["S1 vs S2, same noise"]).all()
@@ -321,8 +325,9 @@ def test_split_sigmas_reads_the_first_step_below_the_threshold():
 
 def test_split_sigmas_on_real_two_paths():
     a, b = tiny_unet(0), tiny_unet(1)
-    paths = [gen.two_paths(a, s, (100 + s, 200 + s), (1, 8, 8), partner=b, max_steps=20)
-             for s in (0, 1)]
+    paths = [
+        gen.two_paths(a, s, (100 + s, 200 + s), (1, 8, 8), partner=b, max_steps=20) for s in (0, 1)
+    ]
     out = beyond.split_sigmas(paths)
     assert set(out) == {"S1 noise A vs S1 noise B", "S1 vs S2, same noise"}
     assert all(len(v) == 2 for v in out.values())
@@ -393,8 +398,9 @@ def test_budget_keeps_calibration_apart_from_scored_seeds(name):
 
 def fake_study(n, corr):
     return beyond.MachineStudy(n=n, network=f"net{n}", seeds=list(range(4)), samples={},
-                               corr={k: torch.tensor(v) for k, v in corr.items()},
-                               schedules={}, states={}, sigma_paths=[])
+                               corr={k: torch.tensor(v)
+                                     for k, v in corr.items()}, schedules={}, states={},
+                               sigma_paths=[])
 
 
 def test_scorecard_rows():
@@ -403,13 +409,16 @@ def test_scorecard_rows():
     big = p.faces.largest_n
     studies = {big: fake_study(big, {"LS": [0.8, 0.9, 0.85, 0.95], "memorizer": [0.3] * 4})}
     control = fake_study(10, {"LS": [0.4] * 4, "ELS": [0.5] * 4, "memorizer": [0.7] * 4})
-    curves = {10: curve([0, 0.1, 0.5, 1, 1]), 100: curve([0, 0, 0, 0.2, 0.6]),
-              1000: curve([0] * 5)}
+    curves = {
+        10: curve([0, 0.1, 0.5, 1, 1]), 100: curve([0, 0, 0, 0.2, 0.6]), 1000: curve([0] * 5)
+    }
     rows = beyond.scorecard_measurements(p, studies, control, "celeba-N10-S1-2blocks", 2.6,
                                          {big: 0.6}, {big: {"RP > 0.6": 0.9}}, b, curves)
     by_id = {r["id"]: r for r in rows}
-    assert {"beyond.local_machine_corr_largest_N", "beyond.ls_vs_memorizer_largest_N",
-            "beyond.memorizer_vs_ls_N10"} <= set(by_id)
+    assert {
+        "beyond.local_machine_corr_largest_N", "beyond.ls_vs_memorizer_largest_N",
+        "beyond.memorizer_vs_ls_N10"
+    } <= set(by_id)
     assert by_id["beyond.local_machine_corr_largest_N"]["measured"] == pytest.approx(0.85)
     assert by_id["beyond.ls_vs_memorizer_largest_N"]["measured"] == pytest.approx(0.55)
     assert by_id["beyond.memorizer_vs_ls_N10"]["measured"] == pytest.approx(0.2)  # best: ELS
@@ -433,18 +442,25 @@ def test_figures_draw(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    studies = {n: fake_study(n, {"LS": [0.5, 0.6, 0.7, 0.8], "memorizer": [0.2] * 4})
-               for n in (1, 10, 100)}
+    studies = {
+        n: fake_study(n, {"LS": [0.5, 0.6, 0.7, 0.8], "memorizer": [0.2] * 4})
+        for n in (1, 10, 100)
+    }
     studies[10].corr["ELS"] = torch.tensor([0.3, 0.4, 0.5, 0.6])
     fig, axes = plt.subplots(1, 3)
     beyond.plot_machine_corr(axes[0], studies, {1: 0.1, 10: 0.4, 100: 0.9})
-    beyond.plot_commit(axes[1], [1, 10, 100], {n: np.array([0.5, 0.6]) for n in (1, 10, 100)},
-                       {"a": {n: np.array([0.3, np.nan]) for n in (1, 10, 100)},
-                        "b": {n: np.array([np.nan]) for n in (1, 10, 100)}},
-                       {1: math.inf, 10: 2.0, 100: 1.5}, {"x": 2.6, "y": 2.8},
-                       sampling.SamplerSettings())
-    beyond.plot_reproducibility(axes[2], {n: {"RP > 0.6": 0.1 * k, "GS at 0.6": 1 - 0.1 * k}
-                                          for k, n in enumerate((1, 10, 100))})
+    beyond.plot_commit(
+        axes[1], [1, 10, 100], {n: np.array([0.5, 0.6])
+                                for n in (1, 10, 100)},
+        {
+            "a": {n: np.array([0.3, np.nan])
+                  for n in (1, 10, 100)}, "b": {n: np.array([np.nan])
+                                                for n in (1, 10, 100)}
+        }, {1: math.inf, 10: 2.0, 100: 1.5}, {"x": 2.6, "y": 2.8}, sampling.SamplerSettings())
+    beyond.plot_reproducibility(
+        axes[2],
+        {n: {"RP > 0.6": 0.1 * k, "GS at 0.6": 1 - 0.1 * k}
+         for k, n in enumerate((1, 10, 100))})
     beyond.plot_memorization(axes[0], {10: curve([0, 0.1, 0.5, 1, 1]), 100: curve([0] * 5)}, 120)
     fig.savefig(tmp_path / "f.png")
     plt.close(fig)
@@ -453,23 +469,25 @@ def test_figures_draw(tmp_path):
 def test_crossover_and_the_closing_note():
     p = config.get_profile("book")
     ns = p.faces.n_values
-    studies = {n: fake_study(n, {"LS": [0.55 + 0.05 * k] * 4, "memorizer": [0.6 - 0.05 * k] * 4})
-               for k, n in enumerate(ns)}
+    studies = {
+        n: fake_study(n, {"LS": [0.55 + 0.05 * k] * 4, "memorizer": [0.6 - 0.05 * k] * 4})
+        for k, n in enumerate(ns)
+    }
     assert beyond.crossover(studies) == ns[1]  # behind at ns[0], ahead from ns[1] on
     studies[ns[-1]].corr["memorizer"] = torch.tensor([0.99] * 4)
     assert beyond.crossover(studies) is None  # behind again at the largest N
     control = fake_study(10, {"LS": [0.4] * 4, "memorizer": [0.7] * 4})
     big = ns[-1]
-    rows = beyond.published_comparison(p, studies, control, {"sqrt(Lambda - 1)": 2.6},
-                                       1.0, {big: 0.66}, {big: 1.07},
-                                       {n: {"RP > 0.6": 0.2 if n == 1 else 0.9} for n in ns},
+    rows = beyond.published_comparison(p, studies, control, {"sqrt(Lambda - 1)": 2.6}, 1.0,
+                                       {big: 0.66}, {big: 1.07},
+                                       {n: {"RP > 0.6": 0.2 if n == 1 else 0.9}
+                                        for n in ns},
                                        {10: curve([0, 0.1, 0.5, 1, 1]), 100: curve([0] * 5)})
     assert all(len(r) == 4 for r in rows)
     text = " ".join(" ".join(r) for r in rows)
     assert "above the local machine" in text  # the memorizer wins at the largest N here
     assert "differs by more than a factor 1.5" in text and "samples start after speciation" in text
     assert "≥ 8.00" in text and "agrees in direction" in text  # N = 100 not started: a bound
-
 
 
 def test_figures_fit_the_page():
@@ -481,18 +499,24 @@ def test_figures_fit_the_page():
 
     from diffgen_utils import plotting
 
-    studies = {n: fake_study(n, {"LS": [0.5, 0.6, 0.7, 0.8], "memorizer": [0.2] * 4})
-               for n in (1, 10, 100, 13000)}
+    studies = {
+        n: fake_study(n, {"LS": [0.5, 0.6, 0.7, 0.8], "memorizer": [0.2] * 4})
+        for n in (1, 10, 100, 13000)
+    }
     control = fake_study(10, {"LS": [0.4] * 4, "ELS": [0.3] * 4, "memorizer": [0.7] * 4})
     fig, ax = plotting.subplots(height=3.6)
     beyond.plot_machine_corr(ax, studies, {n: 0.5 for n in studies}, control=control)
     assert plotting.figure_problems(fig) == []
     fig2, ax2 = plotting.subplots(height=3.4)
     ns = list(studies)
-    beyond.plot_commit(ax2, ns, {n: np.array([0.5, 0.6]) for n in ns},
-                       {"S1 noise A vs S1 noise B": {n: np.array([0.9]) for n in ns},
-                        "S1 vs S2, same noise": {n: np.array([np.nan]) for n in ns}},
-                       {n: beyond.gaussian_collapse_sigma(n, 400, 0.056) for n in ns},
-                       beyond.speciation_sigmas(7.7), sampling.SamplerSettings())
+    beyond.plot_commit(ax2, ns, {n: np.array([0.5, 0.6])
+                                 for n in ns}, {
+                                     "S1 noise A vs S1 noise B": {n: np.array([0.9])
+                                                                  for n in ns},
+                                     "S1 vs S2, same noise": {n: np.array([np.nan])
+                                                              for n in ns}
+                                 }, {n: beyond.gaussian_collapse_sigma(n, 400, 0.056)
+                                     for n in ns}, beyond.speciation_sigmas(7.7),
+                       sampling.SamplerSettings())
     assert plotting.figure_problems(fig2) == []
     plt.close("all")

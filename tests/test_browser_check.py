@@ -74,19 +74,32 @@ def _output(*mimes, kind="display_data"):
 
 
 def test_notebook_expectation():
-    nb = {"cells": [
-        {"cell_type": "markdown", "metadata": {}, "source": "# t"},
-        {"cell_type": "code", "metadata": {}, "outputs": [
-            _output("image/png", "text/plain"),
-            _output("image/svg+xml", kind="execute_result"),
-            _output("text/html", "image/png"),  # shown as HTML (a table), not as an image
-            _output("application/vnd.jupyter.widget-view+json", "text/plain"),
-            {"output_type": "stream", "name": "stdout", "text": "hello"}]},
-        {"cell_type": "code", "metadata": {"tags": ["remove-output"]},
-         "outputs": [_output("image/png")]},
-        {"cell_type": "code", "metadata": {}, "outputs": [
-            {"output_type": "error", "ename": "ValueError", "evalue": "x", "traceback": []}]},
-    ]}
+    nb = {
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": "# t"},
+            {
+                "cell_type":
+                "code",
+                "metadata": {},
+                "outputs": [
+                    _output("image/png", "text/plain"),
+                    _output("image/svg+xml", kind="execute_result"),
+                    _output("text/html", "image/png"),  # shown as HTML (a table), not as an image
+                    _output("application/vnd.jupyter.widget-view+json", "text/plain"),
+                    {"output_type": "stream", "name": "stdout", "text": "hello"}
+                ]
+            },
+            {
+                "cell_type": "code", "metadata": {"tags": ["remove-output"]}, "outputs":
+                [_output("image/png")]
+            },
+            {
+                "cell_type":
+                "code", "metadata": {}, "outputs":
+                [{"output_type": "error", "ename": "ValueError", "evalue": "x", "traceback": []}]
+            },
+        ]
+    }
     expect = bc.notebook_expectation(nb)
     assert (expect.figures, expect.widgets, expect.errors, expect.text_only) == (2, 1, 1, False)
     nb["cells"][0]["metadata"]["tags"] = ["text-only"]
@@ -114,8 +127,8 @@ def _png(path, width, dpi=None, height=30):
     from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (width, height), (30, 30, 200)).save(path, **({"dpi": (dpi, dpi)}
-                                                                    if dpi else {}))
+    Image.new("RGB", (width, height), (30, 30, 200)).save(path,
+                                                          **({"dpi": (dpi, dpi)} if dpi else {}))
     return path
 
 
@@ -139,8 +152,10 @@ def test_image_bytes_from_files_and_data_urls(tmp_path):
 
 
 def _image(width=400, natural=400, caption="c", number="Figure 1", widget=False, table=False):
-    return {"src": "../_images/f.png", "width": width, "natural": natural, "id": "",
-            "widget": widget, "table": table, "caption": caption, "number": number}
+    return {
+        "src": "../_images/f.png", "width": width, "natural": natural, "id": "", "widget": widget,
+        "table": table, "caption": caption, "number": number
+    }
 
 
 def test_output_image_rules_and_their_thresholds():
@@ -165,16 +180,21 @@ def test_output_image_rules_and_their_thresholds():
     assert ok([_image(width=100, caption="", number="", table=True)], [100.0]) == []
     assert ok([_image(natural=0, width=0)], [100.0]) == []  # not loaded: a broken image
     named = dict(_image(caption=""), id="fig-01-psnr")
-    assert ok([named], [None]) == ["figure #fig-01-psnr has no caption (give its cell "
-                                   "`mystnb.figure` metadata)"]
+    assert ok([named], [None]) == [
+        "figure #fig-01-psnr has no caption (give its cell "
+        "`mystnb.figure` metadata)"
+    ]
 
 
 def test_overflow_problems_name_the_block():
-    block = {"kind": "code input", "cell": 3, "section": "setup", "scroll": 740, "client": 686,
-             "line": "x = 1"}
+    block = {
+        "kind": "code input", "cell": 3, "section": "setup", "scroll": 740, "client": 686, "line":
+        "x = 1"
+    }
     assert bc.overflow_problems([block]) == [
         "code input of cell 3 in #setup overflows its column: 740 px of content in 686 px "
-        "('x = 1')"]
+        "('x = 1')"
+    ]
     assert bc.overflow_problems([dict(block, cell=0, section="", kind="code block")])[0] \
         .startswith("code block overflows")
 
@@ -208,28 +228,28 @@ def rules_site(tmp_path_factory):
         "<td style='white-space:nowrap'>a long cell that does not wrap</td>" * 12 + \
         "</tr></table></div>"
     pages = {
-        "good.html": _page(
+        "good.html":
+        _page(
             _cell("x = 1", _figure("_images/f100.png")),
             _cell(output=f'<div class="output stream"><pre style="white-space:pre-wrap">'
-                         f'{long}</pre></div>'),
+                  f'{long}</pre></div>'),
             _cell(output='<div class="widget-subarea"><img class="widget-image" '
-                         'src="_images/f72.png"></div>'),
+                  'src="_images/f72.png"></div>'),
             _cell(output='<table><tr><td><img src="_images/plain.png" style="width:60px">'
-                         '</td></tr></table>'),
+                  '</td></tr></table>'),
             _cell(output='<div style="overflow-x:auto"><table><tr><td>small</td></tr>'
-                         '</table></div>'),
-            '<pre>python -m short</pre>'),
-        "shrunk.html": _page(_cell(output=_figure("_images/f100.png",
-                                                  style="max-width:100%")), width=240),
-        "small_text.html": _page(
-            _cell(output=_figure("_images/f100.png", style="width:360px")),
-            _cell(output=_figure("_images/f72.png", name="fig-b", number="Figure 2 "))),
-        "captions.html": _page(
-            _cell(output='<img src="_images/f100.png">'),
-            _cell(output=_figure("_images/f100.png", number="")),
-            _cell(output=_figure("_images/f100.png", caption="", name="fig-c"))),
-        "overflow.html": _page(_cell(long), _cell(output=wide_table), f"<pre>{long}</pre>",
-                               width=600),
+                  '</table></div>'), '<pre>python -m short</pre>'),
+        "shrunk.html":
+        _page(_cell(output=_figure("_images/f100.png", style="max-width:100%")), width=240),
+        "small_text.html":
+        _page(_cell(output=_figure("_images/f100.png", style="width:360px")),
+              _cell(output=_figure("_images/f72.png", name="fig-b", number="Figure 2 "))),
+        "captions.html":
+        _page(_cell(output='<img src="_images/f100.png">'),
+              _cell(output=_figure("_images/f100.png", number="")),
+              _cell(output=_figure("_images/f100.png", caption="", name="fig-c"))),
+        "overflow.html":
+        _page(_cell(long), _cell(output=wide_table), f"<pre>{long}</pre>", width=600),
     }
     for name, text in pages.items():
         (site / name).write_text(text)
@@ -262,7 +282,8 @@ def test_rules_fail_small_text_in_a_figure(rules_site):
     problems = rules_site[0]["small_text.html"].problems
     assert problems == [
         "figure #fig-a: text of 7 pt at 100 dpi is 8.7 px on the page (scale 0.90), below 9 px",
-        "figure #fig-b: text of 7 pt at 72 dpi is 7.0 px on the page (scale 1.00), below 9 px"]
+        "figure #fig-b: text of 7 pt at 72 dpi is 7.0 px on the page (scale 1.00), below 9 px"
+    ]
 
 
 @needs_chromium
@@ -272,7 +293,8 @@ def test_rules_fail_a_figure_without_caption_or_number(rules_site):
     assert problems == [
         "figure 1 (f100.png) has no caption (give its cell `mystnb.figure` metadata)",
         "figure #fig-a has a caption but no figure number",
-        "figure #fig-c has no caption (give its cell `mystnb.figure` metadata)"]
+        "figure #fig-c has no caption (give its cell `mystnb.figure` metadata)"
+    ]
 
 
 @needs_chromium
@@ -280,7 +302,8 @@ def test_rules_fail_a_figure_without_caption_or_number(rules_site):
 def test_rules_fail_code_and_outputs_that_overflow(rules_site):
     problems = rules_site[0]["overflow.html"].problems
     assert [p.split(" overflows")[0] for p in problems] == [
-        "code input of cell 1 in #s", "table in the output of cell 2 in #s", "code block in #s"]
+        "code input of cell 1 in #s", "table in the output of cell 2 in #s", "code block in #s"
+    ]
     assert all("px of content in" in p for p in problems)
 
 
@@ -295,9 +318,9 @@ def test_real_browser_on_a_small_site(tmp_path):
     (site / "_images").mkdir(parents=True)
     Image.new("RGB", (40, 30), (200, 30, 30)).save(site / "_images" / "fig.png")
     (site / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=good.html">')
-    (site / "good.html").write_text(
-        '<html><body><h1>Good</h1><div class="cell_output">' + _figure("_images/fig.png") +
-        '</div><a href="bad.html">bad</a></body></html>')
+    (site / "good.html").write_text('<html><body><h1>Good</h1><div class="cell_output">' +
+                                    _figure("_images/fig.png") +
+                                    '</div><a href="bad.html">bad</a></body></html>')
     (site / "bad.html").write_text(
         '<html><body><h1>Bad</h1><img src="_images/missing.png">'
         '<script>console.error("boom")</script>'
@@ -305,8 +328,13 @@ def test_real_browser_on_a_small_site(tmp_path):
         '</body></html>')
     (site / "nb.html").write_text('<html><body><h1>Notebook</h1></body></html>')
     (site / "_sources").mkdir()
-    (site / "_sources" / "nb.ipynb").write_text(json.dumps({"cells": [
-        {"cell_type": "code", "metadata": {}, "outputs": [_output("image/png", "text/plain")]}]}))
+    (site / "_sources" / "nb.ipynb").write_text(
+        json.dumps({
+            "cells": [{
+                "cell_type": "code", "metadata": {}, "outputs":
+                [_output("image/png", "text/plain")]
+            }]
+        }))
     shots = tmp_path / "shots"
     results = {r.page: r for r in bc.check_book(site, shots)}
     assert sorted(results) == ["bad.html", "good.html", "index.html", "nb.html"]
@@ -345,15 +373,19 @@ def test_widgets_and_math_render_offline_in_a_built_book(tmp_path):
         "      - file: notebooks/01_widget\n  - caption: About\n    chapters:\n"
         "      - file: book/deviations\n      - file: book/references\n")
     (tmp_path / "notebooks").mkdir()
-    nb = new_notebook(cells=[
-        new_markdown_cell("# Widgets\n\nInline $y = x + z$ and\n\n$$ f(y) = \\nabla f(y)\\, y $$"),
-        new_code_cell('profile = "book"\ndevice = "cpu"', metadata={"tags": ["parameters"]}),
-        new_code_cell("import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0]); plt.show()",
-                      metadata={"mystnb": {"figure": {"caption": "A line.", "name": "fig-line"}}}),
-        new_code_cell("import ipywidgets\n"
-                      "ipywidgets.IntSlider(value=3, max=10, description=r'$\\sigma$ level')"),
-    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                "language": "python"}})
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell(
+                "# Widgets\n\nInline $y = x + z$ and\n\n$$ f(y) = \\nabla f(y)\\, y $$"),
+            new_code_cell('profile = "book"\ndevice = "cpu"', metadata={"tags": ["parameters"]}),
+            new_code_cell(
+                "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0]); plt.show()",
+                metadata={"mystnb": {"figure": {"caption": "A line.", "name": "fig-line"}}}),
+            new_code_cell("import ipywidgets\n"
+                          "ipywidgets.IntSlider(value=3, max=10, description=r'$\\sigma$ level')"),
+        ], metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        })
     nbformat.write(nb, tmp_path / "notebooks" / "01_widget.ipynb")
     assert run.main(["--profile", "smoke"], root=tmp_path) == 0
     html = tmp_path / "_build" / "html"

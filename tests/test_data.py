@@ -341,8 +341,10 @@ def test_face_pool_new_listing_new_cache(data_env, tmp_path):
 def test_face_pool_fer2013_cache_follows_listing(data_env, tmp_path):
     root = data_env / "fer2013"
     imgs = faces(7, size=40, seed=5)
-    for k, rel in enumerate(["train/angry/0", "train/angry/1", "train/happy/0",
-                             "test/happy/0", "test/sad/0", "test/sad/1"]):
+    for k, rel in enumerate([
+            "train/angry/0", "train/angry/1", "train/happy/0", "test/happy/0", "test/sad/0",
+            "test/sad/1"
+    ]):
         save(imgs[k], root / f"{rel}.png")
     pool = data.face_pool("fer2013", 20, substitute_ok=False)
     assert len(pool.images) == 6 and not pool.substitute
@@ -359,19 +361,21 @@ def test_face_pool_refuses_non_square_images(data_env, name, fix):
     folder = data_env / ("celeba80" if name == "celeba" else "fer2013/train/angry")
     for k, image in enumerate(rng().integers(0, 256, size=(3, 40, 32))):
         save(image, folder / f"{k}.png")
-    with pytest.raises(DataError, match=r"holds 40x32 images \(height x width\); face pools "
-                                        r"need square images\. " + fix):
+    with pytest.raises(
+            DataError, match=r"holds 40x32 images \(height x width\); face pools "
+            r"need square images\. " + fix):
         data.face_pool(name, 20, substitute_ok=False)
 
 
 def test_face_pool_refuses_a_cached_pool_of_another_size(data_env, tmp_path):
     celeba80(data_env, n=12, n_copies=2)
     data.face_pool("celeba", 20)
-    (cache,) = (tmp_path / "cache").glob("pool_celeba_20_*.npz")
+    (cache, ) = (tmp_path / "cache").glob("pool_celeba_20_*.npz")
     z = dict(np.load(cache))
     np.savez(cache, **{**z, "images": z["images"][..., :16, :16]})  # e.g. a hand-copied file
-    with pytest.raises(DataError, match=r"\(10, 1, 16, 16\) with 10 ids, expected "
-                                        r"\(N, 1, 20, 20\) with N ids; delete the file"):
+    with pytest.raises(
+            DataError, match=r"\(10, 1, 16, 16\) with 10 ids, expected "
+            r"\(N, 1, 20, 20\) with N ids; delete the file"):
         data.face_pool("celeba", 20)
 
 
@@ -399,8 +403,10 @@ def test_shuffled_faces_use_one_fixed_invertible_permutation():
 def test_identity_groups_share_nobody_and_keep_the_framings_balanced():
     rng = np.random.default_rng(0)
     stems = [f"{k:06d}" for k in range(2000)]
-    person = {s: int(rng.integers(0, 400)) + (0 if k < 800 else 1000)  # framings share nobody
-              for k, s in enumerate(stems)}
+    person = {
+        s: int(rng.integers(0, 400)) + (0 if k < 800 else 1000)  # framings share nobody
+        for k, s in enumerate(stems)
+    }
     aligned = [k < 800 for k in range(2000)]
     groups = data.identity_groups(stems, person, aligned, seed=1, test_share=0.05)
     people = {g: {person[stems[i]] for i in idx} for g, idx in groups.items()}
@@ -440,8 +446,8 @@ def test_identity_pool_reads_celebas_identities(data_env):
     meta.mkdir()
     with pytest.raises(DataError, match="identity file"):
         data.face_pool("celeba_ids", 8)
-    (meta / "identity_CelebA.txt").write_text(
-        "".join(f"{stem}.jpg {p}\n" for stem, p in person.items()))
+    (meta / "identity_CelebA.txt").write_text("".join(f"{stem}.jpg {p}\n"
+                                                      for stem, p in person.items()))
     pool = data.face_pool("celeba_ids", 8)
     who = {g: {person[pool.ids[i][:6]] for i in idx} for g, idx in pool.groups.items()}
     assert not (who["S1"] & who["S2"]) and not (who["test"] & (who["S1"] | who["S2"]))
@@ -523,8 +529,9 @@ def test_check_celeba_folder_names_missing_and_extra_files(data_env, tmp_path):
     save(faces(1, seed=40)[0], folder / "img004.png")
     data.check_celeba_folder(ids_dir=ids_dir)  # names only: the pixels are not compared here
     save(faces(1, seed=41)[0], folder / "010001.png")
-    with pytest.raises(DataError, match=r"1 images are not in the lists \(010001.png\): move "
-                                        r"them out of .*celeba80"):
+    with pytest.raises(
+            DataError, match=r"1 images are not in the lists \(010001.png\): move "
+            r"them out of .*celeba80"):
         data.check_celeba_folder(ids_dir=ids_dir)
 
 
@@ -533,9 +540,10 @@ def test_check_pool_order_finds_other_pixels_and_other_orders(data_env, tmp_path
     lines = (ids_dir / data.POOL_IDS_FILE).read_text().splitlines()
     lines[2], lines[3] = lines[3], lines[2]
     (ids_dir / data.POOL_IDS_FILE).write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError, match=rf"kept 25 faces \(the list has 25\), and at position 2 "
-                                        rf"the pool has {pool.ids[2]} where the list has "
-                                        rf"{pool.ids[3]}"):
+    with pytest.raises(
+            DataError, match=rf"kept 25 faces \(the list has 25\), and at position 2 "
+            rf"the pool has {pool.ids[2]} where the list has "
+            rf"{pool.ids[3]}"):
         data.check_pool_order(pool, ids_dir)
     lines[2], lines[3] = lines[3], lines[2]
     (ids_dir / data.POOL_IDS_FILE).write_text("\n".join(lines) + "\n")
@@ -546,8 +554,9 @@ def test_check_pool_order_finds_other_pixels_and_other_orders(data_env, tmp_path
     copy = np.asarray(Image.open(folder / "img000.png"), dtype=float) * 0.9 + 7
     save(np.rint(copy), folder / "img001.png")
     data.check_celeba_folder(ids_dir=ids_dir)
-    with pytest.raises(DataError, match=r"kept 24 faces \(the list has 25\).*images differ.*"
-                                        r"python -m diffgen_utils.train --profile book"):
+    with pytest.raises(
+            DataError, match=r"kept 24 faces \(the list has 25\).*images differ.*"
+            r"python -m diffgen_utils.train --profile book"):
         data.check_celeba_data(ids_dir=ids_dir)
 
 

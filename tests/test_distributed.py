@@ -13,7 +13,7 @@ from diffgen_utils.models import build_model
 from diffgen_utils.train import SpeedFlags, load_checkpoint, loss_fn, train
 
 CFG = TrainConfig(dataset="test", size=8, n_train=6, width=4, steps=8, batch=4, eval_every=4,
-                  lr_halvings=(0.5,))
+                  lr_halvings=(0.5, ))
 NAME = "celeba-N4-S1"
 
 
@@ -68,8 +68,7 @@ def test_two_processes_train_as_one(two_process_runs, tmp_path):
     assert "2 processes" in two["machine"]
     assert any(key.endswith("running_sd") for key in one["state_dict"])
     for key, value in one["state_dict"].items():  # weights, gammas and running sds
-        torch.testing.assert_close(two["state_dict"][key], value, rtol=1e-5, atol=1e-6,
-                                   msg=key)
+        torch.testing.assert_close(two["state_dict"][key], value, rtol=1e-5, atol=1e-6, msg=key)
     assert [h["step"] for h in two["history"]] == [h["step"] for h in one["history"]]
     for h1, h2 in zip(one["history"], two["history"]):
         assert h2["loss"] == pytest.approx(h1["loss"], rel=1e-5)
@@ -113,8 +112,8 @@ def test_a_batch_the_processes_cannot_share_is_refused(tmp_path, monkeypatch):
 
 def tiny_profile():
     return replace(config.get_profile("smoke"), name="tiny", face_size=8, width=4, steps=4,
-                   batch=4, n_test=4, n_eval=4, eval_every=2, lr_halvings=(0.5,),
-                   train_missing=True, faces=config.FaceModels(n_values=(4,)))
+                   batch=4, n_test=4, n_eval=4, eval_every=2, lr_halvings=(0.5, ),
+                   train_missing=True, faces=config.FaceModels(n_values=(4, )))
 
 
 def zoo_load_on_every_rank(folder):

@@ -19,19 +19,23 @@ BASELINE = json.loads((REPO_ROOT / "scorecard" / "book.json").read_text())
 
 
 def row(id, passed=True, target=">= 0", paper=None, measured=1.0, chapter="manifolds"):
-    return {"id": id, "chapter": chapter, "measure": "m", "paper": paper, "target": target,
-            "measured": measured, "profile": "book", "pass": passed, "checkpoints": []}
+    return {
+        "id": id, "chapter": chapter, "measure": "m", "paper": paper, "target": target, "measured":
+        measured, "profile": "book", "pass": passed, "checkpoints": []
+    }
 
 
 # ---------------------------------------------------------------------------- verdicts
-@pytest.mark.parametrize("passes, expected", [
-    ([True, True], fg.REPRODUCED),
-    ([True, None], fg.REPRODUCED),  # every gated row passes
-    ([True, False], fg.PARTLY),
-    ([None, None], fg.PARTLY),  # report rows only
-    ([False, None], fg.NOT_REPRODUCED),
-    ([False, False], fg.NOT_REPRODUCED),
-])
+@pytest.mark.parametrize(
+    "passes, expected",
+    [
+        ([True, True], fg.REPRODUCED),
+        ([True, None], fg.REPRODUCED),  # every gated row passes
+        ([True, False], fg.PARTLY),
+        ([None, None], fg.PARTLY),  # report rows only
+        ([False, None], fg.NOT_REPRODUCED),
+        ([False, False], fg.NOT_REPRODUCED),
+    ])
 def test_verdict(passes, expected):
     rows = [row(f"Fig5.r{i}", passed=p) for i, p in enumerate(passes)]
     assert fg.verdict(rows) == expected
@@ -48,8 +52,10 @@ def test_verdict_without_rows_and_with_controls():
 
 def test_reason_states_the_comparison():
     fig5 = next(f for f in fg.FIGURES if f.key == "Fig5")
-    rows = [row("Fig5.tangent_overlap", passed=False, target="within 0.1 of 1", measured=0.27),
-            row("Fig5.lambda_0", target="within 0.1177 of 1.177", measured=1.09)]
+    rows = [
+        row("Fig5.tangent_overlap", passed=False, target="within 0.1 of 1", measured=0.27),
+        row("Fig5.lambda_0", target="within 0.1177 of 1.177", measured=1.09)
+    ]
     assert fg.reason(fig5, rows) == ("1 of 2 gated rows pass; misses: tangent_overlap 0.27 "
                                      "(target within 0.1 of 1)")
     reported = [row("Fig5.x", passed=None, target=None, paper=0.41, measured=0.74)]
@@ -74,35 +80,39 @@ def test_the_status_table_lists_each_scale_once_and_numbers_it():
     page = fg.status_html(statuses)
     pairs = {(s.scale, s.figure.paper_scale) for s in statuses if s.scale}
     assert page.count("<li>") == len(pairs) >= 2
-    assert all(page.count(f"<li>{html.escape(ours)} (the paper: {html.escape(paper)})</li>")
-               == 1 for ours, paper in pairs)
+    assert all(
+        page.count(f"<li>{html.escape(ours)} (the paper: {html.escape(paper)})</li>") == 1
+        for ours, paper in pairs)
     assert page.count("<tr>") == len(statuses) + 1  # the header and one row per figure
 
 
 # ---------------------------------------------------------------------------- targets
-@pytest.mark.parametrize("row_id, paper, target", [
-    ("Fig3.lambda_245", 0.51, "within 0.051 of 0.51"),  # a tenth of the paper's value
-    ("Fig5.lambda_0", 1.177, "within 0.1177 of 1.177"),
-    ("Fig4.slope_alpha3", 0.75, None),  # set before training: the chapter's, no rule's
-    ("Fig4.below_linear_alpha1", 0.0, None),
-    ("Fig5.lambda_9", 0.278, None),
-    ("Fig3.lambda_ratio", 0.41, None),  # reported: no target across resolutions
-    ("Fig5.disk_psnr_slope", None, "<= 0.9"),  # below the optimum by more than a tenth
-    ("Fig5.disk_gain_shortfall_dB", None, ">= 0.4139"),
-    ("Fig3.edge_share_top20", None, ">= 0.22"),  # above chance by more than a tenth
-    ("Fig19.first_eigvec", None, None),
-    ("Fig20.tangent_overlap", None, "within 0.1 of 1"),  # the optimum, within a tenth
-    ("check.sampler_steps", "about 100", "within 50 of 100"),  # the paper's own precision
-    ("Fig1.gap_N10", None, None),  # a threshold of the chapter's
-    ("Fig20.tangent_overlap_2blocks", None, "within 0.1 of 1"),  # a control: the same rule
-])
+@pytest.mark.parametrize(
+    "row_id, paper, target",
+    [
+        ("Fig3.lambda_245", 0.51, "within 0.051 of 0.51"),  # a tenth of the paper's value
+        ("Fig5.lambda_0", 1.177, "within 0.1177 of 1.177"),
+        ("Fig4.slope_alpha3", 0.75, None),  # set before training: the chapter's, no rule's
+        ("Fig4.below_linear_alpha1", 0.0, None),
+        ("Fig5.lambda_9", 0.278, None),
+        ("Fig3.lambda_ratio", 0.41, None),  # reported: no target across resolutions
+        ("Fig5.disk_psnr_slope", None, "<= 0.9"),  # below the optimum by more than a tenth
+        ("Fig5.disk_gain_shortfall_dB", None, ">= 0.4139"),
+        ("Fig3.edge_share_top20", None, ">= 0.22"),  # above chance by more than a tenth
+        ("Fig19.first_eigvec", None, None),
+        ("Fig20.tangent_overlap", None, "within 0.1 of 1"),  # the optimum, within a tenth
+        ("check.sampler_steps", "about 100", "within 50 of 100"),  # the paper's own precision
+        ("Fig1.gap_N10", None, None),  # a threshold of the chapter's
+        ("Fig20.tangent_overlap_2blocks", None, "within 0.1 of 1"),  # a control: the same rule
+    ])
 def test_rule_target(row_id, paper, target):
     assert fg.rule_target(row_id, paper) == target
 
 
 def test_the_tolerance_follows_the_fraction():
-    tol, ref = map(float, re.match(r"within (\S+) of (\S+)",
-                                   fg.rule_target("Fig3.lambda_5", 1.244)).groups())
+    tol, ref = map(
+        float,
+        re.match(r"within (\S+) of (\S+)", fg.rule_target("Fig3.lambda_5", 1.244)).groups())
     assert tol == pytest.approx(fg.FRACTION * ref, rel=1e-3)
     assert fg.DB_TOLERANCE == pytest.approx(10 * __import__("math").log10(1 + fg.FRACTION))
     assert f"{fg.FRACTION:.0%}" in fg.rules_text()
@@ -120,8 +130,9 @@ def test_every_baseline_row_is_named_and_targeted_by_the_mapping():
     for r in BASELINE:
         assert r["id"] not in fg.RENAMED, f"{r['id']}: an old id in the baseline"
         assert r["chapter"] in fg.BY_SLUG, f"{r['id']}: chapter {r['chapter']} is no slug"
-        assert fg.figure_of(r["id"]) in figures or fg.kind(r["id"]) in (
-            fg.CHECK, fg.IDENTITY, fg.BEYOND), f"{r['id']}: no figure, check or follow-up"
+        assert fg.figure_of(r["id"]) in figures or fg.kind(
+            r["id"]) in (fg.CHECK, fg.IDENTITY,
+                         fg.BEYOND), f"{r['id']}: no figure, check or follow-up"
         ruled = fg.rule_target(r["id"], r["paper"])
         if ruled is not None:
             assert r["target"] == ruled, r["id"]
@@ -146,8 +157,8 @@ def test_every_chapter_of_the_book_has_a_slug():
     assert not undeclared, f"declare these chapters in figures.CHAPTERS: {undeclared}"
     assert [fg.chapter_slug(nb) for nb in chapters] == [c.slug for c in fg.CHAPTERS]
     assert fg.chapter_slug("notebooks/07_new_chapter.ipynb") == "07"  # not declared
-    assert sorted(["manifolds", "zz", "denoisers"], key=fg.chapter_order) == [
-        "denoisers", "manifolds", "zz"]
+    assert sorted(["manifolds", "zz", "denoisers"],
+                  key=fg.chapter_order) == ["denoisers", "manifolds", "zz"]
 
 
 # ---------------------------------------------------------------------------- the runner
@@ -167,14 +178,15 @@ def test_the_runner_files_a_chapters_rows_under_its_slug(tmp_path):
 def test_the_runner_opens_a_chapter_with_its_status(tmp_path):
     path = tmp_path / "05_low_dim_manifolds.ipynb"
     note = new_markdown_cell("a note", metadata={"tags": [run.NOTE_TAG]})
-    nbformat.write(new_notebook(cells=[new_markdown_cell("# Manifolds"), note,
-                                       new_markdown_cell("text")]), path)
+    nbformat.write(
+        new_notebook(cells=[new_markdown_cell("# Manifolds"), note,
+                            new_markdown_cell("text")]), path)
     rows = [r for r in BASELINE if r["chapter"] == "manifolds"]
     for _ in range(2):  # a second banner replaces the first
         run.add_status_banner(path, rows, "book")
     cells = nbformat.read(path, as_version=4).cells
-    assert [run.STATUS_TAG in c.metadata.get("tags", []) for c in cells] == [
-        False, False, True, False]
+    assert [run.STATUS_TAG in c.metadata.get("tags", [])
+            for c in cells] == [False, False, True, False]
     banner = cells[2].source
     for s in fg.status(rows, "book"):
         if s.figure.chapter == "manifolds":
@@ -184,8 +196,10 @@ def test_the_runner_opens_a_chapter_with_its_status(tmp_path):
 
 def test_the_status_page_lists_every_figure(tmp_path):
     text = run.write_status_page(BASELINE, "book", tmp_path).read_text()
-    table = [line for line in text.splitlines() if line.startswith("| Fig")
-             or line.startswith("| Table")]
+    table = [
+        line for line in text.splitlines()
+        if line.startswith("| Fig") or line.startswith("| Table")
+    ]
     assert len(table) == len(fg.FIGURES)
     assert "{doc}`generalization </notebooks/02_memorization_generalization>`" in text
 

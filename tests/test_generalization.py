@@ -53,7 +53,7 @@ def test_identical_models_give_identical_pairs():
     assert s1.seeds == s2.seeds == list(range(5))
     stats = gen.similarity_stats(s1.images, s2.images, images(6, 1), images(6, 2))
     torch.testing.assert_close(stats.pair, torch.ones(5), rtol=0, atol=1e-5)
-    assert len(stats) == 5 and stats.seeds1.shape == (10,)  # 5 choose 2 pairs of seeds
+    assert len(stats) == 5 and stats.seeds1.shape == (10, )  # 5 choose 2 pairs of seeds
     assert stats.medians()["S1 vs S2 sample"] == pytest.approx(1, abs=1e-5)
 
 
@@ -101,8 +101,8 @@ def test_compare_and_scorecard_rows():
     book = config.get_profile("book")
     up_to_10 = replace(book, faces=config.FaceModels(n_values=(1, 10)))
     rows = gen.scorecard_measurements(book, {10: gap}, {10: comp.stats})
-    assert [r["id"] for r in rows] == ["F1.gap_N10", "F2.pair_similarity_N10",
-                                       "F2.nearest_train_similarity_N10"]
+    assert [r["id"] for r in rows
+            ] == ["F1.gap_N10", "F2.pair_similarity_N10", "F2.nearest_train_similarity_N10"]
     assert rows[2]["measured"] == pytest.approx(1, abs=1e-5) and rows[2]["target"] == ">= 0.95"
     lo, hi = rows[0]["interval"]  # over the training and the test images
     assert lo <= gap.gap <= hi and hi - lo > 0
@@ -115,9 +115,10 @@ def test_compare_and_scorecard_rows():
     rows = gen.scorecard_measurements(up_to_10, {10: gap}, {10: comp.stats})  # 10 is the largest
     assert len(rows) == 6 and rows[0]["checkpoints"] == ["celeba-N10-S1", "celeba-N10-S2"]
     deeper = gen.scorecard_measurements(book, {10: gap}, {10: comp.stats}, blocks=2)
-    assert [r["id"] for r in deeper] == [r + "_2blocks" for r in ("F1.gap_N10",
-                                         "F2.pair_similarity_N10",
-                                         "F2.nearest_train_similarity_N10")]
+    assert [r["id"] for r in deeper] == [
+        r + "_2blocks"
+        for r in ("F1.gap_N10", "F2.pair_similarity_N10", "F2.nearest_train_similarity_N10")
+    ]
     assert deeper[0]["checkpoints"] == ["celeba-N10-S1-2blocks", "celeba-N10-S2-2blocks"]
     assert "2-block" in deeper[0]["measure"] and "block" not in rows[0]["measure"]
     assert gen.scorecard_measurements(book, {}, {}) == []
@@ -137,7 +138,7 @@ def test_nearest_training_image_of_a_training_image_is_itself():
 def test_seed_similarities_cover_every_pair_once():
     x = images(4, 3)
     sims = gen.seed_similarities(torch.cat([x, x[:1]]))  # image 4 repeats image 0
-    assert sims.shape == (10,)
+    assert sims.shape == (10, )
     assert sims.max().item() == pytest.approx(1, abs=1e-5)
     assert (sims > 0.999).sum() == 1
     stats = gen.similarity_stats(x, x, x, x)
@@ -195,8 +196,8 @@ def test_distinct_seed_median_resamples_seeds_not_pairs():
     measures = gen.seed_measures(stats)
     assert measures["measured"] == stats.seeds.median().item()
     assert measures["interval"][0] <= measures["measured"] <= measures["interval"][1]
-    assert measures["spread"] == pytest.approx(abs(stats.seeds1.median().item()
-                                                   - stats.seeds2.median().item()))
+    assert measures["spread"] == pytest.approx(
+        abs(stats.seeds1.median().item() - stats.seeds2.median().item()))
 
 
 def test_eval_images_cycle_a_small_training_set():
@@ -253,7 +254,8 @@ def test_explorer_links_every_stack():
     assert all(len(s.children) == 3 for s in outer.children)
     assert seed.max == 2 and list(pick.options) == ["N=1", "N=10"]
     assert len(box.links) == 3
-    assert box.links[0].source == (pick, "index") and box.links[0].target == (outer, "selected_index")
+    assert box.links[0].source == (pick, "index") and box.links[0].target == (outer,
+                                                                              "selected_index")
     with pytest.raises(ValueError):
         gen.explorer({"a": [png], "b": [png, png]})
 
@@ -263,11 +265,13 @@ def test_zoo_missing_names_what_is_not_done_and_the_command(tmp_path, monkeypatc
     book = replace(config.get_profile("book"), faces=config.FaceModels(n_values=(1, 10)))
     names = families.model_names(book)
     assert zoo.missing(names, book) == {name: "missing" for name in names}
-    statuses = {"celeba-N10-S1": "done", "celeba-N10-S2": "done", "celeba-N1-S1": "done",
-                "celeba-N1-S2": "at step 5 of 10"}
+    statuses = {
+        "celeba-N10-S1": "done", "celeba-N10-S2": "done", "celeba-N1-S1": "done", "celeba-N1-S2":
+        "at step 5 of 10"
+    }
     monkeypatch.setattr(zoo, "status", lambda name, p: statuses.get(name, "missing"))
-    assert zoo.missing(names, book) == {"celeba-N1-S2": "at step 5 of 10",
-                                        "celeba_shuffled-N10-S1": "missing"}
+    assert zoo.missing(
+        names, book) == {"celeba-N1-S2": "at step 5 of 10", "celeba_shuffled-N10-S1": "missing"}
     assert zoo.train_command(["a", "b"], book) == ("python -m diffgen_utils.train --profile book "
                                                    "--only a b")
 
@@ -299,7 +303,7 @@ def test_blind_memorizer_samples_are_training_images():
 
 def test_stored_gaps_read_the_stored_evaluation(zoo_env):
     tiny = replace(config.get_profile("smoke"), steps=4, eval_every=2, n_test=4, n_eval=4,
-                   faces=config.FaceModels(n_values=(1, 4), gap_sizes=(8,)))
+                   faces=config.FaceModels(n_values=(1, 4), gap_sizes=(8, )))
     names = {n: families.FACES.name(tiny, n, size=8) for n in (1, 4)}
     assert names[4] == "celeba-N4-S1-8px"
     gaps = gen.stored_gaps(tiny, names)

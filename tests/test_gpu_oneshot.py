@@ -34,12 +34,16 @@ def smoke_run(tmp_path_factory):
         (hidden / package).mkdir(parents=True)
         (hidden / package / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
     (tmp / "data").mkdir()
-    env = {**os.environ, "PYTHONPATH": str(hidden), "DIFFGEN_DATA": str(tmp / "data"),
-           "DIFFGEN_CACHE": str(tmp / "cache"), "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ, "PYTHONPATH": str(hidden), "DIFFGEN_DATA": str(tmp / "data"),
+        "DIFFGEN_CACHE": str(tmp / "cache"), "OMP_NUM_THREADS": "1"
+    }
     out = tmp / "out"
-    done = subprocess.run([sys.executable, str(TOOL), "--profile-size", "smoke", "--budget-s",
-                           "60", "--out", str(out)], env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run([
+        sys.executable,
+        str(TOOL), "--profile-size", "smoke", "--budget-s", "60", "--out",
+        str(out)
+    ], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     return out
 
@@ -59,8 +63,8 @@ def test_report_has_every_stage(smoke_run):
     assert jac["pixels"] == 16 * 16 and jac["method"] == "local" and jac["full_s"] > 0
     assert jac["loop_estimate_s"] > 0 and jac["max_relative_difference"] < 1e-4
     models = report["train"]["models"]
-    names = families.model_names("smoke", family="manifolds") + families.model_names("smoke",
-                                                                           family="calpha")
+    names = families.model_names("smoke", family="manifolds") + families.model_names(
+        "smoke", family="calpha")
     assert list(models) == names
     assert "CelebA" in models["ray-N64"]["skipped"]
     trained = [name for name in names if name != "ray-N64"]
@@ -105,8 +109,7 @@ def test_steps_that_fit_the_budget():
 def test_the_model_that_does_not_fit_stops_resumable(data_env, tmp_path, monkeypatch):
     tool = load_tool()
     # every step timed at 0.8 s: 25 s left (after the reserve) fit 20 of disks' 40 steps
-    monkeypatch.setattr(tool, "time_training",
-                        lambda *args: {"warmup_s": 0.0, "step_s": 0.8})
+    monkeypatch.setattr(tool, "time_training", lambda *args: {"warmup_s": 0.0, "step_s": 0.8})
     report = {}
     deadline = time.perf_counter() + tool.RESERVE_S + 25
     tool.stage_train(tool.SCALES["smoke"], "cpu", deadline, tmp_path, report)
@@ -141,4 +144,3 @@ def test_training_that_fails_to_compile_runs_again_without():
     assert ckpt == {"step": 40} and speed == tool.replace(fast, compile=False)
     assert "no C compiler" in entry["compile_error"] and "error" not in entry
     assert tool.train_falling_back(train_with, speed, {}) == (ckpt, speed)
-

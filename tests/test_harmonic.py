@@ -46,8 +46,8 @@ def test_rescale_index_keeps_the_fraction_of_the_spectrum():
     assert harmonic.rescale_index(3200, 400) == 200
     assert harmonic.rescale_index(6399, 400) == 399  # never past the end
     assert harmonic.rescale_index(100, 6400) == 100  # identity at the paper's size
-    assert harmonic.index_map(harmonic.FIG3_LAMBDAS, 400) == {
-        5: 0, 17: 1, 53: 3, 101: 6, 149: 9, 197: 12, 245: 15}
+    assert harmonic.index_map(harmonic.FIG3_LAMBDAS,
+                              400) == {5: 0, 17: 1, 53: 3, 101: 6, 149: 9, 197: 12, 245: 15}
 
 
 def test_eigenvalue_rows():
@@ -100,7 +100,8 @@ def symmetric_jacobian():
 
 def test_sigma_sweep_of_a_known_asymmetric_jacobian():
     J = torch.eye(4, dtype=torch.float64)
-    J[0, 1] = 1.0  # ||J - J^T|| = sqrt(2), ||J|| = sqrt(5); (J + J^T)/2: eigenvalues 1.5, 1, 1, 0.5
+    J[0,
+      1] = 1.0  # ||J - J^T|| = sqrt(2), ||J|| = sqrt(5); (J + J^T)/2: eigenvalues 1.5, 1, 1, 0.5
     faces = torch.rand(2, 1, 2, 2, generator=torch.Generator().manual_seed(8)).double()
     sweep = harmonic.sigma_sweep(LinearDenoiser(J), faces, [0.1, 0.5])
     np.testing.assert_allclose(sweep.asymmetry, np.full((2, 2), np.sqrt(2 / 5)), rtol=1e-12)
@@ -142,9 +143,9 @@ def test_symmetric_error_vanishes_for_a_symmetric_jacobian(analysis):
     vals, vecs = a.eigvals, a.eigvecs
     J = vecs @ torch.diag(vals) @ vecs.T
     fy = (J @ a.y.reshape(-1)).reshape(a.y.shape)
-    sym = jm.JacobianAnalysis(x=a.x, y=a.y, fy=fy, sigma=a.sigma, seed=0, jacobian=J,
-                              eigvals=vals, eigvecs=vecs, coeffs=a.coeffs, effective_dim=0.0,
-                              asymmetry=0.0, homogeneity_error=0.0)
+    sym = jm.JacobianAnalysis(x=a.x, y=a.y, fy=fy, sigma=a.sigma, seed=0, jacobian=J, eigvals=vals,
+                              eigvecs=vecs, coeffs=a.coeffs, effective_dim=0.0, asymmetry=0.0,
+                              homogeneity_error=0.0)
     assert harmonic.symmetric_error(sym) < 1e-10
 
 
@@ -160,8 +161,8 @@ def test_eigenvector_pngs_show_the_oriented_eigenvectors_titled_with_k_and_lambd
     real_png = harmonic.image_png
     monkeypatch.setattr(harmonic, "image_png", recording_png)
     pngs = harmonic.eigenvector_pngs(a, [0, 1], size_in=2.6, dpi=90)
-    assert [title for _, title, _ in drawn] == [r"$e_{0}$,  $\lambda_{0}$ = 1.250",
-                                               r"$e_{1}$,  $\lambda_{1}$ = -0.125"]
+    assert [title for _, title, _ in drawn
+            ] == [r"$e_{0}$,  $\lambda_{0}$ = 1.250", r"$e_{1}$,  $\lambda_{1}$ = -0.125"]
     # e0 is flipped (<x, e0> < 0), and each image is scaled to a peak |value| of 1
     torch.testing.assert_close(drawn[0][0], -cosine(0, 1 / 16).double())
     torch.testing.assert_close(drawn[1][0], cosine(1 / 16, 0).double())
@@ -192,10 +193,15 @@ def cosine(fr, fc):
 
 
 def test_spatial_frequency_of_pure_cosines():
-    images = [torch.ones(16, 16), cosine(0, 3 / 16), cosine(2 / 16, 5 / 16),
-              torch.sin(2 * np.pi * 4 / 16 * ROW), cosine(0.5, 0.5)]  # last: checkerboard
+    images = [
+        torch.ones(16, 16),
+        cosine(0, 3 / 16),
+        cosine(2 / 16, 5 / 16),
+        torch.sin(2 * np.pi * 4 / 16 * ROW),
+        cosine(0.5, 0.5)
+    ]  # last: checkerboard
     a = analysis_with(torch.zeros(16, 16), images)
-    expected = [0, 3 / 16, np.sqrt(2 ** 2 + 5 ** 2) / 16, 4 / 16, np.sqrt(0.5)]
+    expected = [0, 3 / 16, np.sqrt(2**2 + 5**2) / 16, 4 / 16, np.sqrt(0.5)]
     assert harmonic.spatial_frequency(a, range(5)) == pytest.approx(expected, abs=1e-12)
 
 
@@ -261,7 +267,7 @@ def test_unpermuted_is_the_analysis_on_the_face_grid(tiny_unet):
 
 
 def test_measure_rows_and_plot(analysis):
-    (row,) = harmonic.measure_rows({"m": analysis})
+    (row, ) = harmonic.measure_rows({"m": analysis})
     assert row[0] == "m" and row[3] == pytest.approx(harmonic.frequency_growth(analysis))
     assert row[4] == pytest.approx(harmonic.edge_energy_share(analysis, range(20)).mean())
     fig, axes = plt.subplots(1, 2)
@@ -285,12 +291,14 @@ def test_scorecard_rows_give_the_psnr_drop_an_interval_over_the_faces(analysis):
     drop = faces.mean() - shuffled.mean()
     assert harmonic.psnr_drop(np.stack([faces, shuffled])) == pytest.approx(drop)
     args = (analysis, 1e-7, drop, "m", "m-shuffled")
-    rows = {r["id"]: r for r in harmonic.scorecard_measurements(
-        *args, drop_each=(torch.tensor(faces)[None], shuffled))}
+    rows = {
+        r["id"]: r
+        for r in harmonic.scorecard_measurements(*args, drop_each=(torch.tensor(faces)[None],
+                                                                   shuffled))
+    }
     lo, hi = rows["Fig21.shuffled_psnr_drop_dB"]["interval"]
     assert lo < drop < hi and hi - lo < 0.2  # paired faces: the faces' spread cancels
-    apart = harmonic.analysis.bootstrap_interval(lambda a, b: a.mean() - b.mean(), faces,
-                                                  shuffled)
+    apart = harmonic.analysis.bootstrap_interval(lambda a, b: a.mean() - b.mean(), faces, shuffled)
     assert hi - lo < (apart[1] - apart[0]) / 5
     for id_, row in rows.items():  # one face's analysis, a by-construction maximum: none
         assert ("interval" in row) == (id_ == "Fig21.shuffled_psnr_drop_dB")

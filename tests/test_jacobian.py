@@ -44,8 +44,10 @@ def reference_jacobian(model, y):
     """One torch.autograd.grad per output pixel: J[i, :] = d f_i / d y."""
     yv = y[None].clone().requires_grad_(True)
     out = denoise(model, yv).reshape(-1)
-    rows = [torch.autograd.grad(out[i], yv, retain_graph=True)[0].reshape(-1)
-            for i in range(out.numel())]
+    rows = [
+        torch.autograd.grad(out[i], yv, retain_graph=True)[0].reshape(-1)
+        for i in range(out.numel())
+    ]
     return torch.stack(rows)
 
 
@@ -76,8 +78,8 @@ def test_every_method_equals_the_autograd_reference(cases, name, method):
 def test_chunking_does_not_change_the_result(cases, name, method, chunks):
     model, y, ref = cases[name]
     for chunk in chunks:
-        torch.testing.assert_close(jm.jacobian(model, y, method=method, chunk=chunk), ref,
-                                   rtol=0, atol=1e-10)
+        torch.testing.assert_close(jm.jacobian(model, y, method=method, chunk=chunk), ref, rtol=0,
+                                   atol=1e-10)
 
 
 def test_float32_model_and_auto_method(cases):
@@ -109,8 +111,8 @@ def test_input_shapes_and_train_mode_is_restored(cases):
     model.train()
     try:
         for shape in [(8, 8), (1, 8, 8), (1, 1, 8, 8)]:
-            torch.testing.assert_close(jm.jacobian(model, y.reshape(shape)), ref,
-                                       rtol=0, atol=1e-10)
+            torch.testing.assert_close(jm.jacobian(model, y.reshape(shape)), ref, rtol=0,
+                                       atol=1e-10)
         assert model.training  # eval mode only during the computation
     finally:
         model.eval()
@@ -165,6 +167,7 @@ def test_masks_must_be_recorded_at_y_not_at_the_basis_vectors(cases, monkeypatch
 
 
 class FunctionalReLUNet(nn.Module):
+
     def __init__(self):
         super().__init__()
         self.a = nn.Conv2d(1, 4, 3, padding=1, bias=False)
@@ -205,8 +208,8 @@ def test_eigen_is_sorted_and_reconstructs_the_symmetric_part(cases):
     assert (vals[:-1] >= vals[1:]).all()
     S = (J + J.T) / 2
     torch.testing.assert_close(vecs @ torch.diag(vals) @ vecs.T, S, rtol=0, atol=1e-10)
-    torch.testing.assert_close(vecs.T @ vecs, torch.eye(len(J), dtype=torch.float64),
-                               rtol=0, atol=1e-10)
+    torch.testing.assert_close(vecs.T @ vecs, torch.eye(len(J), dtype=torch.float64), rtol=0,
+                               atol=1e-10)
     assert jm.effective_dimension(J) == pytest.approx(vals.sum().item(), rel=1e-10)
 
 
@@ -226,8 +229,9 @@ def test_analyze_is_deterministic_and_consistent(cases):
     c = jm.analyze(model, x, sigma=0.1, seed=4)
     assert not torch.equal(a.y, c.y)
     assert a.method == "local" and a.shape == (12, 12)
-    torch.testing.assert_close(a.y, x + 0.1 * torch.randn(
-        x.shape, generator=torch.Generator().manual_seed(3), dtype=x.dtype))
+    torch.testing.assert_close(
+        a.y,
+        x + 0.1 * torch.randn(x.shape, generator=torch.Generator().manual_seed(3), dtype=x.dtype))
     torch.testing.assert_close(a.fy, denoise(model, a.y[None])[0])
     torch.testing.assert_close(a.eigvecs @ a.coeffs, x.reshape(-1))  # <x, e_k> of the clean x
     assert a.effective_dim == pytest.approx(a.eigvals.sum().item(), rel=1e-9)
@@ -286,8 +290,8 @@ def test_energy_fraction():
 def test_top_block_asymmetry_separates_kept_from_suppressed_directions():
     from types import SimpleNamespace
     d = 6
-    q, _ = torch.linalg.qr(torch.randn(d, d, dtype=torch.float64,
-                                       generator=torch.Generator().manual_seed(0)))
+    q, _ = torch.linalg.qr(
+        torch.randn(d, d, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
     J = q @ torch.diag(torch.tensor([1.0, 0.9, 0.0, 0.0, 0.0, 0.0], dtype=torch.float64)) @ q.T
     skew = torch.zeros(d, d, dtype=torch.float64)
     skew[4, 5], skew[5, 4] = 0.3, -0.3  # in the suppressed directions only

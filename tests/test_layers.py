@@ -56,11 +56,13 @@ def imported_modules(name: str, path: Path, modules) -> set[str]:
         else:
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1]
-                                + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[:len(package.split(".")) - node.level + 1] +
+                    ([base] if base else []))
             # `from pkg import mod` imports the module pkg.mod; `from mod import name` only mod
-            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
-                       for a in node.names]
+            targets = [
+                f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names
+            ]
         for target in targets:
             while target:
                 if target in modules and target != name:
@@ -114,22 +116,25 @@ def layer(name: str) -> str:
 
 def layer_violations(graph: dict[str, set[str]]) -> list[str]:
     """'importer -> imported' for every import against the layers."""
-    forbidden = {"science": {"chapters", "book"}, "chapters": {"chapters", "book"},
-                 "book": {"chapters"}}
-    return [f"{name} -> {target}" for name, targets in sorted(graph.items())
-            for target in sorted(targets)
-            if layer(target) in forbidden[layer(name)] and target != name.rpartition(".")[0]]
+    forbidden = {
+        "science": {"chapters", "book"}, "chapters": {"chapters", "book"}, "book": {"chapters"}
+    }
+    return [
+        f"{name} -> {target}" for name, targets in sorted(graph.items())
+        for target in sorted(targets)
+        if layer(target) in forbidden[layer(name)] and target != name.rpartition(".")[0]
+    ]
 
 
 def test_the_checker_finds_a_cycle_and_reads_relative_imports(tmp_path):
     pkg = tmp_path / PACKAGE
     (pkg / "sub").mkdir(parents=True)
-    for file, text in {"__init__.py": "", "a.py": "from . import b\n",
-                       "b.py": "def f():\n    from .sub import c\n",
-                       "sub/__init__.py": "", "sub/c.py": "from ..a import f\n",
-                       "d.py": "import diffgen_utils.a\nif __name__ == '__main__':\n"
-                               "    from . import e\n",
-                       "e.py": "from .d import x\n"}.items():
+    for file, text in {
+            "__init__.py": "", "a.py": "from . import b\n", "b.py":
+            "def f():\n    from .sub import c\n", "sub/__init__.py": "", "sub/c.py":
+            "from ..a import f\n", "d.py": "import diffgen_utils.a\nif __name__ == '__main__':\n"
+            "    from . import e\n", "e.py": "from .d import x\n"
+    }.items():
         (pkg / file).write_text(text)
     graph = import_graph(tmp_path)
     assert graph[f"{PACKAGE}.d"] == {PACKAGE, f"{PACKAGE}.a"}  # the __main__ block is left out
@@ -142,16 +147,18 @@ def test_the_checker_finds_an_import_against_the_layers(tmp_path):
     for folder in ("chapters", "book"):
         (pkg / folder).mkdir(parents=True)
         (pkg / folder / "__init__.py").write_text("")
-    for file, text in {"__init__.py": "", "plotting.py": "",
-                       "chapters/one.py": "from .. import plotting\nfrom . import two\n",
-                       "chapters/two.py": "from ..book import scorecard\n",
-                       "book/scorecard.py": "from ..plotting import x\n",
-                       "book/run.py": "from . import scorecard\n"}.items():
+    for file, text in {
+            "__init__.py": "", "plotting.py": "", "chapters/one.py":
+            "from .. import plotting\nfrom . import two\n", "chapters/two.py":
+            "from ..book import scorecard\n", "book/scorecard.py": "from ..plotting import x\n",
+            "book/run.py": "from . import scorecard\n"
+    }.items():
         (pkg / file).write_text(text)
     assert layer_violations(import_graph(tmp_path)) == [
         f"{PACKAGE}.chapters.one -> {PACKAGE}.chapters.two",
         f"{PACKAGE}.chapters.two -> {PACKAGE}.book",
-        f"{PACKAGE}.chapters.two -> {PACKAGE}.book.scorecard"]
+        f"{PACKAGE}.chapters.two -> {PACKAGE}.book.scorecard"
+    ]
 
 
 def test_no_import_cycle():

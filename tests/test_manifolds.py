@@ -40,19 +40,21 @@ def test_principal_angle_of_a_rotated_line():
     A = e[:, :1]
     B = torch.stack([math.cos(t) * e[:, 0] + math.sin(t) * e[:, 1], e[:, 2]], dim=1)
     cos = manifolds.principal_cosines(A, B)
-    assert cos.shape == (1,)
+    assert cos.shape == (1, )
     assert cos.item() == pytest.approx(math.cos(t), abs=1e-12)
     # two planes at angles 0 and t: cosines descending, mean square (1 + cos^2 t) / 2
     P = e[:, [0, 2]]
     Q = torch.stack([e[:, 0], math.cos(t) * e[:, 2] + math.sin(t) * e[:, 3]], dim=1)
     assert manifolds.principal_cosines(P, Q).tolist() == pytest.approx([1.0, math.cos(t)])
-    assert manifolds.subspace_overlap(P, Q) == pytest.approx((1 + math.cos(t) ** 2) / 2)
+    assert manifolds.subspace_overlap(P, Q) == pytest.approx((1 + math.cos(t)**2) / 2)
 
 
 def test_overlap_of_random_subspaces_is_about_p_over_d():
     d, p = 400, 5
-    values = [manifolds.subspace_overlap(_random_basis(d, p, s), _random_basis(d, p, s + 100))
-              for s in range(20)]
+    values = [
+        manifolds.subspace_overlap(_random_basis(d, p, s), _random_basis(d, p, s + 100))
+        for s in range(20)
+    ]
     assert np.mean(values) == pytest.approx(p / d, rel=0.3)
 
 
@@ -65,8 +67,8 @@ def test_optimal_psnr_by_hand():
     # d = 1024, a 5-D manifold, sigma = 0.04: MSE = 5 * 0.0016 / 1024 = 7.8125e-6, 51.07 dB
     assert manifolds.manifold_optimal_mse(0.04, 1024, 5) == pytest.approx(7.8125e-6)
     in_psnr = -20 * math.log10(0.04)
-    assert manifolds.manifold_optimal_psnr(in_psnr, 1024, 5) == pytest.approx(
-        10 * math.log10(1 / 7.8125e-6))
+    assert manifolds.manifold_optimal_psnr(in_psnr, 1024,
+                                           5) == pytest.approx(10 * math.log10(1 / 7.8125e-6))
     assert manifolds.manifold_optimal_psnr(in_psnr, 1024, 5) == pytest.approx(51.0721, abs=1e-4)
     # a 1-D manifold (the face ray): intercept 10 log10(d), slope 1
     x = np.array([10.0, 30.0])
@@ -160,8 +162,10 @@ def test_projection_denoiser_has_tangent_eigenspace_and_rank():
 def test_paper_rows_mark_unknown_eigenvalues():
     ours = {"a": torch.arange(10, dtype=torch.float64)}
     rows = manifolds.paper_eigenvalue_rows(ours)
-    assert [r[1] for r in rows] == ["1.177", "1.067", "1.004", "0.999", "0.945", "0.674",
-                                    "unknown", "unknown", "unknown", "0.278"]
+    assert [r[1] for r in rows] == [
+        "1.177", "1.067", "1.004", "0.999", "0.945", "0.674", "unknown", "unknown", "unknown",
+        "0.278"
+    ]
     assert rows[7][2] == 7.0
 
 
@@ -180,13 +184,17 @@ def test_training_comparison_reads_the_arms_and_the_bf16_difference(tmp_path):
 
     def arm(psnr, bf16):
         cfg = dict(blocks=2, batch=64, lr=5e-4, lr_schedule="cosine", sigma_sampling="log_uniform")
-        return {"config": cfg, "speed": {"bf16": bf16}, "images": [100, 200],
-                "sigmas": [0.01, 0.04], "test_psnr": [[30.0, 20.0], psnr], "wall_time_s": 120.0,
-                "tangent_overlap": 0.9, "kept_directions": 7.0, "gain_db": 15.0}
+        return {
+            "config": cfg, "speed": {"bf16": bf16}, "images": [100, 200], "sigmas": [0.01, 0.04],
+            "test_psnr": [[30.0, 20.0], psnr], "wall_time_s": 120.0, "tangent_overlap": 0.9,
+            "kept_directions": 7.0, "gain_db": 15.0
+        }
 
     path = tmp_path / "comparison.json"
-    path.write_text(json.dumps({"arms": {"steady": arm([40.0, 30.0], False),
-                                         "steady_bf16": arm([40.1, 29.7], True)}}))
+    path.write_text(
+        json.dumps(
+            {"arms": {"steady": arm([40.0, 30.0], False), "steady_bf16": arm([40.1, 29.7],
+                                                                             True)}}))
     arms = manifolds.training_comparison(path)
     sigmas, diff = manifolds.bf16_difference(arms)
     assert sigmas.tolist() == [0.01, 0.04] and np.allclose(diff, [0.1, -0.3])
@@ -217,14 +225,13 @@ def scorecard_inputs(n_disks=8, n_eval=32, d=16):
     rng = np.random.default_rng(0)
     sigmas = np.array([0.01, 0.02, 0.04, 0.08])
     slope_line = manifolds.input_psnr(sigmas) * 0.8 + 10
-    return dict(
-        disk_overlaps=rng.uniform(0.2, 0.4, n_disks), disk_slope=0.8,
-        rank_sigmas=[0.01, 0.5], rank_growth=3.0,
-        disk_eigvals=torch.tensor(rng.uniform(0, 1.2, (n_disks, d))).sort(1, True).values,
-        disk_shortfall=1.5, n_eval=n_eval, ray_cosine=0.05,
-        cone_overlaps=rng.uniform(0.5, 0.8, 4), cone_overlap3=0.9, psnr_sigmas=sigmas,
-        disk_psnr=slope_line[:, None] + rng.normal(0, 1, (4, n_eval)),
-        disk_at_sigma=rng.normal(30, 2, n_eval))
+    return dict(disk_overlaps=rng.uniform(0.2, 0.4,
+                                          n_disks), disk_slope=0.8, rank_sigmas=[0.01, 0.5],
+                rank_growth=3.0, disk_eigvals=torch.tensor(rng.uniform(0, 1.2, (n_disks, d))).sort(
+                    1, True).values, disk_shortfall=1.5, n_eval=n_eval, ray_cosine=0.05,
+                cone_overlaps=rng.uniform(0.5, 0.8, 4), cone_overlap3=0.9, psnr_sigmas=sigmas,
+                disk_psnr=slope_line[:, None] + rng.normal(0, 1, (4, n_eval)),
+                disk_at_sigma=rng.normal(30, 2, n_eval))
 
 
 def test_scorecard_rows_carry_intervals_over_the_images_they_average():
@@ -252,5 +259,7 @@ def test_scorecard_rows_carry_intervals_over_the_images_they_average():
     assert rows["Fig5.disk_rank_growth"].get("interval") is None  # reported only
     without = manifolds.scorecard_measurements(
         names, **{**inputs, "disk_psnr": None, "disk_at_sigma": None})
-    assert [r.get("interval") for r in without if r["id"] in (
-        "Fig5.disk_psnr_slope", "Fig5.disk_gain_shortfall_dB")] == [None, None]
+    assert [
+        r.get("interval") for r in without
+        if r["id"] in ("Fig5.disk_psnr_slope", "Fig5.disk_gain_shortfall_dB")
+    ] == [None, None]

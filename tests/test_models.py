@@ -30,8 +30,8 @@ def small_models():
 def test_denoiser_is_positively_homogeneous(model):
     y = torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(1))
     for a in (0.1, 3.0, 17.0):
-        torch.testing.assert_close(denoise(model, a * y), a * denoise(model, y),
-                                   rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(denoise(model, a * y), a * denoise(model, y), rtol=1e-5,
+                                   atol=1e-6)
 
 
 @pytest.mark.parametrize("model", small_models(), ids=["unet1", "unet2", "bfcnn"])
@@ -39,14 +39,14 @@ def test_denoiser_equals_its_jacobian_times_input(model):
     y = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(2)).double()
     model = model.double()
     f = lambda v: denoise(model, v)
-    out, jy = torch.func.jvp(f, (y,), (y,))
+    out, jy = torch.func.jvp(f, (y, ), (y, ))
     assert ((out - jy).norm() / out.norm()).item() < 1e-4
 
 
 def test_a_bias_would_break_homogeneity():
     """The homogeneity check above can fail: the same net with one bias does not pass it."""
     model = small_models()[0]
-    model.encoder[0][0].bias = torch.nn.Parameter(torch.full((8,), 0.1))
+    model.encoder[0][0].bias = torch.nn.Parameter(torch.full((8, ), 0.1))
     y = torch.rand(1, 1, 16, 16)
     assert not torch.allclose(denoise(model, 3 * y), 3 * denoise(model, y), rtol=1e-4)
 

@@ -15,9 +15,11 @@ def load_tool():
 
 
 def notebook(path, *cells):
-    path.write_text(json.dumps({"cells": [
-        {"cell_type": kind, "id": f"c{i}", "source": text.splitlines(keepends=True)}
-        for i, (kind, text) in enumerate(cells)]}))
+    path.write_text(
+        json.dumps({
+            "cells": [{"cell_type": kind, "id": f"c{i}", "source": text.splitlines(keepends=True)}
+                      for i, (kind, text) in enumerate(cells)]
+        }))
     return path
 
 
@@ -32,8 +34,9 @@ def test_export_and_repeats(tmp_path):
     assert [f.name for f in files] == ["01_a.py", "02_b.py"]
     assert files[0].read_text().startswith("# %% cell 1 (c1)\nimport os\ntotal = 0\n")
     assert tool.repeats(files, min_lines=5) == [
-        "same 01_a.py:3-7 ~ 02_b.py:4-8",
-        "shape 01_a.py:3-7 ~ 02_b.py:11-15", "shape 02_b.py:4-8 ~ 02_b.py:11-15"]
+        "same 01_a.py:3-7 ~ 02_b.py:4-8", "shape 01_a.py:3-7 ~ 02_b.py:11-15",
+        "shape 02_b.py:4-8 ~ 02_b.py:11-15"
+    ]
     assert tool.repeats(files, min_lines=6) == []
 
 

@@ -19,12 +19,15 @@ def test_notebooks_exist():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_has_no_outputs(path):
     nb = nbformat.read(path, as_version=4)
-    dirty = [i for i, c in enumerate(nb.cells)
-             if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    dirty = [
+        i for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and (c.outputs or c.execution_count is not None)
+    ]
     assert not dirty, f"{path.name}: cells {dirty} have outputs or execution counts; clear them"
     assert "papermill" not in nb.metadata, f"{path.name} is an executed copy, not a source"
-    injected = [i for i, c in enumerate(nb.cells)
-                if "injected-parameters" in c.metadata.get("tags", [])]
+    injected = [
+        i for i, c in enumerate(nb.cells) if "injected-parameters" in c.metadata.get("tags", [])
+    ]
     assert not injected, f"{path.name}: cells {injected} were injected by papermill"
 
 

@@ -32,8 +32,8 @@ def test_held_out_images_are_the_test_seed():
     assert parts.images.shape == (3, 1, smoke.synthetic_size, smoke.synthetic_size)
     train = synthetic.calpha(3, smoke.synthetic_size, 2.0, synthetic.TRAIN_SEEDS["S1"])
     assert not torch.allclose(parts.images, train)
-    assert torch.equal(parts.images, synthetic.calpha(3, smoke.synthetic_size, 2.0,
-                                                      synthetic.TEST_SEED))
+    assert torch.equal(parts.images,
+                       synthetic.calpha(3, smoke.synthetic_size, 2.0, synthetic.TEST_SEED))
 
 
 def test_identity_denoiser_has_slope_one():
@@ -50,8 +50,7 @@ def test_constant_gain_keeps_the_slope_and_shifts_the_curve():
     halved = optimality.rate_curve(Shrink(), zero, alpha=4.0, seed=2)
     assert halved.slope == pytest.approx(plain.slope, abs=1e-6)
     assert plain.slope == pytest.approx(1.0, abs=0.02)
-    np.testing.assert_allclose(halved.output_psnr - plain.output_psnr, 20 * np.log10(2),
-                               atol=1e-3)
+    np.testing.assert_allclose(halved.output_psnr - plain.output_psnr, 20 * np.log10(2), atol=1e-3)
 
 
 def test_local_slopes_of_a_broken_line():
@@ -76,15 +75,14 @@ def test_participation_counts_occupied_pixels():
     spike[0, 1, 2] = -3.0
     two = torch.zeros(1, 4, 4)
     two[0, 0, 0], two[0, 3, 3] = 1.0, -1.0
-    np.testing.assert_allclose(optimality.participation(torch.cat([flat, spike, two])),
-                               [16, 1, 2])
+    np.testing.assert_allclose(optimality.participation(torch.cat([flat, spike, two])), [16, 1, 2])
 
 
 def test_near_contour_share():
     v = torch.zeros(2, 8, 8)
     v[0, 4, :] = 1.0  # on the contour row
     v[1, 0, :] = 1.0  # four rows away
-    contour = torch.full((8,), 4.0)
+    contour = torch.full((8, ), 4.0)
     np.testing.assert_allclose(optimality.near_contour_share(v, contour, width=2), [1.0, 0.0])
     np.testing.assert_allclose(optimality.near_contour_share(v, contour, width=4), [1.0, 1.0])
 
@@ -99,7 +97,8 @@ def test_linear_denoiser_is_exact_on_a_gaussian_line():
     g = torch.Generator().manual_seed(5)
     direction = torch.randn(16, generator=g, dtype=torch.float64)
     direction /= direction.norm()
-    images = (torch.randn(4000, 1, generator=g, dtype=torch.float64) * direction).reshape(-1, 1, 4, 4)
+    images = (torch.randn(4000, 1, generator=g, dtype=torch.float64) * direction).reshape(
+        -1, 1, 4, 4)
     wiener = optimality.LinearDenoiser(images)
     y = images[:3] + 0.1 * torch.randn(3, 1, 4, 4, generator=g, dtype=torch.float64)
     # the Wiener filter of a 1-D Gaussian: project on the line, shrink by s^2 / (s^2 + sigma^2)
@@ -142,8 +141,8 @@ def test_scorecard_rows_carry_intervals_over_the_test_images():
     assert optimality.below_linear_interval(curve, linear) == tuple(below["interval"])
     stored = optimality.RateCurve(4.0, curve.input_psnr, curve.output_psnr, curve.fit_range,
                                   curve.slope, curve.intercept)  # no per-image values
-    assert optimality.scorecard_measurements({4.0: stored}, {4.0: linear}, {4.0: "c"})[0][
-        "interval"] is None
+    assert optimality.scorecard_measurements({4.0: stored}, {4.0: linear},
+                                             {4.0: "c"})[0]["interval"] is None
 
 
 def test_below_linear_interval_resamples_the_images_in_pairs():

@@ -13,19 +13,25 @@ NB1, NB2, NB99 = ("notebooks/01_a.ipynb", "notebooks/02_b.ipynb", "notebooks/99_
 
 
 def row(id, passed=True, target=">= 0", measured=1.0):
-    return {"id": id, "chapter": "manifolds", "measure": "m", "paper": None, "target": target,
-            "measured": measured, "profile": "book", "pass": passed, "checkpoints": []}
+    return {
+        "id": id, "chapter": "manifolds", "measure": "m", "paper": None, "target": target,
+        "measured": measured, "profile": "book", "pass": passed, "checkpoints": []
+    }
 
 
 def run_record(profile="book", seconds=None, **extra):
-    return {"profile": profile, "device": "cpu", "seconds": seconds or {}, "status": "ok",
-            "git_commit": "0123456789abcdef", "date": "2025-01-02 03:04 UTC",
-            "machine": "x86_64, 2 cpus", "data_dir": "/secret/data/folder", **extra}
+    return {
+        "profile": profile, "device": "cpu", "seconds": seconds or {}, "status": "ok",
+        "git_commit": "0123456789abcdef", "date": "2025-01-02 03:04 UTC", "machine":
+        "x86_64, 2 cpus", "data_dir": "/secret/data/folder", **extra
+    }
 
 
 def manifest_entry(wall=3600.0, steps=100, planned=100, machine="x86_64, 8 cpus, torch threads 2"):
-    return {"steps": steps, "wall_time_s": wall, "machine": machine,
-            "config": {"steps": planned}, "versions": {"torch": "2.0", "python": "3.11"}}
+    return {
+        "steps": steps, "wall_time_s": wall, "machine": machine, "config": {"steps": planned},
+        "versions": {"torch": "2.0", "python": "3.11"}
+    }
 
 
 def table_lines(text: str) -> list[str]:
@@ -38,10 +44,15 @@ def sentences(text: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- summary
-SUMMARY_ROWS = [row("Fig1.a"), row("Fig1.b"),  # reproduced
-                row("Fig5.x", passed=False, target=">= 0.8", measured=0.27), row("Fig5.y"),
-                row("Fig19.first_eigvec", passed=False, target=">= 0.9", measured=0.04),
-                row("check.homogeneity"), row("beyond.z", passed=None, target=None)]
+SUMMARY_ROWS = [
+    row("Fig1.a"),
+    row("Fig1.b"),  # reproduced
+    row("Fig5.x", passed=False, target=">= 0.8", measured=0.27),
+    row("Fig5.y"),
+    row("Fig19.first_eigvec", passed=False, target=">= 0.9", measured=0.04),
+    row("check.homogeneity"),
+    row("beyond.z", passed=None, target=None)
+]
 
 
 def test_summary_states_the_verdicts_and_reasons_from_the_rows():
@@ -83,20 +94,22 @@ def test_summary_without_rows_and_at_smoke():
 def test_figure_labels_group_by_kind():
     by_key = {f.key: f for f in fg.FIGURES}
     assert pages._labels([by_key["Fig6"]]) == "Figure 6"
-    assert pages._labels([by_key[k] for k in ("Fig6", "Fig7", "Fig8", "Table1")]) == (
-        "Figures 6, 7 and 8, and Table 1")
+    assert pages._labels([by_key[k] for k in ("Fig6", "Fig7", "Fig8", "Table1")
+                          ]) == ("Figures 6, 7 and 8, and Table 1")
 
 
 # ---------------------------------------------------------------------------- run records
 def test_earlier_times_carry_what_this_run_did_not_execute():
-    previous = run_record(seconds={NB1: 10.0, NB2: 20.0}, substituted={NB2: "smoke"},
-                          git_commit="abcdef0123",
+    previous = run_record(seconds={NB1: 10.0, NB2:
+                                   20.0}, substituted={NB2: "smoke"}, git_commit="abcdef0123",
                           earlier_seconds={NB99: {"seconds": 3.0, "git_commit": "fedcba9"}})
     record = run_record(seconds={NB1: 11.0})
     earlier = pages.earlier_times(record, previous)
     assert set(earlier) == {NB2, NB99}
-    assert earlier[NB2] == {"seconds": 20.0, "git_commit": "abcdef0123",
-                            "date": "2025-01-02 03:04 UTC", "ran_at": "smoke"}
+    assert earlier[NB2] == {
+        "seconds": 20.0, "git_commit": "abcdef0123", "date": "2025-01-02 03:04 UTC", "ran_at":
+        "smoke"
+    }
     assert earlier[NB99]["git_commit"] == "fedcba9"  # carried on from an older run
     assert pages.earlier_times(record, None) == {}
 
@@ -155,10 +168,13 @@ def test_a_paper_run_shows_both_other_profiles():
 
 
 def test_training_totals_leave_out_what_is_not_recorded():
-    manifest = {"a": manifest_entry(7200.0, machine="x86_64, 2 cpus, torch threads 1, "
-                                                    "2 processes (torchrun)"),
-                "b": manifest_entry(3600.0, machine="somewhere"),
-                "c": {**manifest_entry(), "wall_time_s": None}}
+    manifest = {
+        "a":
+        manifest_entry(7200.0, machine="x86_64, 2 cpus, torch threads 1, "
+                       "2 processes (torchrun)"), "b":
+        manifest_entry(3600.0, machine="somewhere"), "c":
+        {**manifest_entry(), "wall_time_s": None}
+    }
     text = pages.training_summary(manifest)
     assert ("3 shipped models; their training took 3.0 hours of wall time and **4.0 "
             "core-hours**") in text
@@ -166,18 +182,18 @@ def test_training_totals_leave_out_what_is_not_recorded():
     assert "1 do not say how many threads they used" in text
 
 
-@pytest.mark.parametrize("machine, expected", [
-    ("x86_64, 2 cpus, torch threads 1", 1),
-    ("x86_64, 16 cpus, torch threads 8, NVIDIA H200", 8),
-    ("x86_64, 2 cpus, torch threads 2, 4 processes (torchrun)", 8),
-    ("unknown", None), (None, None)])
+@pytest.mark.parametrize("machine, expected",
+                         [("x86_64, 2 cpus, torch threads 1", 1),
+                          ("x86_64, 16 cpus, torch threads 8, NVIDIA H200", 8),
+                          ("x86_64, 2 cpus, torch threads 2, 4 processes (torchrun)", 8),
+                          ("unknown", None), (None, None)])
 def test_cores(machine, expected):
     assert pages.cores(machine) == expected
 
 
 def test_duration():
-    assert [pages.duration(s) for s in (3.44, 99.9, 100, 5999, 6000, None)] == [
-        "3.4 s", "99.9 s", "1.7 min", "100.0 min", "1.67 h", "—"]
+    assert [pages.duration(s) for s in (3.44, 99.9, 100, 5999, 6000, None)
+            ] == ["3.4 s", "99.9 s", "1.7 min", "100.0 min", "1.67 h", "—"]
 
 
 def test_build_footer_is_escaped_html():

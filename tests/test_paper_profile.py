@@ -9,7 +9,10 @@ from diffgen_utils.train import loss_fn
 
 def test_every_paper_model_builds_and_takes_one_step():
     profile = config.get_profile("paper")
-    configs = {zoo.spec(name, profile, with_data=False).config for name in families.model_names(profile)}
+    configs = {
+        zoo.spec(name, profile, with_data=False).config
+        for name in families.model_names(profile)
+    }
     architectures = {(c.arch, c.blocks, c.width, c.size) for c in configs}
     # the paper's 80x80 network, and the 40x40 one of Fig 15 (Table 1)
     assert architectures == {("unet", 3, 64, 80), ("unet", 2, 64, 40)}

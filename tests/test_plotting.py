@@ -53,9 +53,11 @@ def test_table_in_a_notebook_shows_html_and_plain_text():
 def test_network_table_says_whether_the_network_covers_the_image():
     from diffgen_utils.config import TrainConfig
 
-    text = plotting.network_table({"small": TrainConfig("x", 20, 1, blocks=1, width=32, steps=10,
-                                                        batch=8),
-                                   "deep": TrainConfig("x", 20, 1, blocks=2, width=32)})
+    text = plotting.network_table({
+        "small":
+        TrainConfig("x", 20, 1, blocks=1, width=32, steps=10, batch=8), "deep":
+        TrainConfig("x", 20, 1, blocks=2, width=32)
+    })
     assert isinstance(text, plotting.Table) and "<table" in text._repr_html_()
     small, deep = text.splitlines()[1:]
     assert "18x18" in small and " no " in small and "91,904" in small and small.endswith("80")
@@ -92,7 +94,7 @@ def test_running_geomean():
     v = np.full(50, 0.1)
     assert np.allclose(plotting.running_geomean(v), 0.1)
     out = plotting.running_geomean(np.geomspace(1, 1e-3, 60), window=5)
-    assert out.shape == (60,) and np.all(np.diff(out) <= 1e-12)
+    assert out.shape == (60, ) and np.all(np.diff(out) <= 1e-12)
 
 
 def test_plot_decay():
@@ -179,8 +181,9 @@ def test_image_grid_fits_the_column_and_wraps():
 
 def test_training_figure_and_convergence_table():
     from types import SimpleNamespace
-    hist = [{"step": s, "sigmas": [0.01, 0.04, 0.5], "test_psnr": [30 + s / 10, 25, 15],
-             "lr": 1e-3} for s in (10, 20, 40)]
+    hist = [{
+        "step": s, "sigmas": [0.01, 0.04, 0.5], "test_psnr": [30 + s / 10, 25, 15], "lr": 1e-3
+    } for s in (10, 20, 40)]
     net = SimpleNamespace(name="m", history=hist, config=SimpleNamespace(batch=4, lr=1e-3))
     fig = plotting.training_figure({"k": net, "l": net}, (0.01, 0.35),
                                    optimum=lambda key, sigmas: [40.0] * len(sigmas))
@@ -188,7 +191,7 @@ def test_training_figure_and_convergence_table():
     assert plotting.figure_problems(fig) == []
     plt.close(fig)
     table = plotting.convergence_table([net], (0.01, 0.35))
-    (row,) = table.cells
+    (row, ) = table.cells
     assert row[:2] == ["m", "no"] and row[2] == "+2.00" and row[4] == "20-40"
 
 
@@ -207,8 +210,10 @@ def test_chapter_figures_fit_the_column():
     from diffgen_utils.chapters import manifolds, optimality
 
     x = np.arange(0.0, 45.01, 2.5)
-    curves = {a: optimality.RateCurve(a, x, 0.8 * x + 5, (10.0, 40.0), 0.8, 5.0)
-              for a in (1.0, 2.0, 3.0, 4.0, 5.0)}
+    curves = {
+        a: optimality.RateCurve(a, x, 0.8 * x + 5, (10.0, 40.0), 0.8, 5.0)
+        for a in (1.0, 2.0, 3.0, 4.0, 5.0)
+    }
     linear = {a: optimality.RateCurve(a, x, 0.7 * x + 6, (10.0, 40.0), 0.7, 6.0) for a in curves}
     fig = optimality.rate_figure(curves, linear)
     assert len(fig.axes) == 6 and not fig.axes[5].axison and fig.axes[5].get_legend()

@@ -33,9 +33,10 @@ parts:
 def _notebook(path, *sources):
     params = new_code_cell('profile = "book"\ndevice = "cpu"', metadata={"tags": ["parameters"]})
     cells = [new_markdown_cell(f"# {path.stem}"), params] + [new_code_cell(s) for s in sources]
-    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",
-                                                            "display_name": "Python 3",
-                                                            "language": "python"}})
+    nb = new_notebook(
+        cells=cells, metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        })
     nbformat.write(nb, path)
 
 
@@ -48,12 +49,12 @@ def book(tmp_path):
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
     (nbs / "helper.txt").write_text("data next to the notebooks\n")
-    _notebook(nbs / "01_good.ipynb",
-              "import os, pathlib\n"
-              "print(profile, device, os.environ['DIFFGEN_BATCH'], pathlib.Path('helper.txt').exists())",
-              "from diffgen_utils.book import scorecard\n"
-              "scorecard.record('G.one', chapter='01', measure='one', measured=1.0,\n"
-              "                 profile=profile, target='>= 0')")
+    _notebook(
+        nbs / "01_good.ipynb", "import os, pathlib\n"
+        "print(profile, device, os.environ['DIFFGEN_BATCH'], pathlib.Path('helper.txt').exists())",
+        "from diffgen_utils.book import scorecard\n"
+        "scorecard.record('G.one', chapter='01', measure='one', measured=1.0,\n"
+        "                 profile=profile, target='>= 0')")
     _notebook(nbs / "02_bad.ipynb", "x = 1", "raise ValueError('boom')", "print('never')")
     return tmp_path
 
@@ -78,10 +79,12 @@ def test_good_notebook_executes_into_staging(book):
     assert 'profile = "smoke"' in injected[0].source
     defaults = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(defaults) == 1 and "remove-cell" in defaults[0].metadata["tags"]
-    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    printed = "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "smoke cpu 1 True" in printed
     assert (book / "notebooks" / "01_good.ipynb").read_bytes() == source  # source untouched
-    assert (staged / "notebooks" / "helper.txt").exists() and (staged / "book" / "intro.md").exists()
+    assert (staged / "notebooks" / "helper.txt").exists() and (staged / "book" /
+                                                               "intro.md").exists()
     card = json.loads((book / "_build" / "scorecard.json").read_text())
     assert [(r["id"], r["profile"], r["pass"]) for r in card] == [("G.one", "smoke", True)]
     assert json.loads((book / "_build" / "run.json").read_text())["profile"] == "smoke"
@@ -129,9 +132,9 @@ def test_unknown_prefix_is_a_usage_error(book, capsys):
 @pytest.mark.slow
 def test_full_run_builds_the_book(book):
     """The one test that runs jupyter-book (a few seconds here; up to ~30 s on a busy machine)."""
-    (book / "_toc.yml").write_text(TOC.replace("      - file: notebooks/02_bad\n", "")
-                                   + "  - caption: About\n    chapters:\n"
-                                     "      - file: book/run_cost\n")
+    (book / "_toc.yml").write_text(
+        TOC.replace("      - file: notebooks/02_bad\n", "") + "  - caption: About\n    chapters:\n"
+        "      - file: book/run_cost\n")
     (book / "_build").mkdir()
     (book / "_build" / "FAILED").write_text("an earlier failure")
     assert run.main(["--profile", "smoke"], root=book) == 0
@@ -156,12 +159,16 @@ def test_run_writes_the_cost_page_and_the_footer(book):
     build = book / "_build"
     (build / "runs").mkdir(parents=True)
     good, bad = "notebooks/01_good.ipynb", "notebooks/02_bad.ipynb"
-    (build / "run.json").write_text(json.dumps(
-        {"profile": "book", "seconds": {good: 4.0}, "status": "ok", "git_commit": "b" * 40,
-         "date": "2025-01-01 00:00 UTC", "data_dir": "/machine/path/data"}))
-    (build / "runs" / "smoke.json").write_text(json.dumps(
-        {"profile": "smoke", "seconds": {good: 1.0, bad: 12.0}, "status": "failed",
-         "git_commit": "a" * 40, "date": "2024-12-01 00:00 UTC"}))
+    (build / "run.json").write_text(
+        json.dumps({
+            "profile": "book", "seconds": {good: 4.0}, "status": "ok", "git_commit": "b" * 40,
+            "date": "2025-01-01 00:00 UTC", "data_dir": "/machine/path/data"
+        }))
+    (build / "runs" / "smoke.json").write_text(
+        json.dumps({
+            "profile": "smoke", "seconds": {good: 1.0, bad: 12.0}, "status": "failed",
+            "git_commit": "a" * 40, "date": "2024-12-01 00:00 UTC"
+        }))
     config = (book / "_config.yml").read_text()
 
     record = run.run_book("smoke", [good], "cpu", build=False, root=book)
@@ -173,7 +180,8 @@ def test_run_writes_the_cost_page_and_the_footer(book):
     assert record["date"] in page and "/machine/path" not in page
     saved = json.loads((build / "runs" / "smoke.json").read_text())
     assert saved["seconds"] == record["seconds"] and saved["earlier_seconds"][bad] == {
-        "seconds": 12.0, "git_commit": "a" * 40, "date": "2024-12-01 00:00 UTC", "ran_at": None}
+        "seconds": 12.0, "git_commit": "a" * 40, "date": "2024-12-01 00:00 UTC", "ran_at": None
+    }
     footer = run.yaml.safe_load((build / "source" / "_config.yml").read_text())["html"]
     assert footer["extra_footer"].startswith('<p class="diffgen-build">Built from commit')
     assert record["date"] in footer["extra_footer"]
@@ -190,8 +198,10 @@ def test_scorecard_page_runs_last():
 
 
 def _row(id, passed=True, chapter="01"):
-    return {"id": id, "chapter": chapter, "measure": "m", "paper": None, "target": ">= 0",
-            "measured": 1.0, "profile": "book", "pass": passed, "checkpoints": []}
+    return {
+        "id": id, "chapter": chapter, "measure": "m", "paper": None, "target": ">= 0", "measured":
+        1.0, "profile": "book", "pass": passed, "checkpoints": []
+    }
 
 
 def test_book_run_fails_on_scorecard_regressions(book, capsys, monkeypatch):
@@ -199,7 +209,7 @@ def test_book_run_fails_on_scorecard_regressions(book, capsys, monkeypatch):
     scorecard page (99) of the repository executed after it."""
     monkeypatch.setattr(run.data, "has_faces", lambda name="celeba": True)
     (book / "_toc.yml").write_text(TOC + "  - caption: Scorecard\n    chapters:\n"
-                                         "      - file: notebooks/99_scorecard\n")
+                                   "      - file: notebooks/99_scorecard\n")
     page = nbformat.read(run.REPO_ROOT / run.SCORECARD_NOTEBOOK, as_version=4)
     nbformat.write(page, book / run.SCORECARD_NOTEBOOK)
     card = book / "_build" / "scorecard" / "book"
@@ -207,8 +217,13 @@ def test_book_run_fails_on_scorecard_regressions(book, capsys, monkeypatch):
     (card / "01.json").write_text(json.dumps([_row("G.stale")]))  # replaced by the re-run
     (card / "03.json").write_text(json.dumps([_row("C.kept", chapter="03")]))  # not run: stays
     (book / "scorecard").mkdir()
-    baseline = [_row("G.one"), _row("G.lost"), _row("G.miss", False, "03"),
-                _row("C.kept", chapter="03"), _row("D.notrun", chapter="04")]
+    baseline = [
+        _row("G.one"),
+        _row("G.lost"),
+        _row("G.miss", False, "03"),
+        _row("C.kept", chapter="03"),
+        _row("D.notrun", chapter="04")
+    ]
     (book / "scorecard" / "book.json").write_text(json.dumps(baseline))
 
     assert run.main(["--profile", "book", "--notebooks", "01", "--no-build"], root=book) == 1
@@ -217,9 +232,12 @@ def test_book_run_fails_on_scorecard_regressions(book, capsys, monkeypatch):
     assert [r["id"] for r in rows] == ["G.one", "C.kept"]
     assert "scorecard: 2 rows (2 pass / 0 fail / 0 reported; chapters 01, 03)" in out
     assert "not run: 1 (04/D.notrun)" in out
-    regressions = ["01/G.lost: gone (in the baseline, not recorded now)",
-                   "03/G.miss: gone (in the baseline, not recorded now)",  # failed there too
-                   "chapter 01: 1 row, 2 in the baseline", "chapter 03: 1 row, 2 in the baseline"]
+    regressions = [
+        "01/G.lost: gone (in the baseline, not recorded now)",
+        "03/G.miss: gone (in the baseline, not recorded now)",  # failed there too
+        "chapter 01: 1 row, 2 in the baseline",
+        "chapter 03: 1 row, 2 in the baseline"
+    ]
     for text in (err, (book / "_build" / "FAILED").read_text()):
         assert "scorecard regressions" in text and all(r in text for r in regressions)
         assert "G.one" not in text and "D.notrun" not in text
@@ -229,8 +247,9 @@ def test_book_run_fails_on_scorecard_regressions(book, capsys, monkeypatch):
     # the scorecard page ran last and shows this run's rows
     assert record["notebooks"] == ["notebooks/01_good.ipynb", run.SCORECARD_NOTEBOOK]
     shown = nbformat.read(book / "_build" / "source" / run.SCORECARD_NOTEBOOK, as_version=4)
-    html = "".join(o.get("data", {}).get("text/html", "") for c in shown.cells
-                   if c.cell_type == "code" for o in c.outputs)
+    html = "".join(
+        o.get("data", {}).get("text/html", "") for c in shown.cells if c.cell_type == "code"
+        for o in c.outputs)
     assert '<a href="01_good.html">01 01_good</a>' in html and "G.<wbr>one" in html
     assert "✓" in html
     assert "Chapter 03" in html and "stale" not in html
@@ -256,8 +275,7 @@ def test_update_baseline_needs_a_finished_book_run(book, capsys):
     assert not (book / "scorecard").exists()
 
 
-def test_book_run_without_face_data_runs_face_chapters_on_the_stand_in(book, capsys,
-                                                                        monkeypatch):
+def test_book_run_without_face_data_runs_face_chapters_on_the_stand_in(book, capsys, monkeypatch):
     """A chapter that needs faces runs at smoke on the stand-in, with a note and no rows; the
     gate compares only the chapters that recorded rows."""
     monkeypatch.setattr(run.data, "has_faces", lambda name="celeba": False)
@@ -284,12 +302,12 @@ def test_book_run_without_face_data_runs_face_chapters_on_the_stand_in(book, cap
 def test_plan_chapter_decides_before_the_chapter_runs(monkeypatch):
     monkeypatch.setattr(run.data, "has_faces", lambda name="celeba": name == "celeba")
     assert run.plan_chapter({}, "book") == run.ChapterPlan("book")
-    assert run.plan_chapter({"data": ["celeba"]}, "smoke") == run.ChapterPlan(
-        "smoke", [run.SMOKE_NOTE])
+    assert run.plan_chapter({"data": ["celeba"]},
+                            "smoke") == run.ChapterPlan("smoke", [run.SMOKE_NOTE])
     plan = run.plan_chapter({"data": ["fer2013"]}, "paper")  # paper trains on the stand-in
     assert plan.profile == "paper" and not plan.scorecard and "No fer2013 data" in plan.notes[0]
-    monkeypatch.setattr(run.zoo, "missing", lambda names, p: {names[0]: "missing",
-                                                              names[1]: "at step 5 of 10"})
+    monkeypatch.setattr(run.zoo, "missing",
+                        lambda names, p: {names[0]: "missing", names[1]: "at step 5 of 10"})
     with pytest.raises(run.ModelsMissing) as failure:
         run.plan_chapter({"families": ["manifolds"]}, "book")
     assert "disks-N20000: missing\n  ray-N20000: at step 5 of 10" in str(failure.value)
@@ -315,13 +333,14 @@ def test_kernels_import_the_runners_package(book, tmp_path, monkeypatch):
     decoy.mkdir(parents=True)
     (decoy / "__init__.py").write_text("")
     monkeypatch.setenv("PYTHONPATH", str(decoy.parent))
-    _notebook(book / "notebooks" / "01_good.ipynb",
-              "import diffgen_utils, pathlib\n"
-              "print('PKG', pathlib.Path(diffgen_utils.__file__).parent)")
+    _notebook(
+        book / "notebooks" / "01_good.ipynb", "import diffgen_utils, pathlib\n"
+        "print('PKG', pathlib.Path(diffgen_utils.__file__).parent)")
     run.run_book("smoke", ["notebooks/01_good.ipynb"], "cpu", build=False, root=book)
     out = nbformat.read(book / "_build" / "source" / "notebooks" / "01_good.ipynb", as_version=4)
-    printed = "".join(o.get("text", "") for c in out.cells if c.cell_type == "code"
-                      for o in c.get("outputs", []))
+    printed = "".join(
+        o.get("text", "") for c in out.cells if c.cell_type == "code"
+        for o in c.get("outputs", []))
     assert f"PKG {Path(run.__file__).resolve().parents[1]}" in printed
 
 

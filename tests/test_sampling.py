@@ -42,8 +42,7 @@ class Shrink(torch.nn.Module):
 
 
 def test_sampler_converges_and_records_trajectories():
-    out = sample(Shrink(), [0, 1], shape=(1, 4, 4), init_mean=0.0, record_every=5,
-                 progress=False)
+    out = sample(Shrink(), [0, 1], shape=(1, 4, 4), init_mean=0.0, record_every=5, progress=False)
     assert out.converged.all()
     assert out.sigmas[0][-1] <= 0.05 < out.sigmas[0][-2]
     traj = out.trajectories[0]

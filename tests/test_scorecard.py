@@ -11,9 +11,10 @@ from diffgen_utils.book import scorecard as sc
 
 
 def row(id, chapter="02", passed=True, **kw):
-    base = {"id": id, "chapter": chapter, "measure": f"measure {id}", "paper": None,
-            "target": ">= 0", "measured": 1.0, "profile": "book", "pass": passed,
-            "checkpoints": []}
+    base = {
+        "id": id, "chapter": chapter, "measure": f"measure {id}", "paper": None, "target": ">= 0",
+        "measured": 1.0, "profile": "book", "pass": passed, "checkpoints": []
+    }
     return {**base, **kw}
 
 
@@ -52,9 +53,10 @@ def test_record_without_scorecard_dir_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     r = sc.record("A.x", chapter="02", measure="gap (dB)", measured=6, profile="book",
                   target=">= 5", paper="large", checkpoints=["m1"])
-    assert r == {"id": "A.x", "chapter": "02", "measure": "gap (dB)", "paper": "large",
-                 "target": ">= 5", "measured": 6.0, "profile": "book", "pass": True,
-                 "checkpoints": ["m1"]}
+    assert r == {
+        "id": "A.x", "chapter": "02", "measure": "gap (dB)", "paper": "large", "target": ">= 5",
+        "measured": 6.0, "profile": "book", "pass": True, "checkpoints": ["m1"]
+    }
     assert list(tmp_path.iterdir()) == []
 
 
@@ -110,10 +112,13 @@ def test_counts_and_summary():
     assert sc.summary(rows) == "2 pass / 1 fail / 1 reported"
 
 
-BASELINE = [row("kept"), row("miss", passed=False, target=">= 2"),
-            row("fixed", passed=False, target=">= 2", measured=1.0),
-            row("reported", passed=None, target=None, measured=0.5),
-            row("other", chapter="05")]
+BASELINE = [
+    row("kept"),
+    row("miss", passed=False, target=">= 2"),
+    row("fixed", passed=False, target=">= 2", measured=1.0),
+    row("reported", passed=None, target=None, measured=0.5),
+    row("other", chapter="05")
+]
 
 
 def test_compare_an_unchanged_run_and_a_new_row_pass():
@@ -128,9 +133,13 @@ def test_compare_an_unchanged_run_and_a_new_row_pass():
 
 
 def test_compare_lists_fixed_rows_and_drifted_reported_values_without_failing():
-    current = [row("kept"), row("miss", passed=False, target=">= 2"),
-               row("fixed", target=">= 2", measured=3.0),
-               row("reported", passed=None, target=None, measured=0.75), row("other", chapter="05")]
+    current = [
+        row("kept"),
+        row("miss", passed=False, target=">= 2"),
+        row("fixed", target=">= 2", measured=3.0),
+        row("reported", passed=None, target=None, measured=0.75),
+        row("other", chapter="05")
+    ]
     result = sc.compare(BASELINE, current)
     assert result.ok
     assert result.fixed == ["02/fixed"]
@@ -150,14 +159,18 @@ def test_compare_fails_on_any_gone_row(passed):
 def test_compare_fails_on_a_changed_target():
     loosened = [r if r["id"] != "kept" else row("kept", target=">= -1") for r in BASELINE]
     assert sc.compare(BASELINE, loosened).regressions == [
-        "02/kept: target changed ('>= 0' in the baseline, '>= -1' now)"]
+        "02/kept: target changed ('>= 0' in the baseline, '>= -1' now)"
+    ]
     # a target given to a reported-only row, or taken from a passing one, is a change too
     targeted = [row("r", passed=True, target=">= 0")]
     assert sc.compare([row("r", passed=None, target=None)], targeted).regressions == [
-        "02/r: target changed (None in the baseline, '>= 0' now)"]
+        "02/r: target changed (None in the baseline, '>= 0' now)"
+    ]
     untargeted = sc.compare([row("r")], [row("r", passed=None, target=None)]).regressions
-    assert untargeted == ["02/r: target changed ('>= 0' in the baseline, None now); passed, "
-                          "reported only now (measured 1, target None)"]
+    assert untargeted == [
+        "02/r: target changed ('>= 0' in the baseline, None now); passed, "
+        "reported only now (measured 1, target None)"
+    ]
 
 
 @pytest.mark.parametrize("measured, shown", [(math.nan, "nan"), (None, "None")])
@@ -167,10 +180,12 @@ def test_compare_fails_on_an_unmeasured_row(measured, shown):
     # a new row too, and a failing row stays one entry with both reasons
     new = BASELINE + [row("new", passed=None, target=None, measured=measured)]
     assert sc.compare(BASELINE, new).regressions == [f"02/new: measured {shown} (a new row)"]
-    broke = [r if r["id"] != "kept" else row("kept", passed=False, measured=measured)
-             for r in BASELINE]
+    broke = [
+        r if r["id"] != "kept" else row("kept", passed=False, measured=measured) for r in BASELINE
+    ]
     assert sc.compare(BASELINE, broke).regressions == [
-        f"02/kept: measured {shown}; passed, fails now (measured {shown}, target >= 0)"]
+        f"02/kept: measured {shown}; passed, fails now (measured {shown}, target >= 0)"
+    ]
 
 
 def test_compare_fails_on_a_chapter_with_fewer_rows():
@@ -178,15 +193,17 @@ def test_compare_fails_on_a_chapter_with_fewer_rows():
     current = [r for r in baseline if r["id"] != "extra"]
     assert sc.compare(baseline, current).regressions == [
         "05/extra: gone (in the baseline, not recorded now)",
-        "chapter 05: 1 row, 2 in the baseline"]
+        "chapter 05: 1 row, 2 in the baseline"
+    ]
     # every row of a chapter gone, in a run of all chapters
     result = sc.compare(baseline, [r for r in baseline if r["chapter"] != "05"])
     assert result.regressions[-1] == "chapter 05: 0 rows, 2 in the baseline"
 
 
 def test_compare_fails_on_a_row_that_passed_and_fails_now():
-    broke = [r if r["id"] != "kept" else row("kept", passed=False, measured=-1.0)
-             for r in BASELINE]
+    broke = [
+        r if r["id"] != "kept" else row("kept", passed=False, measured=-1.0) for r in BASELINE
+    ]
     result = sc.compare(BASELINE, broke)
     assert result.regressions == ["02/kept: passed, fails now (measured -1, target >= 0)"]
     assert not result.ok and "02/kept: passed, fails now" in result.report()
@@ -201,7 +218,8 @@ def test_compare_of_a_subset_run_leaves_chapters_that_did_not_run():
     for chapters in ({"02", "05"}, None):
         assert sc.compare(BASELINE, current, chapters).regressions == [
             "05/other: gone (in the baseline, not recorded now)",
-            "chapter 05: 0 rows, 1 in the baseline"]
+            "chapter 05: 0 rows, 1 in the baseline"
+        ]
 
 
 def test_write_json_is_atomic_and_leaves_no_temporary_file(tmp_path, monkeypatch):
@@ -232,10 +250,12 @@ def _finished_run(root, face_data, rows):
     return run
 
 
-@pytest.mark.parametrize("face_data, message", [
-    (False, "had no face data (no CelebA images in /nowhere/celeba80)"),
-    (None, "does not record whether it had face data"),  # a record from before face_data
-])
+@pytest.mark.parametrize(
+    "face_data, message",
+    [
+        (False, "had no face data (no CelebA images in /nowhere/celeba80)"),
+        (None, "does not record whether it had face data"),  # a record from before face_data
+    ])
 def test_update_baseline_refuses_a_run_without_face_data(tmp_path, face_data, message):
     run = _finished_run(tmp_path, face_data, [row("a")])
     with pytest.raises(run.RunFailed, match="set DIFFGEN_DATA to the data folder") as err:
@@ -245,8 +265,8 @@ def test_update_baseline_refuses_a_run_without_face_data(tmp_path, face_data, me
 
 
 def test_update_baseline_refuses_unmeasured_rows_and_writes_a_run_with_face_data(tmp_path):
-    run = _finished_run(tmp_path, True, [row("a"), row("b", passed=None, target=None,
-                                                          measured=math.nan)])
+    run = _finished_run(tmp_path, True,
+                        [row("a"), row("b", passed=None, target=None, measured=math.nan)])
     with pytest.raises(run.RunFailed, match="NaN or None.*02/b"):
         run.update_baseline("book", root=tmp_path)
     rows = [row("a"), row("b", passed=None, target=None)]
@@ -257,8 +277,8 @@ def test_update_baseline_refuses_unmeasured_rows_and_writes_a_run_with_face_data
 
 
 def test_text_table():
-    rows = [{"id": "F6.x", "paper": None, "target": "<= 1e-4", "measured": 1e-7, "pass": True},
-            {"id": "F3.y", "paper": 1.2, "target": None, "measured": 1.1, "pass": False},
+    rows = [{"id": "F6.x", "paper": None, "target": "<= 1e-4", "measured": 1e-7, "pass":
+             True}, {"id": "F3.y", "paper": 1.2, "target": None, "measured": 1.1, "pass": False},
             {"id": "A1.z", "paper": "about 100", "target": None, "measured": 58.0, "pass": None}]
     table = sc.text_table(rows)
     header, first, second, third = table.splitlines()
@@ -270,9 +290,11 @@ def test_text_table():
 
 
 def test_text_table_shows_as_html_in_a_notebook():
-    rows = [row("Fig5.lambda_9", paper=0.278, target="within 0.0278 of 0.278", measured=0.99,
-                passed=False, measure="lambda <9>"),
-            row("Fig5.disk_rank_growth", passed=None, target=None, measured=166.75)]
+    rows = [
+        row("Fig5.lambda_9", paper=0.278, target="within 0.0278 of 0.278", measured=0.99,
+            passed=False, measure="lambda <9>"),
+        row("Fig5.disk_rank_growth", passed=None, target=None, measured=166.75)
+    ]
     page = sc.text_table(rows)._repr_html_()
     assert page.startswith('<div style="overflow-x:auto">')  # scrolls, never widens the column
     assert page.count("<tr>") == 3 and "✗" in page and "—" in page
@@ -285,17 +307,19 @@ def test_chapter_titles(tmp_path):
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-    nb = new_notebook(cells=[new_code_cell("x = 1"),
-                             new_markdown_cell("Intro\n# Memorization and *generalization*\n")])
+    nb = new_notebook(cells=[
+        new_code_cell("x = 1"),
+        new_markdown_cell("Intro\n# Memorization and *generalization*\n")
+    ])
     nbformat.write(nb, tmp_path / "02_memo.ipynb")
     nbformat.write(new_notebook(cells=[]), tmp_path / "03_empty.ipynb")
     (tmp_path / "notes.ipynb").write_text("{}")
     nbformat.write(new_notebook(cells=[new_markdown_cell("# Harmonic")]),
                    tmp_path / "03_harmonic_bases.ipynb")
     assert sc.chapter_titles(tmp_path) == {
-        "02": ("Memorization and *generalization*", "02_memo.html"),
-        "03": ("03_empty", "03_empty.html"),
-        "harmonic": ("Harmonic", "03_harmonic_bases.html")}  # a declared chapter: its slug
+        "02": ("Memorization and *generalization*", "02_memo.html"), "03":
+        ("03_empty", "03_empty.html"), "harmonic": ("Harmonic", "03_harmonic_bases.html")
+    }  # a declared chapter: its slug
 
 
 def test_format_value():
@@ -308,11 +332,12 @@ def test_format_value():
 
 
 def test_table_html():
-    rows = [row("F1.gap", measure="train - test PSNR <dB>", paper=12.5, target=">= 5",
-                measured=11.04, checkpoints=["celeba-N10-S1", "celeba-N10-S2"]),
-            row("F2.sim", passed=False, target="<= 0.6", measured=0.93,
-                checkpoints=["celeba-N10-S1"]),
-            row("F3.note", chapter="03", passed=None, target=None, paper="qualitative")]
+    rows = [
+        row("F1.gap", measure="train - test PSNR <dB>", paper=12.5, target=">= 5", measured=11.04,
+            checkpoints=["celeba-N10-S1", "celeba-N10-S2"]),
+        row("F2.sim", passed=False, target="<= 0.6", measured=0.93, checkpoints=["celeba-N10-S1"]),
+        row("F3.note", chapter="03", passed=None, target=None, paper="qualitative")
+    ]
     page = sc.table_html(rows, {"02": ("Memorization", "02_memo.html")})
     assert '<a href="02_memo.html">02 Memorization</a>' in page
     assert "Chapter 03" in page  # no title known
@@ -339,8 +364,7 @@ def test_record_files_an_old_id_under_its_new_one_with_its_rules_target(tmp_path
     monkeypatch.setenv("DIFFGEN_SCORECARD_DIR", str(tmp_path))
     r = sc.record("F5.lambda_5", chapter="05", measure="m", measured=0.7, profile="book",
                   paper=0.674)
-    assert (r["id"], r["target"], r["pass"]) == ("Fig5.lambda_5", "within 0.0674 of 0.674",
-                                                 True)
+    assert (r["id"], r["target"], r["pass"]) == ("Fig5.lambda_5", "within 0.0674 of 0.674", True)
     assert [x["id"] for x in json.loads((tmp_path / "05.json").read_text())] == ["Fig5.lambda_5"]
     miss = sc.record("Fig5.lambda_5", chapter="05", measure="m", measured=0.99, profile="book",
                      paper=0.674)
@@ -354,12 +378,16 @@ def test_record_files_an_old_id_under_its_new_one_with_its_rules_target(tmp_path
 
 
 def test_compare_takes_the_baseline_under_the_new_ids():
-    old = [row("F5.tangent_overlap", chapter="05", target="within 0.1 of 1", measured=0.3,
-               passed=False),
-           row("F5.cone_tangent_overlap", chapter="05", target="within 0.1 of 1")]
-    new = [row("Fig5.tangent_overlap", chapter="manifolds", target="within 0.1 of 1",
-               measured=0.3, passed=False),
-           row("Fig20.tangent_overlap", chapter="manifolds", target="within 0.1 of 1")]
+    old = [
+        row("F5.tangent_overlap", chapter="05", target="within 0.1 of 1", measured=0.3,
+            passed=False),
+        row("F5.cone_tangent_overlap", chapter="05", target="within 0.1 of 1")
+    ]
+    new = [
+        row("Fig5.tangent_overlap", chapter="manifolds", target="within 0.1 of 1", measured=0.3,
+            passed=False),
+        row("Fig20.tangent_overlap", chapter="manifolds", target="within 0.1 of 1")
+    ]
     result = sc.compare(old, new, chapters={"manifolds"})
     assert result.ok and result.known_misses == ["manifolds/Fig5.tangent_overlap"]
     assert result.new == [] and result.not_run == []
@@ -367,7 +395,8 @@ def test_compare_takes_the_baseline_under_the_new_ids():
     broke = [new[0], {**new[1], "measured": 0.5, "pass": False}]
     assert sc.compare(old, broke).regressions == [
         "manifolds/Fig20.tangent_overlap: passed, fails now (measured 0.5, target within 0.1 "
-        "of 1)"]
+        "of 1)"
+    ]
 
 
 def test_compare_fails_on_an_old_id_that_no_mapping_knows():
@@ -375,27 +404,33 @@ def test_compare_fails_on_an_old_id_that_no_mapping_knows():
     new = [row("Fig5.tangent_overlap", chapter="manifolds"), row("Fig5.other", "manifolds")]
     assert sc.compare(old, new).regressions == [
         "05/F9.unknown: gone (in the baseline, not recorded now)",
-        "chapter 05: 0 rows, 1 in the baseline"]
+        "chapter 05: 0 rows, 1 in the baseline"
+    ]
 
 
 def test_migrated_keeps_the_measured_value_and_recomputes_the_verdict():
-    old = row("F3.lambda_245", chapter="03", paper=0.51, target=None, passed=None,
-              measured=0.91)
+    old = row("F3.lambda_245", chapter="03", paper=0.51, target=None, passed=None, measured=0.91)
     new = sc.migrated(old)
-    assert (new["id"], new["chapter"], new["target"], new["pass"], new["measured"]) == (
-        "Fig3.lambda_245", "harmonic", "within 0.051 of 0.51", False, 0.91)
+    assert (new["id"], new["chapter"], new["target"], new["pass"],
+            new["measured"]) == ("Fig3.lambda_245", "harmonic", "within 0.051 of 0.51", False,
+                                 0.91)
     kept = sc.migrated(row("F1.gap_N10", chapter="02", target=">= 5", measured=13.0))
     assert (kept["id"], kept["target"], kept["pass"]) == ("Fig1.gap_N10", ">= 5", True)
 
 
 def test_the_headline_counts_claims_apart_from_controls_and_identities():
-    rows = [row("Fig1.gap_N10"), row("Fig2.x", passed=False),
-            row("Fig1.gap_N10_2blocks"), row("Fig2.x_2blocks"),
-            row("check.homogeneity"), row("check.bias_free_identity"),
-            row("check.sampler_steps", passed=None, target=None)]
+    rows = [
+        row("Fig1.gap_N10"),
+        row("Fig2.x", passed=False),
+        row("Fig1.gap_N10_2blocks"),
+        row("Fig2.x_2blocks"),
+        row("check.homogeneity"),
+        row("check.bias_free_identity"),
+        row("check.sampler_steps", passed=None, target=None)
+    ]
     groups = sc.by_kind(rows)
-    assert {k: len(v) for k, v in groups.items()} == {"claim": 2, "control": 2, "identity": 2,
-                                                      "check": 1}
+    assert {k: len(v)
+            for k, v in groups.items()} == {"claim": 2, "control": 2, "identity": 2, "check": 1}
     text = sc.headline_html(rows)
     assert text.startswith("<p><strong>Claims tested on the chapters&#x27; own networks:"
                            "</strong> 2 rows, 1 pass / 1 fail / 0 reported.")
@@ -404,15 +439,17 @@ def test_the_headline_counts_claims_apart_from_controls_and_identities():
 
 
 def test_collect_takes_rows_of_an_earlier_run_under_the_current_ids_and_targets(tmp_path):
-    (tmp_path / "05.json").write_text(json.dumps([
-        row("F5.lambda_5", chapter="05", paper=0.674, target=None, measured=0.35,
-            passed=None)]))
-    (tmp_path / "manifolds.json").write_text(json.dumps([row("Fig19.first_eigvec",
-                                                             chapter="manifolds")]))
+    (tmp_path / "05.json").write_text(
+        json.dumps([
+            row("F5.lambda_5", chapter="05", paper=0.674, target=None, measured=0.35, passed=None)
+        ]))
+    (tmp_path / "manifolds.json").write_text(
+        json.dumps([row("Fig19.first_eigvec", chapter="manifolds")]))
     rows = sc.collect(tmp_path)
     assert [(r["chapter"], r["id"], r["target"], r["pass"]) for r in rows] == [
         ("manifolds", "Fig5.lambda_5", "within 0.0674 of 0.674", False),
-        ("manifolds", "Fig19.first_eigvec", ">= 0", True)]  # rows under new ids: as recorded
+        ("manifolds", "Fig19.first_eigvec", ">= 0", True)
+    ]  # rows under new ids: as recorded
 
 
 # ---------------------------------------------------------------------------- uncertainty
@@ -421,8 +458,8 @@ def test_collect_takes_rows_of_an_earlier_run_under_the_current_ids_and_targets(
 def test_record_stores_an_interval_and_a_spread_only_when_given(tmp_path, monkeypatch):
     folder = tmp_path / "card"
     monkeypatch.setenv("DIFFGEN_SCORECARD_DIR", str(folder))
-    r = sc.record("A.x", chapter="02", measure="m", measured=0.85, profile="book",
-                  target=">= 0.8", interval=(np.float32(0.8), 0.875), spread=np.float64(0.02))
+    r = sc.record("A.x", chapter="02", measure="m", measured=0.85, profile="book", target=">= 0.8",
+                  interval=(np.float32(0.8), 0.875), spread=np.float64(0.02))
     assert r["interval"] == [pytest.approx(0.8), 0.875] and r["spread"] == 0.02
     assert type(r["interval"][0]) is float and type(r["spread"]) is float
     rows = sc.record_all([{"id": "A.y", "measure": "m", "measured": 1.0, "interval": [0, 2]},
@@ -438,8 +475,9 @@ def test_record_stores_an_interval_and_a_spread_only_when_given(tmp_path, monkey
 
 
 def test_collect_keeps_the_uncertainty_and_loads_rows_without_it(tmp_path):
-    (tmp_path / "02.json").write_text(json.dumps(
-        [row("old"), {**row("new"), "interval": [0.5, 1.5], "spread": 0.1, "extra": 1}]))
+    (tmp_path / "02.json").write_text(
+        json.dumps([row("old"), {**row("new"), "interval": [0.5, 1.5], "spread": 0.1, "extra":
+                                 1}]))
     old, new = sc.collect(tmp_path)
     assert list(old) == list(sc.FIELDS)
     assert list(new) == list(sc.FIELDS) + ["interval", "spread"]
@@ -447,11 +485,13 @@ def test_collect_keeps_the_uncertainty_and_loads_rows_without_it(tmp_path):
 
 
 def test_compare_ignores_intervals_and_spreads():
-    baseline = [row("gated"), row("reported", passed=None, target=None, measured=0.5),
-                {**row("moved"), "interval": [0.9, 1.1], "spread": 0.01}]
+    baseline = [
+        row("gated"),
+        row("reported", passed=None, target=None, measured=0.5),
+        {**row("moved"), "interval": [0.9, 1.1], "spread": 0.01}
+    ]
     current = [{**row("gated"), "interval": [0.2, 3.0], "spread": 0.5},
-               {**row("reported", passed=None, target=None, measured=0.5),
-                "interval": [0.1, 0.9]},
+               {**row("reported", passed=None, target=None, measured=0.5), "interval": [0.1, 0.9]},
                row("moved")]  # the interval and spread are gone
     result = sc.compare(baseline, current)
     assert result.ok and result.regressions == [] and result.drifted == []
@@ -471,9 +511,10 @@ def test_interval_text_resolves_the_width():
 
 
 def test_text_table_shows_the_uncertainty_beside_the_value():
-    rows = [{**row("Fig2.pair", target=">= 0.8", measured=0.84762), "interval": [0.7981, 0.8823],
-             "spread": 0.0123},
-            {**row("Fig1.gap", target=">= 5", measured=13.78), "interval": [13.46, 14.12]},
+    rows = [{
+        **row("Fig2.pair", target=">= 0.8", measured=0.84762), "interval": [0.7981, 0.8823],
+        "spread": 0.0123
+    }, {**row("Fig1.gap", target=">= 5", measured=13.78), "interval": [13.46, 14.12]},
             row("check.identity", target="<= 1e-4", measured=2e-7)]
     lines = sc.text_table(rows).splitlines()
     assert lines[1].split()[-5:] == ["0.8476", "[0.80,", "0.88]", "Δ0.012", "✓"]

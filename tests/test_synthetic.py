@@ -8,14 +8,18 @@ import torch
 
 from diffgen_utils import config, families, synthetic as S, zoo
 
-
 GENERATORS = {
-    "calpha": lambda n, seed: S.calpha(n, 16, 2.0, seed),
-    "calpha_paper": lambda n, seed: S.calpha(n, 16, 2.0, seed, variant="paper"),
-    "disks": lambda n, seed: S.disks(n, 16, seed)[0],
-    "ray": lambda n, seed: S.face_ray(torch.rand(16, 16, generator=torch.Generator()
-                                                 .manual_seed(0)), n, seed)[0],
-    "cone": lambda n, seed: S.sinusoid_cone(n, 16, seed)[0],
+    "calpha":
+    lambda n, seed: S.calpha(n, 16, 2.0, seed),
+    "calpha_paper":
+    lambda n, seed: S.calpha(n, 16, 2.0, seed, variant="paper"),
+    "disks":
+    lambda n, seed: S.disks(n, 16, seed)[0],
+    "ray":
+    lambda n, seed: S.face_ray(torch.rand(16, 16, generator=torch.Generator().manual_seed(0)), n,
+                               seed)[0],
+    "cone":
+    lambda n, seed: S.sinusoid_cone(n, 16, seed)[0],
 }
 
 
@@ -36,7 +40,7 @@ def test_seeded_shaped_and_in_range(family):
 def test_pinned_outputs():
     """A change of any generator's output must bump S.SYNTHETIC_VERSION (the zoo's synthetic
     fingerprints hash the recipe, not the images); then update these sums."""
-    sums = [float((GENERATORS[f](64, 0).double() ** 2).sum()) for f in GENERATORS]
+    sums = [float((GENERATORS[f](64, 0).double()**2).sum()) for f in GENERATORS]
     assert sums == pytest.approx([5695.978, 5032.876, 5287.639, 1627.667, 4730.333], abs=0.01), \
         f"generator output changed: bump SYNTHETIC_VERSION and pin {sums}"
 
@@ -85,13 +89,16 @@ def test_calpha_code_variant_edge_sits_on_the_contour():
 
 
 def test_calpha_regularity_orders_smoothness():
+
     def roughness(t):  # mean |second difference| along the last axis
         return float(t.diff(n=2, dim=-1).abs().mean())
 
     contours = [roughness(S.calpha_parts(128, 32, a, 0).contour) for a in (1.0, 2.0, 4.0)]
     assert contours[0] > 2 * contours[1] > 4 * contours[2]
-    backgrounds = [roughness(S.calpha_parts(128, 32, 2.0, 0, background_alpha=b).background1)
-                   for b in (1.0, 2.0, 8.0)]
+    backgrounds = [
+        roughness(S.calpha_parts(128, 32, 2.0, 0, background_alpha=b).background1)
+        for b in (1.0, 2.0, 8.0)
+    ]
     assert backgrounds[0] > backgrounds[1] > backgrounds[2]
     # separate regularities: the contour does not depend on the background's
     a = S.calpha_parts(8, 32, 1.5, 3, background_alpha=8.0)
@@ -130,7 +137,7 @@ def test_disk_tangent_space():
     image = S.disk_image(leaf, size).reshape(-1)
     for v in torch.randn(3, size * size, dtype=torch.float64,
                          generator=torch.Generator().manual_seed(0)):
-        (grad,) = torch.autograd.grad(image, leaf, v, retain_graph=True)
+        (grad, ) = torch.autograd.grad(image, leaf, v, retain_graph=True)
         assert torch.allclose(grad, jac @ v, atol=1e-10)
     assert torch.allclose((jac @ q.T) @ q, jac, atol=1e-5)  # q spans the columns of dx/dtheta
     x0 = S.disk_image(theta, size).reshape(-1)
@@ -175,15 +182,15 @@ def test_sinusoid_cone_lies_in_span_of_one_sin_cos():
     t = S.cone_tangent(size).double() * math.sqrt(size * size / 2)
     assert torch.allclose(flat - 0.5, ab.double() @ t, atol=1e-5)
     assert (ab.norm(dim=1) <= 0.5 + 1e-6).all() and ab.norm(dim=1).max() > 0.45
-    assert torch.allclose(flat.mean(dim=1), torch.full((300,), 0.5, dtype=torch.float64),
+    assert torch.allclose(flat.mean(dim=1), torch.full((300, ), 0.5, dtype=torch.float64),
                           atol=1e-6)
 
 
 # ---------------------------------------------------------------- zoo
 @pytest.fixture
 def tiny():
-    return replace(config.get_profile("smoke"), name="tiny", width=4, steps=4, batch=4,
-                   n_test=4, n_eval=4, eval_every=2, lr_halvings=(0.5,), train_missing=True,
+    return replace(config.get_profile("smoke"), name="tiny", width=4, steps=4, batch=4, n_test=4,
+                   n_eval=4, eval_every=2, lr_halvings=(0.5, ), train_missing=True,
                    synthetic_size=16, synthetic_n=8)
 
 
@@ -205,14 +212,16 @@ def test_names_parse_and_round_trip(name, dataset, options, tiny):
     assert cfg.dataset == dataset and cfg.options() == options and cfg.size == 16
     same_n = replace(tiny, synthetic_n=cfg.n_train)
     o = cfg.options()
-    rebuilt = (families.MANIFOLDS.name(same_n, cfg.dataset) if cfg.dataset != "calpha" else
-               families.CALPHA.name(same_n, o["alpha"], o["beta"]))
+    rebuilt = (families.MANIFOLDS.name(same_n, cfg.dataset)
+               if cfg.dataset != "calpha" else families.CALPHA.name(same_n, o["alpha"], o["beta"]))
     assert rebuilt == name
     assert config.TrainConfig.from_dict(cfg.to_dict()) == cfg  # survives the checkpoint
 
 
-@pytest.mark.parametrize("bad", ["calpha4.0-N10", "calpha-c4-b4-N10", "calpha-c04-b8-N10",
-                                 "disks-N0", "calpha-N10", "cone-N10-S1"])
+@pytest.mark.parametrize("bad", [
+    "calpha4.0-N10", "calpha-c4-b4-N10", "calpha-c04-b8-N10", "disks-N0", "calpha-N10",
+    "cone-N10-S1"
+])
 def test_non_canonical_names_are_refused(bad, tiny):
     with pytest.raises(KeyError):
         zoo.spec(bad, tiny, with_data=False)
@@ -222,17 +231,19 @@ def test_model_families_and_recipes():
     book = config.get_profile("book")
     assert families.model_names(book) == families.model_names(book, "faces")
     assert families.model_names(book, "calpha") == [
-        "calpha1-N20000", "calpha2-N20000", "calpha3-N20000", "calpha4-N20000",
-        "calpha5-N20000", "calpha-c1.5-b8-N20000", "calpha-c2-b8-N20000", "calpha-c4-b8-N20000"]
+        "calpha1-N20000", "calpha2-N20000", "calpha3-N20000", "calpha4-N20000", "calpha5-N20000",
+        "calpha-c1.5-b8-N20000", "calpha-c2-b8-N20000", "calpha-c4-b8-N20000"
+    ]
     assert families.model_names(book, "manifolds") == ["disks-N20000", "ray-N20000", "cone-N20000"]
-    assert families.model_names(book, "all") == sum((families.model_names(book, f) for f in
-                                                ("faces", "calpha", "manifolds", "watched")), [])
+    assert families.model_names(book, "all") == sum(
+        (families.model_names(book, f) for f in ("faces", "calpha", "manifolds", "watched")), [])
     with pytest.raises(ValueError):
         families.model_names(book, "bedrooms")
     cfg = zoo.spec("calpha4-N20000", book, with_data=False).config
     assert (cfg.size, cfg.blocks, cfg.width, cfg.steps, cfg.batch) == (32, 1, 32, 5000, 32)
     assert cfg.loss_weighting == "inverse_variance" and cfg.sigma_sampling == "uniform_squared"
-    custom = replace(book, calpha=replace(book.calpha, recipe=replace(book.calpha.recipe, steps=7)))
+    custom = replace(book, calpha=replace(book.calpha, recipe=replace(book.calpha.recipe,
+                                                                      steps=7)))
     assert zoo.spec("calpha4-N20000", custom, with_data=False).config.steps == 7
     assert zoo.spec("disks-N20000", custom, with_data=False).config.steps == 5000
     paper = config.get_profile("paper")
@@ -249,10 +260,14 @@ def test_pool_splits_and_fingerprints(env, tiny):
     assert torch.equal(train, S.sinusoid_cone(8, 16, S.TRAIN_SEEDS["S1"])[0])
     assert not torch.equal(train[:4], test)
     assert not torch.equal(s.pool.split(8, "S2"), train)
-    prints = {s.pool.fingerprint(8, "S1"), s.pool.fingerprint(8, "S2"),
-              s.pool.fingerprint(9, "S1"), zoo.spec("disks-N8", tiny).pool.fingerprint(8, "S1"),
-              zoo.spec("calpha4-N8", tiny).pool.fingerprint(8, "S1"),
-              zoo.spec("calpha2-N8", tiny).pool.fingerprint(8, "S1")}
+    prints = {
+        s.pool.fingerprint(8, "S1"),
+        s.pool.fingerprint(8, "S2"),
+        s.pool.fingerprint(9, "S1"),
+        zoo.spec("disks-N8", tiny).pool.fingerprint(8, "S1"),
+        zoo.spec("calpha4-N8", tiny).pool.fingerprint(8, "S1"),
+        zoo.spec("calpha2-N8", tiny).pool.fingerprint(8, "S1")
+    }
     assert len(prints) == 6
 
 

@@ -13,7 +13,7 @@ PLAIN = SpeedFlags()  # fp32 eager: resume is bit-exact
 
 def tiny_config(**kw):
     base = dict(dataset="test", size=8, n_train=6, width=4, steps=8, batch=4, eval_every=4,
-                lr_halvings=(0.5,))
+                lr_halvings=(0.5, ))
     base.update(kw)
     return TrainConfig(**base)
 
@@ -37,8 +37,7 @@ def test_resume_is_bit_for_bit(tmp_path):
     assert [h["loss"] for h in whole["history"]] == [h["loss"] for h in resumed["history"]]
 
 
-def test_a_watched_run_trains_as_an_unwatched_one_and_keeps_its_samples_across_a_resume(
-        tmp_path):
+def test_a_watched_run_trains_as_an_unwatched_one_and_keeps_its_samples_across_a_resume(tmp_path):
     cfg, watch = tiny_config(), Watch(steps=(2, 3, 6), seeds=3)
     plain = train(cfg, images(6), images(4, 1), tmp_path / "plain.pt", n_eval=4, progress=False,
                   speed=PLAIN)
@@ -91,7 +90,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "m.pt"
     train(cfg, images(6), images(4, 1), path, n_eval=4, stop_at=4, progress=False)
     good = path.read_bytes()
-    monkeypatch.setattr(train_mod, "loss_fn", lambda *a: torch.tensor(math.nan, requires_grad=True))
+    monkeypatch.setattr(train_mod, "loss_fn",
+                        lambda *a: torch.tensor(math.nan, requires_grad=True))
     with pytest.raises(TrainingDiverged, match="last good checkpoint"):
         train(cfg, images(6), images(4, 1), path, n_eval=4, progress=False)
     assert path.read_bytes() == good
@@ -137,8 +137,8 @@ def test_fast_path_is_chosen_per_machine_and_switched_off_by_the_environment(mon
     flags = train_mod.speed_flags(cfg, "cpu")
     assert flags.channels_last and not flags.bf16  # bf16 did not keep results: opt-in
     monkeypatch.setenv("DIFFGEN_BF16", "1")
-    assert train_mod.speed_flags(cfg, "cpu").bf16 == bool(
-        torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert train_mod.speed_flags(cfg,
+                                 "cpu").bf16 == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     assert not train_mod.speed_flags(tiny_config(steps=40), "cpu").compile  # smoke-length run
 
 
@@ -153,8 +153,8 @@ def test_cosine_schedule_keeps_half_the_peak_at_half_way():
 
 def test_log_uniform_sigma_respects_its_floor():
     g = torch.Generator().manual_seed(0)
-    s = train_mod.sample_sigmas(tiny_config(sigma_sampling="log_uniform", sigma_min=0.005),
-                                10000, g, "cpu")
+    s = train_mod.sample_sigmas(tiny_config(sigma_sampling="log_uniform", sigma_min=0.005), 10000,
+                                g, "cpu")
     assert s.min() >= 0.005 and s.max() <= 1
     assert abs(torch.log(s).mean().item() - math.log(0.005) / 2) < 0.05  # uniform in log
 
@@ -196,21 +196,23 @@ TWO_IMAGES = torch.tensor([[[[1.0, 1.0], [1.0, 1.0]]], [[[1.0, 2.0], [3.0, 4.0]]
 
 def test_loss_is_the_per_image_sum_of_squared_errors_averaged_over_the_batch():
     g = torch.Generator().manual_seed(0)
-    assert loss_fn(tiny_config(), Identity(), TWO_IMAGES, g).item() == pytest.approx(
-        (4 + 30) / 2, rel=1e-6)
+    assert loss_fn(tiny_config(), Identity(), TWO_IMAGES, g).item() == pytest.approx((4 + 30) / 2,
+                                                                                     rel=1e-6)
 
 
 def test_loss_draws_sigma_then_noise_from_the_generator():
+
     class Half(torch.nn.Module):
+
         def forward(self, y):
             return 0.5 * y
 
     x = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1))
     loss = loss_fn(tiny_config(), Half(), x, torch.Generator().manual_seed(2))
     g = torch.Generator().manual_seed(2)
-    sigma = torch.rand(3, generator=g) ** 2  # the paper's sigma = U^2
+    sigma = torch.rand(3, generator=g)**2  # the paper's sigma = U^2
     noise = torch.randn(3, 1, 4, 4, generator=g) * sigma.view(3, 1, 1, 1)
-    per_image = ((0.5 * (x + noise) - noise) ** 2).sum(dim=(1, 2, 3))
+    per_image = ((0.5 * (x + noise) - noise)**2).sum(dim=(1, 2, 3))
     assert loss.item() == pytest.approx(per_image.mean().item(), rel=1e-6)
 
 

@@ -17,9 +17,9 @@ NAME = "celeba-N4-S1"
 @pytest.fixture
 def tiny():
     return replace(config.get_profile("smoke"), name="tiny", face_size=8, width=4, steps=4,
-                   batch=4, n_test=4, n_eval=4, eval_every=2, lr_halvings=(0.5,),
-                   train_missing=True,
-                   faces=config.FaceModels(n_values=(1, 4), gap_sizes=(4,), deeper_ns=(4,)))
+                   batch=4, n_test=4, n_eval=4, eval_every=2, lr_halvings=(0.5, ),
+                   train_missing=True, faces=config.FaceModels(n_values=(1, 4), gap_sizes=(4, ),
+                                                               deeper_ns=(4, )))
 
 
 def write_faces(root, n=20, seed=0, prefix="face"):
@@ -59,9 +59,9 @@ def test_load_trains_then_reuses(zoo_env, tiny, monkeypatch):
 
 def test_missing_checkpoint_names_the_command(zoo_env, tiny):
     write_faces(zoo_env[0])
-    with pytest.raises(FileNotFoundError,
-                       match=rf"is missing.*python -m diffgen_utils\.train --profile tiny "
-                             rf"--only {NAME}"):
+    with pytest.raises(
+            FileNotFoundError, match=rf"is missing.*python -m diffgen_utils\.train --profile tiny "
+            rf"--only {NAME}"):
         zoo.load(NAME, tiny, train_missing=False)
     with pytest.raises(FileNotFoundError, match="--profile tiny"):  # the profile's own setting
         zoo.load(NAME, replace(tiny, train_missing=False))
@@ -130,10 +130,10 @@ def test_without_data_trains_on_substitute_only_where_allowed(zoo_env, tiny, mon
 
 
 def test_model_names(tiny):
-    assert families.model_names(tiny) == ["celeba-N1-S1", "celeba-N1-S2", "celeba-N4-S1",
-                                     "celeba-N4-S2", "celeba_shuffled-N4-S1",
-                                     "celeba-N1-S1-4px", "celeba-N4-S1-4px",
-                                     "celeba-N4-S1-2blocks", "celeba-N4-S2-2blocks"]
+    assert families.model_names(tiny) == [
+        "celeba-N1-S1", "celeba-N1-S2", "celeba-N4-S1", "celeba-N4-S2", "celeba_shuffled-N4-S1",
+        "celeba-N1-S1-4px", "celeba-N4-S1-4px", "celeba-N4-S1-2blocks", "celeba-N4-S2-2blocks"
+    ]
     p = config.get_profile("book")
     book = families.model_names(p)[:2 * len(p.faces.n_values) + 1]
     assert book[:-1] == [f"celeba-N{n}-{s}" for n in p.faces.n_values for s in ("S1", "S2")]
@@ -175,9 +175,10 @@ def test_deeper_models_differ_only_in_blocks():
     plain = zoo.spec("celeba-N10-S2", book, with_data=False).config
     assert deeper.blocks == 2 and deeper == replace(plain, blocks=2)
     deeper_names = [m for m in families.model_names(book) if m.endswith("blocks")]
-    assert deeper_names == ["celeba-N10-S1-2blocks", "celeba-N10-S2-2blocks",
-                            "celeba-N13000-S1-2blocks", "celeba-N13000-S2-2blocks",
-                            "celeba-N100-S1-2blocks", "celeba-N1000-S1-2blocks"]
+    assert deeper_names == [
+        "celeba-N10-S1-2blocks", "celeba-N10-S2-2blocks", "celeba-N13000-S1-2blocks",
+        "celeba-N13000-S2-2blocks", "celeba-N100-S1-2blocks", "celeba-N1000-S1-2blocks"
+    ]
     assert book.faces.deeper_curve_ns == (10, 100, 1000, 13000)
     assert zoo.spec("celeba-N10-S1-40px-3blocks", book, with_data=False).config.blocks == 3
     with pytest.raises(KeyError, match="default at 20x20"):
@@ -190,7 +191,8 @@ def test_contour_models_use_their_own_recipe():
     book = config.get_profile("book")
     contour = zoo.spec("calpha-c4-b8-N20000", book, with_data=False).config
     plain = zoo.spec("calpha4-N20000", book, with_data=False).config
-    assert (contour.steps, plain.steps) == (book.calpha.contour_recipe.steps, book.calpha.recipe.steps)
+    assert (contour.steps, plain.steps) == (book.calpha.contour_recipe.steps,
+                                            book.calpha.recipe.steps)
     assert contour.steps < plain.steps
     smoke = config.get_profile("smoke")  # no contour recipe: the calpha recipe
     assert zoo.spec("calpha-c4-b8-N64", smoke, with_data=False).config.steps == smoke.steps
@@ -207,7 +209,8 @@ def test_a_replacing_profile_lists_only_the_models_it_trains_differently():
         differs = (zoo.spec(name, nxt, with_data=False).config
                    != zoo.spec(name, book, with_data=False).config)
         assert (name in names) == differs, name
-    assert zoo.checkpoint_path(names[0], nxt).parent == config.REPO_ROOT / "checkpoints" / "book-next"
+    assert zoo.checkpoint_path(names[0],
+                               nxt).parent == config.REPO_ROOT / "checkpoints" / "book-next"
 
 
 def test_other_face_sets_are_named_and_listed_where_declared():
@@ -219,10 +222,12 @@ def test_other_face_sets_are_named_and_listed_where_declared():
     with pytest.raises(KeyError, match="no UNet blocks"):
         families.config_of("celeba-N10-S1-2blocks-bfcnn", book)
     others = [m for m in families.model_names(nxt) if m not in families.model_names(book)]
-    assert others == ["celeba_ids-N1000-S1", "celeba_ids-N1000-S2", "celeba_ids-N13000-S1",
-                      "celeba_ids-N13000-S2", "fer2013-N10-S1", "fer2013-N10-S2",
-                      "fer2013-N16000-S1", "fer2013-N16000-S2", "fer2013-N1000-S1",
-                      "celeba-N13000-S1-bfcnn", "celeba-N13000-S2-bfcnn", "celeba-N10-S1-bfcnn"]
+    assert others == [
+        "celeba_ids-N1000-S1", "celeba_ids-N1000-S2", "celeba_ids-N13000-S1",
+        "celeba_ids-N13000-S2", "fer2013-N10-S1", "fer2013-N10-S2", "fer2013-N16000-S1",
+        "fer2013-N16000-S2", "fer2013-N1000-S1", "celeba-N13000-S1-bfcnn",
+        "celeba-N13000-S2-bfcnn", "celeba-N10-S1-bfcnn"
+    ]
     assert set(others) <= set(families.model_names(nxt, "all"))  # new models: book-next's own
     assert zoo.checkpoint_path(others[0], nxt).parent.name == "book-next"
     assert zoo.checkpoint_path("celeba-N10-S1", nxt).parent.name == "book"  # not retrained
@@ -235,8 +240,8 @@ def test_watched_runs_train_as_the_face_model_they_name_and_sample_as_they_go():
     assert families.config_of(name, book) == families.config_of("celeba-N100-S1-2blocks", book)
     longer = families.config_of("celeba-N10-S1-36000steps-watched", nxt)
     assert longer == replace(families.config_of("celeba-N10-S1", book), steps=36_000)
-    assert families.model_names(book, "watched") == [
-        f"celeba-N{n}-S1-2blocks-watched" for n in book.watched.ns]
+    assert families.model_names(
+        book, "watched") == [f"celeba-N{n}-S1-2blocks-watched" for n in book.watched.ns]
     assert "celeba-N10-S1-36000steps-watched" in families.model_names(nxt, "all")
     assert zoo.watch_of(name, book).seeds == book.watched.seeds
     assert zoo.watch_of(name, book).steps[-1] == book.steps

@@ -74,14 +74,27 @@ def measure(arm: str) -> dict:
                                        theta)
     h = net.history
     return {
-        "config": net.config.to_dict(), "speed": net.checkpoint["speed"],
-        "wall_time_s": round(net.checkpoint["wall_time"], 1),
-        "images": [e["step"] * net.config.batch for e in h], "sigmas": h[-1]["sigmas"],
-        "test_psnr": [e["test_psnr"] for e in h], "loss": [e["loss"] for e in h],
-        "tangent_overlap": float(np.mean([r[8] for r in rows])),
-        "kept_directions": float(np.mean([r[9] for r in rows])),
-        "gain_db": float(np.mean([analysis.psnr(a.x[None], a.fy[None]).item()
-                                  - analysis.psnr(a.x[None], a.y[None]).item() for a in fits])),
+        "config":
+        net.config.to_dict(),
+        "speed":
+        net.checkpoint["speed"],
+        "wall_time_s":
+        round(net.checkpoint["wall_time"], 1),
+        "images": [e["step"] * net.config.batch for e in h],
+        "sigmas":
+        h[-1]["sigmas"],
+        "test_psnr": [e["test_psnr"] for e in h],
+        "loss": [e["loss"] for e in h],
+        "tangent_overlap":
+        float(np.mean([r[8] for r in rows])),
+        "kept_directions":
+        float(np.mean([r[9] for r in rows])),
+        "gain_db":
+        float(
+            np.mean([
+                analysis.psnr(a.x[None], a.fy[None]).item() -
+                analysis.psnr(a.x[None], a.y[None]).item() for a in fits
+            ])),
     }
 
 

@@ -103,8 +103,10 @@ def stand_in(package: str, submodule: str, **attributes) -> bool:
 # diffgen_utils imports tqdm (progress bars, silent here) and PIL (reading image files, which
 # this script never does) at module level; the device machine may lack either. Stand-ins go in
 # before the package is imported, and the repository root goes on the path (no install needed).
-STAND_INS = [name for name, missing in (("tqdm", stand_in("tqdm", "auto", tqdm=SilentBar)),
-                                        ("PIL", stand_in("PIL", "Image"))) if missing]
+STAND_INS = [
+    name for name, missing in (("tqdm", stand_in("tqdm", "auto", tqdm=SilentBar)),
+                               ("PIL", stand_in("PIL", "Image"))) if missing
+]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
@@ -112,8 +114,13 @@ import torch  # noqa: E402
 from benchmarks.jacobian import loop_rows  # noqa: E402
 from diffgen_utils import config, families, jacobian, synthetic, zoo  # noqa: E402
 from diffgen_utils.models import build_model  # noqa: E402
-from diffgen_utils.train import (SpeedFlags, environment, load_checkpoint, loss_fn,  # noqa: E402
-                                 speed_flags, train)
+from diffgen_utils.train import (
+    SpeedFlags,
+    environment,
+    load_checkpoint,
+    loss_fn,  # noqa: E402
+    speed_flags,
+    train)
 
 
 @dataclass(frozen=True)
@@ -160,20 +167,22 @@ def disks(n: int, size: int) -> torch.Tensor:
 
 
 def stage_env(scale: Scale, device: str) -> dict:
-    info = {**environment(), "device": device, "cpus": os.cpu_count(),
-            "stand_ins": STAND_INS, "cuda": torch.version.cuda}
+    info = {
+        **environment(), "device": device, "cpus": os.cpu_count(), "stand_ins": STAND_INS, "cuda":
+        torch.version.cuda
+    }
     if device.startswith("cuda"):
         props = torch.cuda.get_device_properties(device)
         info.update(name=props.name, capability=list(torch.cuda.get_device_capability(device)),
-                    memory_gib=round(props.total_memory / 2**30, 1),
-                    bf16=torch.cuda.is_bf16_supported())
+                    memory_gib=round(props.total_memory / 2**30,
+                                     1), bf16=torch.cuda.is_bf16_supported())
     else:
         info.update(name="cpu", capability=None)
     return info
 
 
-def time_training(cfg: config.TrainConfig, images: torch.Tensor, speed: SpeedFlags,
-                  device: str, steps: int) -> dict:
+def time_training(cfg: config.TrainConfig, images: torch.Tensor, speed: SpeedFlags, device: str,
+                  steps: int) -> dict:
     """Seconds of the first WARMUP_STEPS training steps (compilation included) and of each step
     after them, run as diffgen_utils.train.train runs them (same loss, flags and optimizer)."""
     torch.manual_seed(cfg.seed)
@@ -189,7 +198,7 @@ def time_training(cfg: config.TrainConfig, images: torch.Tensor, speed: SpeedFla
     def run(n: int) -> float:
         start = time.perf_counter()
         for _ in range(n):
-            idx = torch.randint(len(x), (cfg.batch,), generator=g, device=device)
+            idx = torch.randint(len(x), (cfg.batch, ), generator=g, device=device)
             loss = loss_fn(cfg, forward, x[idx], g, speed)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -199,23 +208,27 @@ def time_training(cfg: config.TrainConfig, images: torch.Tensor, speed: SpeedFla
 
     warmup_s = run(WARMUP_STEPS)
     step_s = run(steps) / steps
-    return {"speed": asdict(speed), "warmup_s": round(warmup_s, 3), "step_s": round(step_s, 6),
-            "images_per_s": round(cfg.batch / step_s, 1)}
+    return {
+        "speed": asdict(speed), "warmup_s": round(warmup_s, 3), "step_s": round(step_s, 6),
+        "images_per_s": round(cfg.batch / step_s, 1)
+    }
 
 
 def stage_speed(scale: Scale, device: str) -> dict:
     cfg = bench_config(scale, n_train=2 * config.get_profile(scale.bench_profile).batch)
     images = disks(cfg.n_train, cfg.size)
     result = {"config": cfg.to_dict(), "timed_steps": scale.timed_steps}
-    paths = {"fast": SpeedFlags.fastest(device, cfg.steps), "plain": SpeedFlags(),
-             "bf16": SpeedFlags.fastest(device, cfg.steps, bf16=True)}  # bf16: opt-in
+    paths = {
+        "fast": SpeedFlags.fastest(device, cfg.steps), "plain": SpeedFlags(), "bf16":
+        SpeedFlags.fastest(device, cfg.steps, bf16=True)
+    }  # bf16: opt-in
     for label, speed in paths.items():
         result[label] = time_training(cfg, images, speed, device, scale.timed_steps)
         log(f"speed {label}: {result[label]['images_per_s']} img/s, "
             f"warm-up {result[label]['warmup_s']} s")
     for label in ("fast", "bf16"):
-        result[f"speedup_{label}"] = round(result[label]["images_per_s"]
-                                           / result["plain"]["images_per_s"], 2)
+        result[f"speedup_{label}"] = round(
+            result[label]["images_per_s"] / result["plain"]["images_per_s"], 2)
     return result
 
 
@@ -242,11 +255,12 @@ def stage_jacobian(scale: Scale, device: str) -> dict:
     loop_estimate_s = loop_s * d / len(rows)
     log(f"jacobian of {d} pixels: {full_s:.1f} s; the loop {loop_estimate_s:.1f} s (estimate)")
     difference = ((J[rows] - J_rows).abs().max() / J_rows.abs().max()).item()
-    return {"size": cfg.size, "blocks": cfg.blocks, "width": cfg.width, "pixels": d,
-            "method": jacobian.resolve_method(model), "full_s": round(full_s, 3),
-            "loop_rows": len(rows), "loop_rows_s": round(loop_s, 3),
-            "loop_estimate_s": round(loop_estimate_s, 2),
-            "speedup": round(loop_estimate_s / full_s, 2), "max_relative_difference": difference}
+    return {
+        "size": cfg.size, "blocks": cfg.blocks, "width": cfg.width, "pixels": d, "method":
+        jacobian.resolve_method(model), "full_s": round(full_s, 3), "loop_rows": len(rows),
+        "loop_rows_s": round(loop_s, 3), "loop_estimate_s": round(loop_estimate_s, 2), "speedup":
+        round(loop_estimate_s / full_s, 2), "max_relative_difference": difference
+    }
 
 
 @dataclass
@@ -272,8 +286,8 @@ def pack(checkpoint: Path) -> Path:
     packs = sorted(checkpoint.parent.glob("checkpoints-*.tar"),
                    key=lambda tar: int(tar.stem.rpartition("-")[2]))
     target = packs[-1] if packs else checkpoint.parent / "checkpoints-1.tar"
-    if target.exists() and (target.stat().st_size + checkpoint.stat().st_size
-                            + TAR_OVERHEAD_BYTES > MAX_FILE_BYTES):
+    if target.exists() and (target.stat().st_size + checkpoint.stat().st_size + TAR_OVERHEAD_BYTES
+                            > MAX_FILE_BYTES):
         target = checkpoint.parent / f"checkpoints-{len(packs) + 1}.tar"
     with tarfile.open(target, "a") as tar:
         tar.add(checkpoint, arcname=checkpoint.name)
@@ -341,11 +355,10 @@ def stage_train(scale: Scale, device: str, deadline: float, out: Path, report: d
         path = folder / f"{name}.pt"
         t0 = time.perf_counter()
         ckpt, speed = train_falling_back(
-            lambda flags: train(cfg, train_x, test_x, path, device=device, n_eval=p.n_eval,
-                                stop_at=steps, progress=False, speed=flags,
-                                data_print=s.pool.fingerprint(cfg.n_train, cfg.subset),
-                                sigmas=zoo.eval_sigmas(cfg)),
-            speed, entry)
+            lambda flags: train(cfg, train_x, test_x, path, device=device, n_eval=p.n_eval, stop_at
+                                =steps, progress=False, speed=flags, data_print=s.pool.fingerprint(
+                                    cfg.n_train, cfg.subset), sigmas=zoo.eval_sigmas(cfg)), speed,
+            entry)
         entry["speed"] = asdict(speed)
         use_compile = use_compile and "compile_error" not in entry
         if ckpt is not None:
@@ -377,8 +390,10 @@ def write_report(report: dict, out: Path) -> None:
 def run(scale: Scale, device: str, budget_s: float, out: Path, stages) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     deadline = STARTED + budget_s
-    report = {"scale": asdict(scale), "device": device, "budget_s": budget_s,
-              "stages": list(stages), "errors": {}}
+    report = {
+        "scale": asdict(scale), "device": device, "budget_s": budget_s, "stages": list(stages),
+        "errors": {}
+    }
     functions = {"env": stage_env, "speed": stage_speed, "jacobian": stage_jacobian}
     for stage in stages:
         log(f"stage {stage}")
@@ -419,12 +434,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=os.environ.get("OUT"),
                         help="folder for the report and checkpoints (default: $OUT)")
-    parser.add_argument("--budget-s", type=float, default=480,
-                        help="wall seconds for the whole run; training stops starting models "
-                             "that would pass it (default 480)")
-    parser.add_argument("--profile-size", choices=tuple(SCALES), default="full",
-                        help="full: paper-size timings and the book's models on the GPU; "
-                             "smoke: everything tiny, on the CPU")
+    parser.add_argument(
+        "--budget-s", type=float, default=480,
+        help="wall seconds for the whole run; training stops starting models "
+        "that would pass it (default 480)")
+    parser.add_argument(
+        "--profile-size", choices=tuple(SCALES), default="full",
+        help="full: paper-size timings and the book's models on the GPU; "
+        "smoke: everything tiny, on the CPU")
     parser.add_argument("--device", default=None, help="default: cuda (full) or cpu (smoke)")
     parser.add_argument("--stages", default=",".join(STAGES),
                         help=f"comma list of {', '.join(STAGES)} (default: all, in that order)")

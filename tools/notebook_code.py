@@ -28,8 +28,10 @@ def export(notebooks, out: Path) -> list[Path]:
     files = []
     for nb in notebooks:
         cells = json.loads(Path(nb).read_text())["cells"]
-        parts = [f"# %% cell {i} ({c.get('id', '')})\n{''.join(c['source']).rstrip()}\n"
-                 for i, c in enumerate(cells) if c["cell_type"] == "code"]
+        parts = [
+            f"# %% cell {i} ({c.get('id', '')})\n{''.join(c['source']).rstrip()}\n"
+            for i, c in enumerate(cells) if c["cell_type"] == "code"
+        ]
         files.append(out / f"{Path(nb).stem}.py")
         files[-1].write_text("\n".join(parts))
     return files
@@ -38,8 +40,8 @@ def export(notebooks, out: Path) -> list[Path]:
 def _shape(tokens) -> str:
     """A line's tokens with names, numbers and strings replaced by placeholders."""
     kinds = {tokenize.NUMBER: "0", tokenize.STRING: "'s'"}
-    return " ".join("n" if t.type == tokenize.NAME and not keyword.iskeyword(t.string)
-                    else kinds.get(t.type, t.string) for t in tokens)
+    return " ".join("n" if t.type == tokenize.NAME and not keyword.iskeyword(t.string) else kinds.
+                    get(t.type, t.string) for t in tokens)
 
 
 def significant_lines(text: str) -> list[tuple[int, str, str]]:
@@ -71,8 +73,9 @@ def repeats(files, min_lines: int = 5) -> list[str]:
                 starts.setdefault(key, []).append((name, i))
         pairs = set()
         for places in starts.values():
-            pairs |= {(a, b) for a in places for b in places if a < b
-                      and not (a[0] == b[0] and b[1] - a[1] < min_lines)}
+            pairs |= {(a, b)
+                      for a in places
+                      for b in places if a < b and not (a[0] == b[0] and b[1] - a[1] < min_lines)}
         for (fa, i), (fb, j) in sorted(pairs):
             if ((fa, i - 1), (fb, j - 1)) in pairs:
                 continue  # inside a longer run, reported from its start

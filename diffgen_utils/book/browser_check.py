@@ -76,21 +76,26 @@ from urllib.parse import unquote, urlsplit
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                  "--hide-scrollbars", "--force-device-scale-factor=1",
-                  "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--hide-scrollbars", "--force-device-scale-factor=1",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"
+]
 WINDOW = (1280, 900)
 SKIP_PAGES = {"genindex.html", "search.html", "py-modindex.html"}
 SKIP_DIRS = {"_static", "_sources", "_images", "_downloads"}
 # myst-nb's HTML render priority (myst_nb.core.render.base_render_priority): the first mime type
 # of an output found in this list is the one shown.
-RENDER_PRIORITY = ["application/vnd.jupyter.widget-view+json", "application/javascript",
-                   "text/html", "image/svg+xml", "image/png", "image/gif", "image/jpeg",
-                   "text/markdown", "text/latex", "text/plain"]
-LINK_ATTRIBUTES = {"a": "href", "link": "href", "img": "src", "script": "src", "source": "src",
-                   "iframe": "src", "video": "src", "audio": "src"}
+RENDER_PRIORITY = [
+    "application/vnd.jupyter.widget-view+json", "application/javascript", "text/html",
+    "image/svg+xml", "image/png", "image/gif", "image/jpeg", "text/markdown", "text/latex",
+    "text/plain"
+]
+LINK_ATTRIBUTES = {
+    "a": "href", "link": "href", "img": "src", "script": "src", "source": "src", "iframe": "src",
+    "video": "src", "audio": "src"
+}
 TEXT_ONLY_TAG = "text-only"
 PAGE_TIMEOUT = 30  # seconds for a page to load, its math to typeset and its images to load
 WIDGET_TIMEOUT = 15  # seconds for the widgets of a page to render
@@ -98,7 +103,6 @@ FIGURE_MIN_SCALE = 0.8  # a figure is shown at least this share of its natural w
 FIGURE_FONT_PT = 7.0  # the smallest text a figure may be drawn with (plotting.MIN_FONT_PT)
 MIN_TEXT_PX = 9.0  # the smallest text of a figure on the page
 OVERFLOW_SLACK_PX = 2  # a code block's content may be this much wider than the block
-
 
 # ---------------------------------------------------------------------------- pure helpers
 
@@ -148,6 +152,7 @@ def target_exists(root, target: str) -> bool:
 
 
 class _Links(html.parser.HTMLParser):
+
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.urls: list[str] = []
@@ -320,8 +325,11 @@ def output_image_problems(images: list[dict], dpis: list[float | None]) -> list[
     problems = []
     for k, (image, dpi) in enumerate(zip(images, dpis), start=1):
         label = image_label(image, k)
-        found = [scale_problem(image, label), caption_problem(image, label),
-                 text_problem(image, label, dpi)]
+        found = [
+            scale_problem(image, label),
+            caption_problem(image, label),
+            text_problem(image, label, dpi)
+        ]
         problems += [p for p in found if p]
     return problems
 
@@ -468,6 +476,7 @@ class PageResult:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+
     def log_message(self, format, *args):  # noqa: A002 (the base class's name)
         pass
 
@@ -516,8 +525,9 @@ def chromium(profile_dir):
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={profile_dir}",
-                                  f"--window-size={WINDOW[0]},{WINDOW[1]}"]:
+    for flag in CHROMIUM_FLAGS + [
+            f"--user-data-dir={profile_dir}", f"--window-size={WINDOW[0]},{WINDOW[1]}"
+    ]:
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager: never download a driver
@@ -535,8 +545,9 @@ def full_page_screenshot(driver, path: Path, width: int, height: int) -> None:
     (DevTools protocol), the images are decoded and two frames painted, then it is captured.
     (Chromium's own captureBeyondViewport left figures blank and the layout shifted here.)"""
     width, height = max(int(width), WINDOW[0]), max(1, min(int(height), 30000))
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
     try:
         driver.execute_async_script(PAINTED_JS)
         shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
@@ -569,8 +580,8 @@ def check_page(driver, base_url: str, root: Path, page: str, screenshots: Path) 
             "'script[type=\"application/vnd.jupyter.widget-view+json\"]').length")
         if has_views:
             try:
-                WebDriverWait(driver, WIDGET_TIMEOUT, 0.2).until(
-                    lambda d: d.execute_script(WIDGETS_SETTLED_JS))
+                WebDriverWait(driver, WIDGET_TIMEOUT,
+                              0.2).until(lambda d: d.execute_script(WIDGETS_SETTLED_JS))
             except TimeoutException:
                 pass  # reported below with the counts
         info = driver.execute_script(INSPECT_JS, OVERFLOW_SLACK_PX)
@@ -581,8 +592,9 @@ def check_page(driver, base_url: str, root: Path, page: str, screenshots: Path) 
         return result
 
     result.problems += [f"broken image: {src}" for src in info["broken_images"]]
-    result.problems += [f"console: {entry['message'][:240]}" for entry in console
-                        if entry.get("level") == "SEVERE"]
+    result.problems += [
+        f"console: {entry['message'][:240]}" for entry in console if entry.get("level") == "SEVERE"
+    ]
     result.problems += info["output_problems"]
     if info["math_errors"]:
         result.problems.append(f"{info['math_errors']} math error(s) (mjx-merror)")

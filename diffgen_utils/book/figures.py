@@ -81,16 +81,21 @@ RENAMED = {
     "F6.bias_free_identity": "check.bias_free_identity",
     "F7.shuffled_psnr_drop_dB": "Fig21.shuffled_psnr_drop_dB",
     "F8.jacobian_symmetry": "check.jacobian_symmetry",
-    **{f"F3.lambda_{k}": f"Fig3.lambda_{k}" for k in (5, 17, 53, 101, 149, 197, 245)},
+    **{f"F3.lambda_{k}": f"Fig3.lambda_{k}"
+       for k in (5, 17, 53, 101, 149, 197, 245)},
     "F3.lambda_ratio": "Fig3.lambda_ratio",
     "F3.frequency_growth": "Fig3.frequency_growth",
     "F3.edge_share_top20": "Fig3.edge_share_top20",
-    **{f"F4.{m}_alpha{a}": f"Fig4.{m}_alpha{a}" for a in range(1, 6)
-       for m in ("slope", "below_linear")},
+    **{
+        f"F4.{m}_alpha{a}": f"Fig4.{m}_alpha{a}"
+        for a in range(1, 6)
+        for m in ("slope", "below_linear")
+    },
     "F5.tangent_overlap": "Fig5.tangent_overlap",
     "F5.disk_psnr_slope": "Fig5.disk_psnr_slope",
     "F5.disk_rank_growth": "Fig5.disk_rank_growth",
-    **{f"F5.lambda_{k}": f"Fig5.lambda_{k}" for k in (0, 1, 2, 3, 4, 5, 9)},
+    **{f"F5.lambda_{k}": f"Fig5.lambda_{k}"
+       for k in (0, 1, 2, 3, 4, 5, 9)},
     "F5.disk_gain_shortfall_dB": "Fig5.disk_gain_shortfall_dB",
     "F5.ray_first_eigvec": "Fig19.first_eigvec",
     "F5.cone_tangent_overlap": "Fig20.tangent_overlap",
@@ -104,17 +109,20 @@ def renamed(row: dict) -> dict:
     whose id is not an old one is returned as it is."""
     if row["id"] not in RENAMED:
         return row
-    return {**row, "id": RENAMED[row["id"]],
-            "chapter": OLD_CHAPTERS.get(row["chapter"], row["chapter"])}
+    return {
+        **row, "id": RENAMED[row["id"]], "chapter": OLD_CHAPTERS.get(row["chapter"],
+                                                                     row["chapter"])
+    }
 
 
 # ---------------------------------------------------------------------------- kinds of rows
-CLAIM, CONTROL, IDENTITY, CHECK, BEYOND, OTHER = (
-    "claim", "control", "identity", "check", "beyond", "other")
-KIND_NAMES = {CLAIM: "claims tested on the chapters' own networks",
-              CONTROL: "controls (the depth-control network)",
-              IDENTITY: "identities that hold by construction",
-              CHECK: "other checks", BEYOND: "follow-up measures", OTHER: "other rows"}
+CLAIM, CONTROL, IDENTITY, CHECK, BEYOND, OTHER = ("claim", "control", "identity", "check",
+                                                  "beyond", "other")
+KIND_NAMES = {
+    CLAIM: "claims tested on the chapters' own networks", CONTROL:
+    "controls (the depth-control network)", IDENTITY: "identities that hold by construction",
+    CHECK: "other checks", BEYOND: "follow-up measures", OTHER: "other rows"
+}
 # true of any bias-free network, trained or not
 BY_CONSTRUCTION = {"check.homogeneity", "check.bias_free_identity"}
 _FIGURE_ID = re.compile(r"^(Fig\d+|Table\d+)\.")
@@ -159,8 +167,8 @@ def _half_last_digit(paper) -> float:
     'about 100', 0.005 for 0.46."""
     text = re.search(r"\d+(\.\d+)?", str(paper)).group()
     if "." in text:
-        return 0.5 * 10 ** -len(text.split(".")[1])
-    return 0.5 * 10 ** (len(text) - len(text.rstrip("0")) if text.strip("0") else 0)
+        return 0.5 * 10**-len(text.split(".")[1])
+    return 0.5 * 10**(len(text) - len(text.rstrip("0")) if text.strip("0") else 0)
 
 
 @dataclass(frozen=True)
@@ -182,8 +190,10 @@ class Rule:
     def target(self, match: re.Match, paper) -> str:
         ref = (_paper_number(paper) if self.reference is None else
                self.reference(match) if callable(self.reference) else float(self.reference))
-        tol = {"fraction": lambda: FRACTION * abs(ref), "dB": lambda: DB_TOLERANCE,
-               "precision": lambda: _half_last_digit(paper)}[self.tolerance]()
+        tol = {
+            "fraction": lambda: FRACTION * abs(ref), "dB": lambda: DB_TOLERANCE, "precision":
+            lambda: _half_last_digit(paper)
+        }[self.tolerance]()
         if self.relation == "agrees":
             return f"within {tol:.4g} of {ref:.4g}"
         bound = {"at_most": ref + tol, "above": ref + tol, "below": ref - tol}[self.relation]
@@ -193,20 +203,21 @@ class Rule:
 PAPER_VALUE = "the paper's value"
 RULES = [  # (pattern of the row's id without a _<n>blocks suffix, rule)
     (r"Fig(3|5)\.lambda_\d+", Rule("agrees", None, "fraction", PAPER_VALUE)),
-    (r"Fig3\.frequency_growth", Rule("above", 1.0, "fraction",
-                                     "1: no growth, as in a basis of one frequency band")),
-    (r"Fig3\.edge_share_top(\d+)", Rule("above", lambda m: int(m.group(1)) / 100, "fraction",
-                                        "chance: the share of pixels counted as edges")),
-    (r"Fig5\.disk_psnr_slope", Rule("below", 1.0, "fraction",
-                                    "the optimum's slope 1, which the paper's network stays "
-                                    "below")),
-    (r"Fig5\.disk_gain_shortfall_dB", Rule("above", 0.0, "dB",
-                                           "the optimum, which the paper's network falls "
-                                           "short of")),
-    (r"Fig20\.tangent_overlap", Rule("agrees", 1.0, "fraction",
-                                     "the optimum: its two eigenvectors span {sin, cos}")),
-    (r"check\.sampler_steps", Rule("agrees", None, "precision",
-                                   "the paper's 'about 100', to its own precision")),
+    (r"Fig3\.frequency_growth",
+     Rule("above", 1.0, "fraction", "1: no growth, as in a basis of one frequency band")),
+    (r"Fig3\.edge_share_top(\d+)",
+     Rule("above", lambda m: int(m.group(1)) / 100, "fraction",
+          "chance: the share of pixels counted as edges")),
+    (r"Fig5\.disk_psnr_slope",
+     Rule("below", 1.0, "fraction", "the optimum's slope 1, which the paper's network stays "
+          "below")),
+    (r"Fig5\.disk_gain_shortfall_dB",
+     Rule("above", 0.0, "dB", "the optimum, which the paper's network falls "
+          "short of")),
+    (r"Fig20\.tangent_overlap",
+     Rule("agrees", 1.0, "fraction", "the optimum: its two eigenvectors span {sin, cos}")),
+    (r"check\.sampler_steps",
+     Rule("agrees", None, "precision", "the paper's 'about 100', to its own precision")),
 ]
 REPORTED = {  # rows without a target, and why
     "Fig3.lambda_ratio": "no target across resolutions: how far the spectrum falls over a "
@@ -229,7 +240,6 @@ REPORTED = {  # rows without a target, and why
     "beyond.reproducibility_largest_N": "the chapter's own cut on the Fig 2 pairs, to set beside "
                                         "the follow-up's qualitative finding",
 }
-
 
 # Targets set before the models they judge were trained, by the issue that defined the claim
 # (chapters 04-05, issue 12): they are the chapter's own (its module's constants) and no rule
@@ -319,11 +329,11 @@ FIGURES = (
     Figure("Fig12", "BF-CNN on CelebA-HQ 40×40: samples", None, missing=BFCNN_HQ),
     Figure("Fig13", "BF-CNN on LSUN 32×32, N = 20,000", None, missing=LSUN),
     Figure("Fig14", "LSUN 32×32 with a deterministic sampler", None, missing=LSUN),
-    Figure("Fig15", "train - test gap against N at several image sizes", "generalization",
-           "sizes", "20×20 to 160×160 CelebA, 1- to 4-block UNets"),
+    Figure("Fig15", "train - test gap against N at several image sizes", "generalization", "sizes",
+           "20×20 to 160×160 CelebA, 1- to 4-block UNets"),
     *(Figure(f"Fig{n}", f"C^α contour of regularity {c} on a background of regularity 8",
-             "optimality", "contours", "40×40 C^α, BF-CNN") for n, c in
-      ((16, "1.5"), (17, "2"), (18, "4"))),
+             "optimality", "contours", "40×40 C^α, BF-CNN")
+      for n, c in ((16, "1.5"), (17, "2"), (18, "4"))),
     Figure("Fig19", "one face and its rescalings", "manifolds",
            paper_scale="40×40 face ray, BF-CNN"),
     Figure("Fig20", "a cone of sinusoids", "manifolds", paper_scale="sinusoid cone, BF-CNN"),
@@ -333,8 +343,8 @@ FIGURES = (
 )
 
 # ---------------------------------------------------------------------------- verdicts
-REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_SCORED, ABSENT = (
-    "reproduced", "partly", "not reproduced", "not scored", "absent")
+REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_SCORED, ABSENT = ("reproduced", "partly", "not reproduced",
+                                                          "not scored", "absent")
 
 
 def verdict(rows: list[dict], shown: bool = False) -> str:
@@ -368,15 +378,14 @@ def reason(figure: Figure, rows: list[dict]) -> str:
         return figure.missing or "shown in the chapter; no scorecard row tests it"
     if not gated:
         text = "no target; reported: " + ", ".join(
-            f"{_short(r)} {_num(r['measured'])}"
-            + (f" (paper {_num(r['paper'])})" if r["paper"] is not None else "")
-            for r in claims[:2])
+            f"{_short(r)} {_num(r['measured'])}" +
+            (f" (paper {_num(r['paper'])})" if r["paper"] is not None else "") for r in claims[:2])
     else:
         misses = [r for r in gated if r["pass"] is False]
         n, some = len(gated), len(gated) - len(misses)
         if not misses:
-            text = {1: "its one gated row passes", 2: "both gated rows pass"}.get(
-                n, f"all {n} gated rows pass")
+            text = {1: "its one gated row passes", 2:
+                    "both gated rows pass"}.get(n, f"all {n} gated rows pass")
         else:
             text = (f"{some} of {n} gated rows pass; misses" if some else
                     "its one gated row misses" if n == 1 else f"all {n} gated rows miss")
@@ -400,8 +409,10 @@ def our_scale(family: str, profile: str) -> str:
     if family == "faces":
         cfg, n = p.train_config("celeba", p.faces.largest_n), f"N ≤ {p.faces.largest_n:,}"
     else:
-        recipe = {"calpha": p.calpha.recipe, "manifolds": p.manifolds.recipe,
-                  "contours": p.calpha.contour_recipe or p.calpha.recipe}[family]
+        recipe = {
+            "calpha": p.calpha.recipe, "manifolds": p.manifolds.recipe, "contours":
+            p.calpha.contour_recipe or p.calpha.recipe
+        }[family]
         cfg, n = p.recipe_config(family, p.synthetic_n, recipe), f"{p.synthetic_n:,} images"
     net = f"{cfg.blocks}-block UNet" if cfg.arch == "unet" else "BF-CNN"
     return (f"{cfg.size}×{cfg.size}, {net} of width {cfg.width}, {n}; {cfg.steps:,} steps of "
@@ -424,14 +435,17 @@ def status(rows: list[dict], profile: str | None = None) -> list[Status]:
     for fig in FIGURES:
         mine = [r for r in rows if figure_of(r["id"]) == fig.key]
         family = fig.family or (BY_SLUG[fig.chapter].family if fig.chapter in BY_SLUG else None)
-        out.append(Status(fig, verdict(mine, shown=fig.chapter is not None), reason(fig, mine),
-                          our_scale(family, profile) if family and fig.chapter else ""))
+        out.append(
+            Status(fig, verdict(mine, shown=fig.chapter is not None), reason(fig, mine),
+                   our_scale(family, profile) if family and fig.chapter else ""))
     return out
 
 
 # ---------------------------------------------------------------------------- shown
-COLOURS = {REPRODUCED: "#1a7f37", PARTLY: "#9a6700", NOT_REPRODUCED: "#cf222e",
-           NOT_SCORED: "#6e7781", ABSENT: "#6e7781"}
+COLOURS = {
+    REPRODUCED: "#1a7f37", PARTLY: "#9a6700", NOT_REPRODUCED: "#cf222e", NOT_SCORED: "#6e7781",
+    ABSENT: "#6e7781"
+}
 
 
 def _scales(statuses: list[Status]) -> dict:
@@ -482,15 +496,18 @@ def status_markdown(statuses: list[Status], profile: str) -> str:
     counts = {v: sum(s.verdict == v for s in statuses) for v in COLOURS}
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     scales = _scales(statuses)
-    lines = [f"At the `{profile}` profile, of the paper's {len(statuses)} figures and tables: "
-             f"{summary}. Our models against the paper's:", ""]
-    lines += [f"- {', '.join(keys)}: {_md(ours)} (the paper: {_md(paper)})"
-              for (ours, paper), keys in scales.items()] + ["",
-              "| figure | chapter | verdict | why |", "| --- | --- | --- | --- |"]
+    lines = [
+        f"At the `{profile}` profile, of the paper's {len(statuses)} figures and tables: "
+        f"{summary}. Our models against the paper's:", ""
+    ]
+    lines += [
+        f"- {', '.join(keys)}: {_md(ours)} (the paper: {_md(paper)})"
+        for (ours, paper), keys in scales.items()
+    ] + ["", "| figure | chapter | verdict | why |", "| --- | --- | --- | --- |"]
     for s in statuses:
         chapter = BY_SLUG.get(s.figure.chapter)
-        where = (f"{{doc}}`{chapter.slug} </notebooks/{chapter.notebook}>`" if chapter
-                 else "not in the book")
+        where = (f"{{doc}}`{chapter.slug} </notebooks/{chapter.notebook}>`"
+                 if chapter else "not in the book")
         lines.append(f"| {s.figure.label}: {_md(s.figure.content)} | {where} | "
                      f"**{s.verdict}** | {_md(s.reason)} |")
     return "\n".join(lines) + "\n"
@@ -501,12 +518,15 @@ def banner(slug: str, rows: list[dict], profile: str) -> str:
     chapter = BY_SLUG[slug]
     mine = [s for s in status(rows, profile) if s.figure.chapter == slug]
     checks = [r for r in rows if kind(r["id"]) in (IDENTITY, CHECK)]
-    lines = [f"- **{s.figure.label}** ({_md(s.figure.content)}): **{s.verdict}**, "
-             f"{_md(s.reason)}" for s in mine]
+    lines = [
+        f"- **{s.figure.label}** ({_md(s.figure.content)}): **{s.verdict}**, "
+        f"{_md(s.reason)}" for s in mine
+    ]
     if checks:
         marks = {True: "✓", False: "✗", None: "reported"}
-        lines.append("- checks (no figure): " + ", ".join(
-            f"{_md(_short(r))} {_num(r['measured'])} {marks[r['pass']]}" for r in checks))
+        lines.append("- checks (no figure): " +
+                     ", ".join(f"{_md(_short(r))} {_num(r['measured'])} {marks[r['pass']]}"
+                               for r in checks))
     follow_ups = [r for r in rows if kind(r["id"]) == BEYOND]
     if follow_ups:
         counts = {v: sum(r["pass"] is v for r in follow_ups) for v in (True, False, None)}
@@ -515,5 +535,5 @@ def banner(slug: str, rows: list[dict], profile: str) -> str:
     papers = dict.fromkeys(s.figure.paper_scale for s in mine if s.figure.paper_scale)
     paper = "; ".join(papers) or FACES_80
     return (":::{admonition} Reproduction status\n:class: tip\n"
-            f"Profile `{profile}`: {our_scale(chapter.family, profile)}. The paper: {paper}.\n\n"
-            + "\n".join(lines) + "\n\nEvery row: {doc}`the scorecard <99_scorecard>`.\n:::")
+            f"Profile `{profile}`: {our_scale(chapter.family, profile)}. The paper: {paper}.\n\n" +
+            "\n".join(lines) + "\n\nEvery row: {doc}`the scorecard <99_scorecard>`.\n:::")

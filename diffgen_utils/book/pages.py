@@ -47,8 +47,7 @@ def _labels(figs: list[figures.Figure]) -> str:
     for fig in figs:
         word, number = fig.label.split(" ", 1)
         groups.setdefault(word, []).append(number)
-    parts = [f"{word}{'s' if len(nums) > 1 else ''} {_and(nums)}"
-             for word, nums in groups.items()]
+    parts = [f"{word}{'s' if len(nums) > 1 else ''} {_and(nums)}" for word, nums in groups.items()]
     return ", and ".join(parts)
 
 
@@ -106,8 +105,10 @@ def _reproduced_sentence(statuses: list[figures.Status]) -> str:
 
 
 def _partly_sentence(statuses: list[figures.Status], rows: list[dict]) -> str:
-    partly = [f"{s.figure.label} ({_gated_share(_claim_rows(rows, s.figure.key))})"
-              for s in statuses if s.verdict == figures.PARTLY]
+    partly = [
+        f"{s.figure.label} ({_gated_share(_claim_rows(rows, s.figure.key))})" for s in statuses
+        if s.verdict == figures.PARTLY
+    ]
     if not partly:
         return "No figure is partly reproduced."
     return f"**Partly reproduced**, some of their gated rows missing: {_and(partly)}."
@@ -115,8 +116,10 @@ def _partly_sentence(statuses: list[figures.Status], rows: list[dict]) -> str:
 
 def _failed_sentence(statuses: list[figures.Status]) -> str:
     # the reason's own "; " become commas: semicolons separate the figures here
-    failed = [f"{_named(s)}, where {_md(s.reason).replace('; ', ', ')}" for s in statuses
-              if s.verdict == figures.NOT_REPRODUCED]
+    failed = [
+        f"{_named(s)}, where {_md(s.reason).replace('; ', ', ')}" for s in statuses
+        if s.verdict == figures.NOT_REPRODUCED
+    ]
     if not failed:
         return "No tested figure fails outright."
     return f"**Not reproduced**: {'; '.join(failed)}."
@@ -136,8 +139,8 @@ def _absent_sentence(statuses: list[figures.Status]) -> str:
             by_reason.setdefault(s.reason, []).append(s.figure)
     if not by_reason:
         return "Every figure of the paper is in the book."
-    return "Not in the book: " + "; ".join(
-        f"{_labels(figs)}, as {_md(why)}" for why, figs in by_reason.items()) + "."
+    return "Not in the book: " + "; ".join(f"{_labels(figs)}, as {_md(why)}"
+                                           for why, figs in by_reason.items()) + "."
 
 
 def _other_rows_sentence(rows: list[dict]) -> str:
@@ -155,11 +158,18 @@ def results_summary(rows: list[dict], statuses: list[figures.Status], profile: s
     """Eight sentences in two paragraphs, what reproduces and what does not and why, then
     what is not tested, at `profile`. Every count, verdict and reason comes from `rows` and
     `statuses` (figures.status)."""
-    verdicts = [_rows_sentence(rows, profile), _coverage_sentence(statuses),
-                _reproduced_sentence(statuses), _partly_sentence(statuses, rows),
-                _failed_sentence(statuses)]
-    untested = [_unscored_sentence(statuses), _absent_sentence(statuses),
-                _other_rows_sentence(rows)]
+    verdicts = [
+        _rows_sentence(rows, profile),
+        _coverage_sentence(statuses),
+        _reproduced_sentence(statuses),
+        _partly_sentence(statuses, rows),
+        _failed_sentence(statuses)
+    ]
+    untested = [
+        _unscored_sentence(statuses),
+        _absent_sentence(statuses),
+        _other_rows_sentence(rows)
+    ]
     return " ".join(verdicts) + "\n\n" + " ".join(untested) + "\n"
 
 
@@ -171,9 +181,10 @@ def earlier_times(record: dict, previous: dict | None) -> dict:
     previous = previous or {}
     earlier = dict(previous.get("earlier_seconds") or {})
     for nb, seconds in (previous.get("seconds") or {}).items():
-        earlier[nb] = {"seconds": seconds, "git_commit": previous.get("git_commit"),
-                       "date": previous.get("date"),
-                       "ran_at": (previous.get("substituted") or {}).get(nb)}
+        earlier[nb] = {
+            "seconds": seconds, "git_commit": previous.get("git_commit"), "date":
+            previous.get("date"), "ran_at": (previous.get("substituted") or {}).get(nb)
+        }
     return {nb: t for nb, t in earlier.items() if nb not in record.get("seconds", {})}
 
 
@@ -232,9 +243,10 @@ def _total(record: dict | None, notebooks: list[str]) -> str:
     if not record:
         return "—"
     earlier = record.get("earlier_seconds") or {}
-    times = [record["seconds"][nb] if nb in record.get("seconds", {}) else
-             earlier[nb]["seconds"] for nb in notebooks
-             if nb in record.get("seconds", {}) or nb in earlier]
+    times = [
+        record["seconds"][nb] if nb in record.get("seconds", {}) else earlier[nb]["seconds"]
+        for nb in notebooks if nb in record.get("seconds", {}) or nb in earlier
+    ]
     return f"**{duration(sum(times))}**" if times else "—"
 
 
@@ -258,13 +270,16 @@ def chapter_table(notebooks: list[str], records: dict[str, dict | None], profile
     """Wall time per chapter, one column per profile (this run's first), with where each
     column comes from, or that no run of that profile is recorded."""
     columns = [profile] + [p for p in COMPARED_PROFILES if p != profile]
-    lines = ["| chapter | " + " | ".join(f"`{p}`" for p in columns) + " |",
-             "| --- | " + " | ".join("---:" for _ in columns) + " |"]
-    lines += [f"| {_chapter_label(nb)} | "
-              + " | ".join(chapter_time(records.get(p), nb) for p in columns) + " |"
-              for nb in notebooks]
-    lines.append("| all chapters | "
-                 + " | ".join(_total(records.get(p), notebooks) for p in columns) + " |")
+    lines = [
+        "| chapter | " + " | ".join(f"`{p}`" for p in columns) + " |",
+        "| --- | " + " | ".join("---:" for _ in columns) + " |"
+    ]
+    lines += [
+        f"| {_chapter_label(nb)} | " +
+        " | ".join(chapter_time(records.get(p), nb) for p in columns) + " |" for nb in notebooks
+    ]
+    lines.append("| all chapters | " +
+                 " | ".join(_total(records.get(p), notebooks) for p in columns) + " |")
     notes = [_column_note(p, records.get(p), p == profile) for p in columns]
     return "\n".join(lines + [""] + notes) + "\n"
 
@@ -323,8 +338,10 @@ def training_summary(manifest: dict) -> str:
 def model_table(manifest: dict) -> str:
     """Per shipped model: steps, training wall time and the machine it trained on."""
     lines = ["| model | steps | training | machine |", "| --- | ---: | ---: | --- |"]
-    lines += [f"| {_md(name)} | {_steps(e)} | {duration(e.get('wall_time_s'))} | "
-              f"{_md(e.get('machine') or '—')} |" for name, e in manifest.items()]
+    lines += [
+        f"| {_md(name)} | {_steps(e)} | {duration(e.get('wall_time_s'))} | "
+        f"{_md(e.get('machine') or '—')} |" for name, e in manifest.items()
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -332,8 +349,10 @@ def training_section(manifest: dict | None) -> str:
     if not manifest:
         return (f"No `{SHIPPED_MANIFEST}` was found (or it lists no model), so there is no "
                 "training cost to report.\n")
-    return "\n".join([training_summary(manifest), "", model_table(manifest),
-                      "Library versions they were trained with:", "", *_versions(manifest)]) + "\n"
+    return "\n".join([
+        training_summary(manifest), "",
+        model_table(manifest), "Library versions they were trained with:", "", *_versions(manifest)
+    ]) + "\n"
 
 
 # ---------------------------------------------------------------------------- the page

@@ -55,7 +55,7 @@ from diffgen_utils.config import PROFILE_NAMES, REPO_ROOT, get_profile
 
 # The scorecard page: executed after every other notebook, whenever any other one is.
 SCORECARD_NOTEBOOK = "notebooks/99_scorecard.ipynb"
-BASELINE_PROFILES = ("book",)  # smoke numbers mean nothing; paper has no accepted run
+BASELINE_PROFILES = ("book", )  # smoke numbers mean nothing; paper has no accepted run
 
 
 class RunFailed(RuntimeError):
@@ -212,8 +212,10 @@ def plan_chapter(needs: dict, profile: str) -> ChapterPlan:
         plan.notes.append(SMOKE_NOTE)
     p = get_profile(plan.profile)
     if not p.train_missing:
-        names = [name for family in needs.get("families", ())
-                 for name in families.FAMILIES[family].names(p)]
+        names = [
+            name for family in needs.get("families", ())
+            for name in families.FAMILIES[family].names(p)
+        ]
         lacking = zoo.missing(names, p)
         if lacking:
             listed = "\n".join(f"  {name}: {state}" for name, state in lacking.items())
@@ -274,17 +276,21 @@ def execute_notebook(src, dst, profile: str, device: str, root=REPO_ROOT,
     dst.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(with_notes(nbformat.read(src, as_version=4), plan.notes), dst)
     t0 = time.perf_counter()
-    with _environ(DIFFGEN_BATCH="1", DIFFGEN_SCORECARD_DIR=str(scorecard) if plan.scorecard else "",
+    with _environ(DIFFGEN_BATCH="1",
+                  DIFFGEN_SCORECARD_DIR=str(scorecard) if plan.scorecard else "",
                   PYTHONPATH=_this_package_first()):
         try:
-            pm.execute_notebook(str(dst), str(dst), parameters={"profile": plan.profile,
-                                                                "device": device},
+            pm.execute_notebook(str(dst), str(dst),
+                                parameters={"profile": plan.profile, "device": device},
                                 kernel_name="python3", cwd=str(dst.parent), progress_bar=False)
         except PapermillExecutionError as e:
-            cells = [c for c in nbformat.read(dst, as_version=4).cells
-                     if "papermill-error-cell-tag" not in _tags(c)]
-            injected = sum(bool({"injected-parameters", NOTE_TAG} & set(_tags(c)))
-                           for c in cells[: e.cell_index])
+            cells = [
+                c for c in nbformat.read(dst, as_version=4).cells
+                if "papermill-error-cell-tag" not in _tags(c)
+            ]
+            injected = sum(
+                bool({"injected-parameters", NOTE_TAG} & set(_tags(c)))
+                for c in cells[:e.cell_index])
             first = (e.source.strip().splitlines() or [""])[0]
             raise RunFailed(
                 f"notebook {name} failed at cell index {e.cell_index - injected} (0-based, in the "
@@ -317,8 +323,11 @@ def build_book(root=REPO_ROOT) -> float:
     build = Path(root) / "_build"
     out = build / "html.new"
     shutil.rmtree(out, ignore_errors=True)
-    cmd = _jupyter_book() + ["build", str(staging_dir(root)), "-W", "-n", "--keep-going",
-                             "--path-output", str(out)]
+    cmd = _jupyter_book() + [
+        "build",
+        str(staging_dir(root)), "-W", "-n", "--keep-going", "--path-output",
+        str(out)
+    ]
     t0, problems = time.perf_counter(), []
     env = {**os.environ, "PYTHONPATH": _this_package_first()}  # for the book_sphinx extension
     with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -393,8 +402,10 @@ def add_status_banner(path: Path, rows: list[dict], profile: str) -> None:
     at = 1
     while at < len(nb.cells) and NOTE_TAG in _tags(nb.cells[at]):
         at += 1
-    nb.cells.insert(at, nbformat.v4.new_markdown_cell(figures.banner(slug, rows, profile),
-                                                      metadata={"tags": [STATUS_TAG]}))
+    nb.cells.insert(
+        at,
+        nbformat.v4.new_markdown_cell(figures.banner(slug, rows, profile),
+                                      metadata={"tags": [STATUS_TAG]}))
     nbformat.write(nb, path)
 
 
@@ -404,8 +415,9 @@ def write_status_page(rows: list[dict], profile: str, stage: Path) -> Path:
     path = Path(stage) / STATUS_PAGE
     path.parent.mkdir(parents=True, exist_ok=True)
     statuses = figures.status(rows, profile)
-    path.write_text(pages.results_summary(rows, statuses, profile) + "\n"
-                    + figures.status_markdown(statuses, profile))
+    path.write_text(
+        pages.results_summary(rows, statuses, profile) + "\n" +
+        figures.status_markdown(statuses, profile))
     return path
 
 
@@ -427,8 +439,10 @@ def earlier_records(root=REPO_ROOT) -> dict[str, dict | None]:
     """The last recorded run of each profile, before this one (None where there is none); a
     run.json older than _build/runs/ stands for its profile."""
     last = _read_json(Path(root) / "_build" / "run.json") or {}
-    return {p: _read_json(runs_dir(root) / f"{p}.json")
-            or (last if last.get("profile") == p else None) for p in PROFILE_NAMES}
+    return {
+        p: _read_json(runs_dir(root) / f"{p}.json") or (last if last.get("profile") == p else None)
+        for p in PROFILE_NAMES
+    }
 
 
 def write_cost_page(record: dict, earlier: dict, stage: Path, root=REPO_ROOT) -> Path:
@@ -463,8 +477,9 @@ def collect_scorecard(profile: str, root=REPO_ROOT) -> list[dict]:
         raise RunFailed(f"scorecard: {e}") from None
     out = sc.write_json(scorecard_file(root), rows)
     chapters = ", ".join(sorted({r["chapter"] for r in rows})) or "none"
-    print(f"scorecard: {len(rows)} rows ({sc.summary(rows)}; chapters {chapters}) -> "
-          f"{os.path.relpath(out, root)}", flush=True)
+    print(
+        f"scorecard: {len(rows)} rows ({sc.summary(rows)}; chapters {chapters}) -> "
+        f"{os.path.relpath(out, root)}", flush=True)
     return rows
 
 
@@ -476,9 +491,10 @@ def check_baseline(rows: list[dict], profile: str, notebooks: list[str],
     if profile not in BASELINE_PROFILES:
         return None
     if not path.exists():
-        print(f"scorecard: no baseline {os.path.relpath(path, root)} to compare with; accept "
-              f"this run's rows with: python -m diffgen_utils.run --profile {profile} "
-              "--update-baseline", flush=True)
+        print(
+            f"scorecard: no baseline {os.path.relpath(path, root)} to compare with; accept "
+            f"this run's rows with: python -m diffgen_utils.run --profile {profile} "
+            "--update-baseline", flush=True)
         return None
     try:
         baseline = sc.read_rows(path)
@@ -499,11 +515,12 @@ def update_baseline(profile: str, root=REPO_ROOT) -> Path:
                         f"--profile {profile} first")
     run = Path(root) / "_build" / "run.json"
     last = json.loads(run.read_text()) if run.exists() else {}
-    if last.get("profile") != profile or (last.get("status") != "ok" and not
-                                          str(last.get("error", "")).startswith("scorecard regr")):
-        raise RunFailed(f"the last run ({os.path.relpath(run, root)}: profile "
-                        f"{last.get('profile')}, {last.get('status', 'none')}) is not a finished "
-                        f"{profile} run: run python -m diffgen_utils.run --profile {profile} first")
+    if last.get("profile") != profile or (last.get("status") != "ok" and not str(
+            last.get("error", "")).startswith("scorecard regr")):
+        raise RunFailed(
+            f"the last run ({os.path.relpath(run, root)}: profile "
+            f"{last.get('profile')}, {last.get('status', 'none')}) is not a finished "
+            f"{profile} run: run python -m diffgen_utils.run --profile {profile} first")
     if last.get("face_data") is not True:
         had = ("does not record whether it had face data" if "face_data" not in last else
                f"had no face data (no CelebA images in {last.get('data_dir', '$DIFFGEN_DATA')}"
@@ -593,8 +610,8 @@ def run_book(profile="book", notebooks=None, device=None, build=True, root=REPO_
             if comparison.regressions:
                 raise Regressions(
                     f"scorecard regressions against "
-                    f"{os.path.relpath(baseline_file(profile, root), root)}:\n    "
-                    + "\n    ".join(comparison.regressions) + "\n  to accept them: "
+                    f"{os.path.relpath(baseline_file(profile, root), root)}:\n    " +
+                    "\n    ".join(comparison.regressions) + "\n  to accept them: "
                     f"python -m diffgen_utils.run --profile {profile} --update-baseline")
         record["status"] = "ok"
     except Regressions as e:
@@ -628,9 +645,10 @@ def main(argv=None, root=REPO_ROOT) -> int:
     parser.add_argument("--notebooks", help="comma-separated two-digit prefixes (default: all)")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: the profile's")
     parser.add_argument("--no-build", action="store_true", help="execute only; skip jupyter-book")
-    parser.add_argument("--update-baseline", action="store_true",
-                        help="run nothing: accept the last run's scorecard (_build/scorecard.json) "
-                             "as scorecard/<profile>.json (book profile only)")
+    parser.add_argument(
+        "--update-baseline", action="store_true",
+        help="run nothing: accept the last run's scorecard (_build/scorecard.json) "
+        "as scorecard/<profile>.json (book profile only)")
     args = parser.parse_args(argv)
     if args.update_baseline:
         if args.profile not in BASELINE_PROFILES:

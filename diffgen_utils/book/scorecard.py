@@ -65,8 +65,10 @@ def passes(target: str | None, measured: float) -> bool | None:
                          "'within x of y'")
     if m.group(1):
         bound = float(m.group(2))
-        return {">=": measured >= bound, "<=": measured <= bound, ">": measured > bound,
-                "<": measured < bound}[m.group(1)]
+        return {
+            ">=": measured >= bound, "<=": measured <= bound, ">": measured > bound, "<": measured
+            < bound
+        }[m.group(1)]
     return abs(measured - float(m.group(4))) <= float(m.group(3))
 
 
@@ -85,9 +87,11 @@ def record(id: str, chapter: str, measure: str, measured: float, profile: str,
             raise ValueError(f"{id}: target {target!r}, but figures.RULES gives {ruled!r}; "
                              "change the rule, not the row")
         target = ruled
-    row = {"id": id, "chapter": chapter, "measure": measure, "paper": paper, "target": target,
-           "measured": None if measured is None else float(measured), "profile": profile,
-           "pass": passes(target, measured), "checkpoints": checkpoints or []}
+    row = {
+        "id": id, "chapter": chapter, "measure": measure, "paper": paper, "target": target,
+        "measured": None if measured is None else float(measured), "profile": profile, "pass":
+        passes(target, measured), "checkpoints": checkpoints or []
+    }
     row.update(uncertainty(id, interval, spread))
     folder = os.environ.get("DIFFGEN_SCORECARD_DIR")
     if folder:
@@ -171,9 +175,11 @@ def collect(folder) -> list[dict]:
         return []
     rows = []
     for path in sorted(folder.glob("*.json")):
-        rows += [migrated(r) if r["id"] in figures.RENAMED else r
-                 for r in ({k: row[k] for k in FIELDS + OPTIONAL_FIELDS if k in row}
-                           for row in read_rows(path))]
+        rows += [
+            migrated(r) if r["id"] in figures.RENAMED else r
+            for r in ({k: row[k]
+                       for k in FIELDS + OPTIONAL_FIELDS if k in row} for row in read_rows(path))
+        ]
     order = {c: figures.chapter_order(c) for c in {r["chapter"] for r in rows}}
     return sorted(rows, key=lambda r: order[r["chapter"]])  # stable: keeps the rows' order
 
@@ -188,9 +194,10 @@ def migrated(row: dict) -> dict:
 
 def counts(rows) -> dict:
     """How many rows pass, fail and are only reported."""
-    return {"pass": sum(r["pass"] is True for r in rows),
-            "fail": sum(r["pass"] is False for r in rows),
-            "reported": sum(r["pass"] is None for r in rows)}
+    return {
+        "pass": sum(r["pass"] is True for r in rows), "fail":
+        sum(r["pass"] is False for r in rows), "reported": sum(r["pass"] is None for r in rows)
+    }
 
 
 def summary(rows) -> str:
@@ -212,13 +219,11 @@ class RowsTable(str):
     rows: list
 
     def __new__(cls, rows, empty: str):
-        text = format_table(
-            ["id", "paper", "target", "measured", ""],
-            [[r["id"], None if r["paper"] is None else format_value(r["paper"]),
-              r["target"] or "-", None if r["measured"] is None else
-              format(r["measured"], ".4g") + uncertainty_text(r), VERDICTS[r["pass"]]]
-             for r in rows],
-            ["<", ">", "<", ">", "<"], empty=empty)
+        text = format_table(["id", "paper", "target", "measured", ""], [[
+            r["id"], None if r["paper"] is None else format_value(r["paper"]), r["target"] or "-",
+            None if r["measured"] is None else format(r["measured"], ".4g") + uncertainty_text(r),
+            VERDICTS[r["pass"]]
+        ] for r in rows], ["<", ">", "<", ">", "<"], empty=empty)
         if uncertainty_legend(rows):
             text += "\n" + uncertainty_legend(rows)
         self = super().__new__(cls, text)
@@ -229,11 +234,10 @@ class RowsTable(str):
         if not self.rows:
             return f"<p><em>{html.escape(str(self))}</em></p>"
         head = "".join(_cell(h, "th") for h in ("id", "paper", "target", "measured", ""))
-        body = "".join(
-            "<tr>" + _cell(r["id"], breaks=True, title=r.get("measure"))
-            + _cell(format_value(r["paper"]), style="text-align:right")
-            + _target_cell(r) + _measured_cell(r) + _pass_cell(r["pass"]) + "</tr>"
-            for r in self.rows)
+        body = "".join("<tr>" + _cell(r["id"], breaks=True, title=r.get("measure")) +
+                       _cell(format_value(r["paper"]), style="text-align:right") +
+                       _target_cell(r) + _measured_cell(r) + _pass_cell(r["pass"]) + "</tr>"
+                       for r in self.rows)
         return (f'<div style="overflow-x:auto">{_TABLE}<thead><tr>{head}</tr></thead>'
                 f"<tbody>{body}</tbody></table></div>")
 
@@ -241,14 +245,15 @@ class RowsTable(str):
 VERDICTS = {True: "✓", False: "✗", None: "report"}  # a miss is ✗, never blank
 UNCERTAINTY_NOTES = {
     "interval": f"[lo, hi]: {INTERVAL_QUANTILES[0]:.0%}-{INTERVAL_QUANTILES[1]:.0%} bootstrap "
-                "interval over the images or seeds the value averages",
-    "spread": "Δ: |S1 − S2|, the measure on each model of the pair"}
+    "interval over the images or seeds the value averages", "spread":
+    "Δ: |S1 − S2|, the measure on each model of the pair"
+}
 
 
 def uncertainty_legend(rows) -> str:
     """What the uncertainty shown beside the rows' values means ('' where none has any)."""
-    return "; ".join(note for key, note in UNCERTAINTY_NOTES.items()
-                     if any(r.get(key) is not None for r in rows))
+    return "; ".join(note for key, note in UNCERTAINTY_NOTES.items() if any(
+        r.get(key) is not None for r in rows))
 
 
 def interval_text(lo: float, hi: float) -> str:
@@ -399,9 +404,10 @@ def chapter_titles(folder) -> dict[str, tuple[str, str]]:
             cells = json.loads(path.read_text()).get("cells", [])
         except (OSError, json.JSONDecodeError):
             continue
-        title = next((line[2:].strip() for c in cells if c.get("cell_type") == "markdown"
-                      for line in "".join(c.get("source", "")).splitlines()
-                      if line.startswith("# ")), path.stem)
+        title = next(
+            (line[2:].strip() for c in cells if c.get("cell_type") == "markdown"
+             for line in "".join(c.get("source", "")).splitlines() if line.startswith("# ")),
+            path.stem)
         titles[figures.chapter_slug(path.stem)] = (title, path.with_suffix(".html").name)
     return titles
 
@@ -496,17 +502,16 @@ def table_html(rows, titles: dict | None = None) -> str:
                           for k, v in by_kind(mine).items())
         parts.append(f'<p style="margin-top:1.5em"><strong>{heading}</strong><br>'
                      f"profile <code>{html.escape(', '.join(profiles))}</code>; "
-                     f"{html.escape(kinds)}<br>checkpoints: "
-                     + (", ".join(f"<code>{html.escape(c)}</code>" for c in checkpoints)
-                        or "none") + "</p>")
-        header = "".join(_cell(h, "th") for h in
-                         ("id", "measure", "paper", "target", "measured", "pass"))
+                     f"{html.escape(kinds)}<br>checkpoints: " +
+                     (", ".join(f"<code>{html.escape(c)}</code>"
+                                for c in checkpoints) or "none") + "</p>")
+        header = "".join(
+            _cell(h, "th") for h in ("id", "measure", "paper", "target", "measured", "pass"))
         body = []
         for r in mine:
-            body.append("<tr>" + _cell(r["id"], breaks=True)
-                        + _cell(r["measure"]) + _cell(format_value(r["paper"]))
-                        + _target_cell(r) + _measured_cell(r)
-                        + _pass_cell(r["pass"]) + "</tr>")
+            body.append("<tr>" + _cell(r["id"], breaks=True) + _cell(r["measure"]) +
+                        _cell(format_value(r["paper"])) + _target_cell(r) + _measured_cell(r) +
+                        _pass_cell(r["pass"]) + "</tr>")
         parts.append(f'<div style="overflow-x:auto">{_TABLE}'
                      f"<thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody>"
                      "</table></div>")

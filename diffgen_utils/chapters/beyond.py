@@ -39,8 +39,10 @@ REPRO_THRESHOLDS = (0.6, 0.9)  # Zhang et al.'s threshold (on SSCD features), an
 
 # Published numbers the chapter compares with (Kamb & Ganguli 2025, CelebA 32x32; their tables
 # report a median over about 100 seeds).
-KG_CELEBA = {"UNet vs LS": 0.90, "UNet vs ELS": 0.85, "UNet vs IS": 0.55,
-             "ResNet vs ELS": 0.96, "ResNet vs IS": 0.47}
+KG_CELEBA = {
+    "UNet vs LS": 0.90, "UNet vs ELS": 0.85, "UNet vs IS": 0.55, "ResNet vs ELS": 0.96,
+    "ResNet vs IS": 0.47
+}
 
 
 # ------------------------------------------------------------------ how much, per profile
@@ -170,7 +172,7 @@ class LocalScore:
 
     def half_squares(self, patch: int) -> torch.Tensor:
         if patch not in self._half_squares:
-            self._half_squares[patch] = self._box(self.x[None] ** 2, patch)[0] / 2
+            self._half_squares[patch] = self._box(self.x[None]**2, patch)[0] / 2
         return self._half_squares[patch]
 
     @torch.no_grad()
@@ -242,8 +244,8 @@ class EquivariantLocalScore:
         patch = _check_patch(patch)
         b, _, h, w = y.shape
         inv = _inverse_variance(sigma, b).repeat_interleave(h * w)[:, None]
-        rows = F.unfold(y.float(), patch, padding=patch // 2).transpose(1, 2).reshape(
-            b * h * w, patch * patch)
+        rows = F.unfold(y.float(), patch,
+                        padding=patch // 2).transpose(1, 2).reshape(b * h * w, patch * patch)
         patches, half, centres = self.candidates(patch)
         post = _Posterior()
         for start in range(0, len(centres), self.chunk):
@@ -301,6 +303,7 @@ class PatchSchedule:
     def denoiser(self, machine):
         """machine(y, sigma, patch) as a denoiser of (y, sigma per image) with this schedule:
         images whose sigma calls for the same size go through the machine together."""
+
         def run(y: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
             sizes = torch.tensor([self(s) for s in sigma.tolist()])
             out = torch.empty_like(y)
@@ -308,6 +311,7 @@ class PatchSchedule:
                 rows = sizes == size
                 out[rows] = machine(y[rows], sigma[rows], size)
             return out
+
         return run
 
 
@@ -317,14 +321,15 @@ def calibrate(machine, states: CalibrationStates, sizes=PATCH_SIZES) -> PatchSch
     level, the median of the sizes chosen on the calibration paths (the lower median of an
     even count: always one of `sizes`)."""
     net = states.residual.flatten(1).double()
-    cos = torch.stack([torch.nn.functional.cosine_similarity(
-        (machine(states.y, states.sigma, p) - states.y).flatten(1).double(), net, dim=1)
-        for p in sizes], dim=1)  # (K, len(sizes))
+    cos = torch.stack([
+        torch.nn.functional.cosine_similarity(
+            (machine(states.y, states.sigma, p) - states.y).flatten(1).double(), net, dim=1)
+        for p in sizes
+    ], dim=1)  # (K, len(sizes))
     best = torch.tensor(sizes)[cos.argmax(dim=1)]
     levels = len(states.targets)
     chosen = np.array([int(best[states.level == k].median()) for k in range(levels)])
-    scores = np.array([cos[states.level == k].median(dim=0).values.numpy()
-                       for k in range(levels)])
+    scores = np.array([cos[states.level == k].median(dim=0).values.numpy() for k in range(levels)])
     return PatchSchedule(states.targets, chosen, scores, tuple(sizes))
 
 
@@ -349,8 +354,8 @@ def follow(denoiser, seeds, sigma_paths, shape,
     if len(sigma_paths) != len(seeds) or any(len(p) == 0 for p in sigma_paths):
         raise ValueError("give one non-empty sigma path per seed")
     gens = [torch.Generator().manual_seed(s) for s in seeds]
-    y = torch.stack([settings.init_mean + settings.sigma0 * torch.randn(shape, generator=g)
-                     for g in gens])
+    y = torch.stack(
+        [settings.init_mean + settings.sigma0 * torch.randn(shape, generator=g) for g in gens])
     lengths = torch.tensor([len(p) for p in sigma_paths])
     out = torch.empty_like(y)
     states = [[] for _ in seeds]
@@ -407,12 +412,14 @@ class MachineStudy:
         """Per seed, the noise level from which on the memorizer's path keeps the same nearest
         training image (Euclidean, = the posterior's most likely image) to the end: where the
         empirical score's trajectory has locked onto one training image."""
-        return np.array([collapse_sigma(states, path, train) for states, path in
-                         zip(self.states["memorizer"], self.sigma_paths)])
+        return np.array([
+            collapse_sigma(states, path, train)
+            for states, path in zip(self.states["memorizer"], self.sigma_paths)
+        ])
 
 
-def study_machines(model, name: str, n: int, train: torch.Tensor, memorizer, samples,
-                   seeds, calibration_seeds, shape, b: Budget,
+def study_machines(model, name: str, n: int, train: torch.Tensor, memorizer, samples, seeds,
+                   calibration_seeds, shape, b: Budget,
                    settings: sampling.SamplerSettings | None = None) -> MachineStudy:
     """Calibrate the LS (and, at N <= b.els_max_n, ELS) machine on `calibration_seeds`, then
     draw the machines' and the memorizer's samples from the scored `seeds` along the network's
@@ -437,9 +444,11 @@ def study_machines(model, name: str, n: int, train: torch.Tensor, memorizer, sam
     out = {key: follow(fn, seeds, paths, shape, settings) for key, fn in denoisers.items()}
     return MachineStudy(
         n=n, network=name, seeds=seeds,
-        samples={"network": net_images, **{k: o.images for k, o in out.items()}},
-        corr={k: analysis.cosine_similarity(net_images, o.images) for k, o in out.items()},
-        schedules=schedules, states={"memorizer": out["memorizer"].states}, sigma_paths=paths,
+        samples={"network": net_images, **{k: o.images
+                                           for k, o in out.items()}},
+        corr={k: analysis.cosine_similarity(net_images, o.images)
+              for k, o in out.items()}, schedules=schedules,
+        states={"memorizer": out["memorizer"].states}, sigma_paths=paths,
         els_candidates=machines["ELS"].n_candidates if "ELS" in machines else None,
         els_total=els_total)
 
@@ -457,7 +466,7 @@ def fit_distances(samples: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
     rescaled faces, which a plain Euclidean distance would call far."""
     unit = analysis.mean_removed_unit
     cos = unit(samples).double() @ unit(train).double().T
-    return (1 - cos.clamp(-1, 1) ** 2).clamp_min(0).sqrt()
+    return (1 - cos.clamp(-1, 1)**2).clamp_min(0).sqrt()
 
 
 def memorized(samples: torch.Tensor, train: torch.Tensor,
@@ -613,14 +622,17 @@ def reproducibility(pair: torch.Tensor, near: torch.Tensor, thresholds=REPRO_THR
     """Zhang et al.'s scores with the mean-removed pixel cosine in place of SSCD features:
     reproducibility = share of same-seed S1/S2 pairs above each threshold; generalization =
     1 - share of samples whose nearest training image is above it."""
-    return {**{f"RP > {t:g}": share_above(pair, t) for t in thresholds},
-            **{f"GS at {t:g}": 1 - share_above(near, t) for t in thresholds}}
+    return {
+        **{f"RP > {t:g}": share_above(pair, t)
+           for t in thresholds}, **{f"GS at {t:g}": 1 - share_above(near, t)
+                                    for t in thresholds}
+    }
 
 
 # ------------------------------------------------------------------ scorecard
 def scorecard_measurements(profile: Profile, studies: dict, control: MachineStudy,
-                           control_name: str, speciation: float, collapse: dict,
-                           repro: dict, b: Budget, curves: dict) -> list[dict]:
+                           control_name: str, speciation: float, collapse: dict, repro: dict,
+                           b: Budget, curves: dict) -> list[dict]:
     """The chapter's rows. studies[N]: the MachineStudy of the S1 model; control: the study
     used at N = 10 (the depth control where the profile has one); collapse[N]: median collapse
     sigma; repro[N]: `reproducibility` of the S1/S2 pairs; speciation: sqrt(Lambda - 1);
@@ -640,40 +652,48 @@ def scorecard_measurements(profile: Profile, studies: dict, control: MachineStud
 
     def paired(study, first, second):
         return np.stack([study.corr[first].numpy(), study.corr[second].numpy()])
+
     return [
-        dict(id="beyond.local_machine_corr_largest_N", paper=KG_CELEBA["UNet vs LS"],
-             measure=f"{pearson}, network sample vs best local machine ({best_name}) sample "
-                     f"from the same noise, N={big}, {seeds}", measured=best, target=">= 0.8",
-             interval=analysis.bootstrap_interval(med, s.corr[best_name].numpy()),
-             checkpoints=net),
-        dict(id="beyond.ls_vs_memorizer_largest_N",
-             paper=round(KG_CELEBA["UNet vs LS"] - KG_CELEBA["UNet vs IS"], 2),
-             measure=f"{pearson}: vs best local machine ({best_name}) minus vs memorizer, "
-                     f"N={big}, {seeds}", measured=best - s.median("memorizer"),
-             target="> 0", checkpoints=net,
-             interval=analysis.bootstrap_interval(difference, paired(s, best_name, "memorizer"))),
-        dict(id="beyond.memorizer_vs_ls_N10",
-             measure=f"{pearson}: vs memorizer minus vs best local machine ({ctl_best_name}), "
-                     f"N={control.n}, {control_name}, {len(control.seeds)} scored seeds, "
-                     f"calibration seeds {b.calibration[0]}-{b.calibration[-1]}",
-             measured=control.median("memorizer") - ctl_best, target="> 0",
-             checkpoints=[control_name], interval=analysis.bootstrap_interval(
-                 difference, paired(control, "memorizer", ctl_best_name))),
-        dict(id="beyond.memorizer_corr_largest_N", paper=KG_CELEBA["UNet vs IS"],
-             measure=f"{pearson}, network sample vs memorizer sample from the same noise, "
-                     f"N={big}, {seeds}", measured=s.median("memorizer"), checkpoints=net),
-        dict(id="beyond.collapse_sigma_largest_N",
-             measure=f"median over the scored seeds of the sigma below which the memorizer's "
-                     f"path keeps its nearest training image, N={big}", measured=collapse[big],
-             checkpoints=net),
-        dict(id="beyond.speciation_sigma",
-             measure=f"sqrt(Lambda - 1), Lambda = top eigenvalue of the covariance of the "
-                     f"N={big} S1 faces (pixels in [0, 1])", measured=speciation),
-        dict(id="beyond.reproducibility_largest_N",
-             measure=f"share of {b.pairs} same-seed S1/S2 sample pairs with mean-removed cosine "
-                     f"> {REPRO_THRESHOLDS[0]:g}, N={big}",
-             measured=repro[big][f"RP > {REPRO_THRESHOLDS[0]:g}"],
-             checkpoints=[FACES.name(profile, big, s_) for s_ in SUBSETS]),
+        dict(
+            id="beyond.local_machine_corr_largest_N", paper=KG_CELEBA["UNet vs LS"],
+            measure=f"{pearson}, network sample vs best local machine ({best_name}) sample "
+            f"from the same noise, N={big}, {seeds}", measured=best, target=">= 0.8",
+            interval=analysis.bootstrap_interval(med, s.corr[best_name].numpy()), checkpoints=net),
+        dict(
+            id="beyond.ls_vs_memorizer_largest_N",
+            paper=round(KG_CELEBA["UNet vs LS"] - KG_CELEBA["UNet vs IS"], 2),
+            measure=f"{pearson}: vs best local machine ({best_name}) minus vs memorizer, "
+            f"N={big}, {seeds}", measured=best - s.median("memorizer"), target="> 0",
+            checkpoints=net,
+            interval=analysis.bootstrap_interval(difference, paired(s, best_name, "memorizer"))),
+        dict(
+            id="beyond.memorizer_vs_ls_N10",
+            measure=f"{pearson}: vs memorizer minus vs best local machine ({ctl_best_name}), "
+            f"N={control.n}, {control_name}, {len(control.seeds)} scored seeds, "
+            f"calibration seeds {b.calibration[0]}-{b.calibration[-1]}",
+            measured=control.median("memorizer") - ctl_best, target="> 0",
+            checkpoints=[control_name],
+            interval=analysis.bootstrap_interval(difference,
+                                                 paired(control, "memorizer", ctl_best_name))),
+        dict(
+            id="beyond.memorizer_corr_largest_N", paper=KG_CELEBA["UNet vs IS"],
+            measure=f"{pearson}, network sample vs memorizer sample from the same noise, "
+            f"N={big}, {seeds}", measured=s.median("memorizer"), checkpoints=net),
+        dict(
+            id="beyond.collapse_sigma_largest_N",
+            measure=f"median over the scored seeds of the sigma below which the memorizer's "
+            f"path keeps its nearest training image, N={big}", measured=collapse[big],
+            checkpoints=net),
+        dict(
+            id="beyond.speciation_sigma",
+            measure=f"sqrt(Lambda - 1), Lambda = top eigenvalue of the covariance of the "
+            f"N={big} S1 faces (pixels in [0, 1])", measured=speciation),
+        dict(
+            id="beyond.reproducibility_largest_N",
+            measure=f"share of {b.pairs} same-seed S1/S2 sample pairs with mean-removed cosine "
+            f"> {REPRO_THRESHOLDS[0]:g}, N={big}",
+            measured=repro[big][f"RP > {REPRO_THRESHOLDS[0]:g}"],
+            checkpoints=[FACES.name(profile, big, s_) for s_ in SUBSETS]),
         _onset_row(curves),
     ]
 
@@ -684,12 +704,12 @@ def _onset_row(curves: dict) -> dict:
     return dict(
         id="beyond.memorization_onset_growth", paper=large / small,
         measure=f"{'at least: ' if bound else ''}onset step of memorization at N={large} over "
-                f"that at N={small} (first watched step from which >= {ONSET_SHARE:.0%} of "
-                f"{curves[small].samples} samples are memorized: nearest training face < 1/3 "
-                f"of the second's fit distance), watched runs {curves[small].name}, "
-                f"{curves[large].name}",
-        measured=growth, target="> 1", checkpoints=[curves[small].name, curves[large].name],
-        interval=onset_growth_interval(curves, small, large))
+        f"that at N={small} (first watched step from which >= {ONSET_SHARE:.0%} of "
+        f"{curves[small].samples} samples are memorized: nearest training face < 1/3 "
+        f"of the second's fit distance), watched runs {curves[small].name}, "
+        f"{curves[large].name}", measured=growth, target="> 1",
+        checkpoints=[curves[small].name,
+                     curves[large].name], interval=onset_growth_interval(curves, small, large))
 
 
 # ------------------------------------------------------------------ figures and tables
@@ -704,14 +724,18 @@ def plot_machine_corr(ax, studies: dict, pair_medians: dict | None = None,
         ns = [n for n in sorted(studies) if name in studies[n].corr]
         if not ns:
             continue
-        q = np.array([[np.quantile(studies[n].corr[name].numpy(), 0.25),
-                       studies[n].median(name),  # the tables' median (torch's lower median)
-                       np.quantile(studies[n].corr[name].numpy(), 0.75)] for n in ns])
+        q = np.array([
+            [
+                np.quantile(studies[n].corr[name].numpy(), 0.25),
+                studies[n].median(name),  # the tables' median (torch's lower median)
+                np.quantile(studies[n].corr[name].numpy(), 0.75)
+            ] for n in ns
+        ])
         ax.errorbar(ns, q[:, 1], yerr=[q[:, 1] - q[:, 0], q[:, 2] - q[:, 1]], color=color,
                     marker=marker, ms=4, capsize=2, label=f"network vs {name}")
         if control is not None and name in control.corr:
-            ax.plot([control.n * 1.15], [control.median(name)], marker=marker, ms=6,
-                    mfc="none", color=color, ls="none")
+            ax.plot([control.n * 1.15], [control.median(name)], marker=marker, ms=6, mfc="none",
+                    color=color, ls="none")
     if control is not None:
         ax.plot([], [], marker="o", mfc="none", color="0.3", ls="none",
                 label=f"N={control.n}, control network")
@@ -722,8 +746,7 @@ def plot_machine_corr(ax, studies: dict, pair_medians: dict | None = None,
     right = max(studies) * 3
     for key, color in [("UNet vs LS", "C0"), ("UNet vs ELS", "C2"), ("UNet vs IS", "C3")]:
         ax.plot([right], [KG_CELEBA[key]], marker="*", ms=9, color=color, ls="none")
-    ax.text(right, KG_CELEBA["UNet vs IS"] - 0.05, "K&G\n32×32", ha="center", va="top",
-            fontsize=7)
+    ax.text(right, KG_CELEBA["UNet vs IS"] - 0.05, "K&G\n32×32", ha="center", va="top", fontsize=7)
     ax.set_xscale("log"), ax.set_xlabel("N (training faces)")
     ax.set_ylabel("Pearson correlation (median)")
     ax.set_ylim(min(-0.1, ax.get_ylim()[0]), 1.02), ax.grid(alpha=0.3)
@@ -735,6 +758,7 @@ def plot_commit(ax, ns, collapse: dict, splits: dict, gaussian: dict, speciation
     """Noise levels against N: speciation (from Lambda), collapse of the empirical score
     (measured on the memorizer's paths; Gaussian theory), and where the network's two paths
     from one start part (medians and quartiles over seeds; never-parted seeds left out)."""
+
     def quartiles(values):
         v = np.asarray(values, float)
         v = v[np.isfinite(v)]
@@ -750,8 +774,8 @@ def plot_commit(ax, ns, collapse: dict, splits: dict, gaussian: dict, speciation
     ax.plot(finite, [gaussian[n] for n in finite], color="C3", ls=":", lw=1.2,
             label="collapse, Gaussian theory")
     curves = [("collapse, memorizer paths", collapse, "C3", "^"),
-              *[(f"paths part: {k}", v, c, m) for (k, v), c, m in
-                zip(splits.items(), ["C0", "C1"], ["o", "s"])]]
+              *[(f"paths part: {k}", v, c, m)
+                for (k, v), c, m in zip(splits.items(), ["C0", "C1"], ["o", "s"])]]
     for label, data, color, marker in curves:
         q = np.array([quartiles(data[n]) for n in ns])
         ax.errorbar(ns, q[:, 1], yerr=[q[:, 1] - q[:, 0], q[:, 2] - q[:, 1]], color=color,
@@ -759,7 +783,7 @@ def plot_commit(ax, ns, collapse: dict, splits: dict, gaussian: dict, speciation
     ax.set_xscale("log"), ax.set_yscale("log")
     ax.set_xlabel("N (training faces)"), ax.set_ylabel("σ")
     ax.grid(alpha=0.3, which="both"), ax.legend(fontsize=7, loc="upper left",
-                                               bbox_to_anchor=(1.01, 1.0))
+                                                bbox_to_anchor=(1.01, 1.0))
 
 
 def plot_memorization(ax, curves: dict, book_steps: int) -> None:
@@ -783,8 +807,7 @@ def plot_reproducibility(ax, repro: dict) -> None:
     ns = sorted(repro)
     for (key, color), ls in zip([(k, f"C{i}") for i, k in enumerate(repro[ns[0]])],
                                 ["-", "-", "--", "--"]):
-        ax.plot(ns, [repro[n][key] for n in ns], marker="o", ms=4, ls=ls, color=color,
-                label=key)
+        ax.plot(ns, [repro[n][key] for n in ns], marker="o", ms=4, ls=ls, color=color, label=key)
     ax.set_xscale("log"), ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("N (training faces)"), ax.set_ylabel("share of samples or pairs")
     ax.grid(alpha=0.3), ax.legend(fontsize=7)
@@ -805,8 +828,8 @@ def machine_grid(study: MachineStudy, count: int):
 
 def schedule_rows(studies: dict) -> list[list]:
     """Table rows: N, machine, patch size per calibration level (sigma0 first)."""
-    return [[n, name, " ".join(str(p) for p in sch.sizes)]
-            for n, s in studies.items() for name, sch in s.schedules.items()]
+    return [[n, name, " ".join(str(p) for p in sch.sizes)] for n, s in studies.items()
+            for name, sch in s.schedules.items()]
 
 
 def crossover(studies: dict) -> int | None:
@@ -820,9 +843,9 @@ def crossover(studies: dict) -> int | None:
     return None
 
 
-def published_comparison(profile: Profile, studies: dict, control: MachineStudy,
-                         speciation: dict, sigma0: float, collapse: dict, gaussian: dict,
-                         repro: dict, curves: dict) -> list[list[str]]:
+def published_comparison(profile: Profile, studies: dict, control: MachineStudy, speciation: dict,
+                         sigma0: float, collapse: dict, gaussian: dict, repro: dict,
+                         curves: dict) -> list[list[str]]:
     """The closing note's rows: (what, published and where, measured here, agreement)."""
     big = profile.faces.largest_n
     s = studies[big]
@@ -837,48 +860,68 @@ def published_comparison(profile: Profile, studies: dict, control: MachineStudy,
     rp = repro[big][f"RP > {REPRO_THRESHOLDS[0]:g}"]
     rp_small = repro[min(repro)][f"RP > {REPRO_THRESHOLDS[0]:g}"]
     rows = [
-        ["UNet sample vs LS sample", f"{KG_CELEBA['UNet vs LS']:.2f} (K&G, CelebA 32×32)",
-         f"{s.median('LS'):.2f} (N = {big})", yes_no(s.median("LS") >= 0.8)
-         + " (target ≥ 0.8)"],
-        ["UNet sample vs ELS sample", f"{KG_CELEBA['UNet vs ELS']:.2f} (K&G, CelebA 32×32)",
-         "not run at this N" if els_n is None else
-         f"{studies[els_n].median('ELS'):.2f} (N = {els_n}, the largest N with ELS)",
-         "not comparable (other N)"],
-        ["UNet sample vs memorizer (IS) sample",
-         f"{KG_CELEBA['UNet vs IS']:.2f} (K&G, CelebA 32×32)", f"{mem:.2f} (N = {big})",
-         yes_no(mem < best) + f" in order: {'below' if mem < best else 'above'} the local "
-         "machine"],
-        ["local machine minus memorizer, largest N",
-         f"{KG_CELEBA['UNet vs LS'] - KG_CELEBA['UNet vs IS']:.2f} (K&G)",
-         f"{best - mem:+.2f} ({best_name})", yes_no(best > mem) + " in sign"],
-        ["memorizer minus local machine, N = 10", "> 0 expected (issue)",
-         f"{ctl_mem - ctl_best:+.2f} ({control.network}, vs {ctl_name})",
-         yes_no(ctl_mem > ctl_best) + " in sign"],
-        ["N from which a local machine beats the memorizer", "—",
-         "never" if cross is None else f"{cross}", "—"],
-        ["speciation σ_S vs the sampler's start σ0", "σ_S² ≈ Λ − 1 (Biroli et al., converted)",
-         f"σ_S = {speciation['sqrt(Lambda - 1)']:.2f} vs σ0 = {sigma0:g}",
-         "σ_S above σ0: samples start after speciation"
-         if speciation["sqrt(Lambda - 1)"] > sigma0 else "σ_S below σ0"],
-        [f"collapse σ, N = {big}", f"{gaussian[big]:.2f} (Gaussian theory, Biroli et al.)",
-         f"{collapse[big]:.2f} (memorizer paths, median)",
-         f"ratio {collapse[big] / gaussian[big]:.2f}: "
-         + ("agrees within a factor 1.5" if abs(math.log(collapse[big] / gaussian[big]))
-            < math.log(1.5) else "differs by more than a factor 1.5")],
-        [f"reproducibility (share > {REPRO_THRESHOLDS[0]:g})",
-         "high in the generalization regime (Zhang et al., SSCD features)",
-         f"{rp_small:.2f} at N = {min(repro)}, {rp:.2f} at N = {big}",
-         ("agrees" if rp > 0.5 else "differs") + f": {'above' if rp > 0.5 else 'below'} "
-         "one half at the largest N"],
+        [
+            "UNet sample vs LS sample", f"{KG_CELEBA['UNet vs LS']:.2f} (K&G, CelebA 32×32)",
+            f"{s.median('LS'):.2f} (N = {big})",
+            yes_no(s.median("LS") >= 0.8) + " (target ≥ 0.8)"
+        ],
+        [
+            "UNet sample vs ELS sample", f"{KG_CELEBA['UNet vs ELS']:.2f} (K&G, CelebA 32×32)",
+            "not run at this N" if els_n is None else
+            f"{studies[els_n].median('ELS'):.2f} (N = {els_n}, the largest N with ELS)",
+            "not comparable (other N)"
+        ],
+        [
+            "UNet sample vs memorizer (IS) sample",
+            f"{KG_CELEBA['UNet vs IS']:.2f} (K&G, CelebA 32×32)", f"{mem:.2f} (N = {big})",
+            yes_no(mem < best) + f" in order: {'below' if mem < best else 'above'} the local "
+            "machine"
+        ],
+        [
+            "local machine minus memorizer, largest N",
+            f"{KG_CELEBA['UNet vs LS'] - KG_CELEBA['UNet vs IS']:.2f} (K&G)",
+            f"{best - mem:+.2f} ({best_name})",
+            yes_no(best > mem) + " in sign"
+        ],
+        [
+            "memorizer minus local machine, N = 10", "> 0 expected (issue)",
+            f"{ctl_mem - ctl_best:+.2f} ({control.network}, vs {ctl_name})",
+            yes_no(ctl_mem > ctl_best) + " in sign"
+        ],
+        [
+            "N from which a local machine beats the memorizer", "—",
+            "never" if cross is None else f"{cross}", "—"
+        ],
+        [
+            "speciation σ_S vs the sampler's start σ0", "σ_S² ≈ Λ − 1 (Biroli et al., converted)",
+            f"σ_S = {speciation['sqrt(Lambda - 1)']:.2f} vs σ0 = {sigma0:g}",
+            "σ_S above σ0: samples start after speciation"
+            if speciation["sqrt(Lambda - 1)"] > sigma0 else "σ_S below σ0"
+        ],
+        [
+            f"collapse σ, N = {big}", f"{gaussian[big]:.2f} (Gaussian theory, Biroli et al.)",
+            f"{collapse[big]:.2f} (memorizer paths, median)",
+            f"ratio {collapse[big] / gaussian[big]:.2f}: " +
+            ("agrees within a factor 1.5" if abs(math.log(collapse[big] / gaussian[big]))
+             < math.log(1.5) else "differs by more than a factor 1.5")
+        ],
+        [
+            f"reproducibility (share > {REPRO_THRESHOLDS[0]:g})",
+            "high in the generalization regime (Zhang et al., SSCD features)",
+            f"{rp_small:.2f} at N = {min(repro)}, {rp:.2f} at N = {big}",
+            ("agrees" if rp > 0.5 else "differs") + f": {'above' if rp > 0.5 else 'below'} "
+            "one half at the largest N"
+        ],
     ]
     small, large = sorted(curves)[:2]
     growth, bound = onset_growth(curves, small, large)
     onsets = ", ".join(f"{'none' if c.onset() is None else c.onset()} at N = {n}"
                        for n, c in sorted(curves.items()))
-    rows.append([f"memorization onset, N = {large} over N = {small}",
-                 f"∝ N: {large / small:g} (Bonnaire et al., CelebA 32×32)",
-                 f"{'≥ ' if bound else ''}{growth:.2f} (onset steps: {onsets})",
-                 "not measured: no onset at the smaller N" if math.isnan(growth) else
-                 yes_no(growth > 1) + " in direction (grows with N)"])
+    rows.append([
+        f"memorization onset, N = {large} over N = {small}",
+        f"∝ N: {large / small:g} (Bonnaire et al., CelebA 32×32)",
+        f"{'≥ ' if bound else ''}{growth:.2f} (onset steps: {onsets})",
+        "not measured: no onset at the smaller N" if math.isnan(growth) else yes_no(growth > 1) +
+        " in direction (grows with N)"
+    ])
     return rows
-

@@ -30,7 +30,9 @@ def scorecard_measurements(model: str, homogeneity_error: float, steps,
         dict(id="check.homogeneity", measure="max relative error of f(a y) = a f(y) and "
              "f(y) = J(y) y", measured=homogeneity_error, target=HOMOGENEITY_TARGET,
              checkpoints=[model]),
-        dict(id="check.sampler_steps", measure=f"median iterations of Algorithm 1 (sigma "
-             f"{settings.sigma0:g} -> {settings.sigma_final:g})", measured=median_steps(steps),
-             paper=PAPER_SAMPLER_STEPS, checkpoints=[model],
-             interval=analysis.bootstrap_interval(median_steps, steps))]
+        dict(
+            id="check.sampler_steps", measure=f"median iterations of Algorithm 1 (sigma "
+            f"{settings.sigma0:g} -> {settings.sigma_final:g})", measured=median_steps(steps),
+            paper=PAPER_SAMPLER_STEPS, checkpoints=[model],
+            interval=analysis.bootstrap_interval(median_steps, steps))
+    ]

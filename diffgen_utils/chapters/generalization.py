@@ -85,18 +85,19 @@ def psnr_gap(model: torch.nn.Module, train: torch.Tensor, test: torch.Tensor, si
         train, test = eval_images(train, n_eval), test[:n_eval]
     device = model_device(model)
     sigmas = np.asarray(sigmas, dtype=float)
-    each = [analysis.evaluate_psnr_per_image(model, x.to(device), sigmas, seed=seed)
-            for x, seed in ((train, seeds[0]), (test, seeds[1]))]
+    each = [
+        analysis.evaluate_psnr_per_image(model, x.to(device), sigmas, seed=seed)
+        for x, seed in ((train, seeds[0]), (test, seeds[1]))
+    ]
     return PsnrGap(sigmas, *(analysis.image_means(e) for e in each),
                    *(e.double().numpy() for e in each))
-
 
 
 def memorizer(train: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tensor:
     """The optimal denoiser of the training set itself (N equally likely images): E[x | y] =
     sum_i w_i x_i with w = softmax(-||y - x_i||^2 / (2 sigma^2)). A perfectly memorizing network
     computes this; sampling with it can only return training images."""
-    d2 = torch.cdist(y.flatten(1).double(), train.flatten(1).double()) ** 2
+    d2 = torch.cdist(y.flatten(1).double(), train.flatten(1).double())**2
     w = torch.softmax(-d2 / (2 * sigma**2), dim=1)
     return (w @ train.flatten(1).double()).reshape(y.shape).to(y.dtype)
 
@@ -111,20 +112,20 @@ class BlindMemorizer(torch.nn.Module):
         self.register_buffer("faces", train.detach().clone())
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        d2 = torch.cdist(y.flatten(1).double(), self.faces.flatten(1).double()) ** 2
+        d2 = torch.cdist(y.flatten(1).double(), self.faces.flatten(1).double())**2
         sigma = (d2.min(dim=1).values / y[0].numel()).sqrt().clamp_min(1e-6)
-        w = torch.softmax(-d2 / (2 * sigma[:, None] ** 2), dim=1)
+        w = torch.softmax(-d2 / (2 * sigma[:, None]**2), dim=1)
         return y - (w @ self.faces.flatten(1).double()).reshape(y.shape).to(y.dtype)
 
 
-def memorizer_psnr(train: torch.Tensor, sigmas, n_eval: int | None = None, seed: int = 1
-                   ) -> np.ndarray:
+def memorizer_psnr(train: torch.Tensor, sigmas, n_eval: int | None = None,
+                   seed: int = 1) -> np.ndarray:
     """Output PSNR of `memorizer` on its own training images at each sigma (same images and
     noise seed as the training curve of `psnr_gap`): the ceiling a network trained on `train`
     could reach by memorizing. A perfect recovery counts as 100 dB."""
     x = eval_images(train, n_eval) if n_eval is not None else train
-    return analysis.psnr_curve(lambda y, sigma: memorizer(train, y, sigma), x, sigmas,
-                               seed=seed, max_db=100)
+    return analysis.psnr_curve(lambda y, sigma: memorizer(train, y, sigma), x, sigmas, seed=seed,
+                               max_db=100)
 
 
 # ---------------------------------------------------------------- paired samples, similarities
@@ -193,9 +194,10 @@ class PairStats:
         return torch.cat([self.seeds1, self.seeds2])
 
     def medians(self) -> dict:
-        return {"S1 vs S2 sample": self.pair.median().item(),
-                "sample vs nearest training image": self.near.median().item(),
-                "samples of distinct seeds": self.seeds.median().item()}
+        return {
+            "S1 vs S2 sample": self.pair.median().item(), "sample vs nearest training image":
+            self.near.median().item(), "samples of distinct seeds": self.seeds.median().item()
+        }
 
 
 def similarity_stats(samples1: torch.Tensor, samples2: torch.Tensor, train1: torch.Tensor,
@@ -207,12 +209,11 @@ def similarity_stats(samples1: torch.Tensor, samples2: torch.Tensor, train1: tor
     idx1, near1 = analysis.nearest_neighbors(samples1, train1)
     idx2, near2 = analysis.nearest_neighbors(samples2, train2)
     roll = lambda x: torch.roll(x, -1, dims=0)  # noqa: E731
-    return PairStats(
-        pair=analysis.cosine_similarity(samples1, samples2),
-        near1=near1, near1_index=idx1, near2=near2, near2_index=idx2,
-        next1=analysis.cosine_similarity(samples1, roll(samples1)),
-        next2=analysis.cosine_similarity(samples2, roll(samples2)),
-        seeds1=seed_similarities(samples1), seeds2=seed_similarities(samples2))
+    return PairStats(pair=analysis.cosine_similarity(samples1, samples2), near1=near1,
+                     near1_index=idx1, near2=near2, near2_index=idx2,
+                     next1=analysis.cosine_similarity(samples1, roll(samples1)),
+                     next2=analysis.cosine_similarity(samples2, roll(samples2)),
+                     seeds1=seed_similarities(samples1), seeds2=seed_similarities(samples2))
 
 
 @dataclass
@@ -226,8 +227,8 @@ class Comparison:
     stats: PairStats
 
     def four(self, k: int) -> torch.Tensor:
-        return four_images(k, self.samples1.images, self.samples2.images, self.train1,
-                           self.train2, self.stats)
+        return four_images(k, self.samples1.images, self.samples2.images, self.train1, self.train2,
+                           self.stats)
 
     def titles(self, k: int) -> list[str]:
         return four_titles(k, self.stats)
@@ -245,8 +246,8 @@ class Comparison:
         images = torch.stack([self.four(k) for k in range(count)], dim=1)
         s = self.stats
         titles = ([f"cos {s.near1[k]:.2f}" for k in range(count)] + [""] * count +
-                  [f"pair {s.pair[k]:.2f}" for k in range(count)] +
-                  [f"cos {s.near2[k]:.2f}" for k in range(count)])
+                  [f"pair {s.pair[k]:.2f}"
+                   for k in range(count)] + [f"cos {s.near2[k]:.2f}" for k in range(count)])
         return images.reshape(-1, *images.shape[2:]), titles
 
     def brightness(self) -> dict:
@@ -256,8 +257,10 @@ class Comparison:
         train = torch.cat([self.train1, self.train2])
         mean = lambda x: x.mean(dim=(1, 2, 3)).median().item()  # noqa: E731
         std = lambda x: x.std(dim=(1, 2, 3)).median().item()  # noqa: E731
-        return {"sample mean": mean(samples), "train mean": mean(train),
-                "sample std": std(samples), "train std": std(train)}
+        return {
+            "sample mean": mean(samples), "train mean": mean(train), "sample std": std(samples),
+            "train std": std(train)
+        }
 
     @property
     def converged(self) -> float:
@@ -269,8 +272,8 @@ def compare(model1, model2, train1: torch.Tensor, train2: torch.Tensor, seeds, s
             settings: sampling.SamplerSettings | None = None, **kwargs) -> Comparison:
     """`pair_samples` then `similarity_stats`, kept together."""
     s1, s2 = pair_samples(model1, model2, seeds, shape, settings, **kwargs)
-    return Comparison(s1, s2, train1, train2,
-                      similarity_stats(s1.images, s2.images, train1, train2))
+    return Comparison(s1, s2, train1, train2, similarity_stats(s1.images, s2.images, train1,
+                                                               train2))
 
 
 def pair_matrix(similarities, n: int) -> np.ndarray:
@@ -309,19 +312,21 @@ def pair_measures(stats: PairStats) -> dict:
 def nearest_measures(stats: PairStats) -> dict:
     """Median cos(sample, nearest training image), both models pooled; the seeds resampled
     with their two samples."""
-    return dict(measured=stats.near.median().item(),
-                interval=analysis.bootstrap_interval(
-                    analysis.median, torch.stack([stats.near1, stats.near2])),
-                spread=abs(stats.near1.median().item() - stats.near2.median().item()))
+    return dict(
+        measured=stats.near.median().item(),
+        interval=analysis.bootstrap_interval(analysis.median,
+                                             torch.stack([stats.near1, stats.near2])),
+        spread=abs(stats.near1.median().item() - stats.near2.median().item()))
 
 
 def seed_measures(stats: PairStats) -> dict:
     """Median cos between samples of distinct seeds, both models pooled; the seeds resampled."""
     matrices = [pair_matrix(s, len(stats)) for s in (stats.seeds1, stats.seeds2)]
-    return dict(measured=stats.seeds.median().item(),
-                interval=analysis.bootstrap_interval(
-                    lambda picks: distinct_seed_median(matrices, picks), np.arange(len(stats))),
-                spread=abs(stats.seeds1.median().item() - stats.seeds2.median().item()))
+    return dict(
+        measured=stats.seeds.median().item(),
+        interval=analysis.bootstrap_interval(lambda picks: distinct_seed_median(matrices, picks),
+                                             np.arange(len(stats))),
+        spread=abs(stats.seeds1.median().item() - stats.seeds2.median().item()))
 
 
 def scorecard_measurements(profile: Profile, gaps: dict, stats: dict, blocks: int | None = None,
@@ -350,10 +355,10 @@ def scorecard_measurements(profile: Profile, gaps: dict, stats: dict, blocks: in
          "seeds of one model", lambda n: seed_measures(stats[n]), "<= 0.7"),
     ]
     suffix, net = ("", "") if blocks is None else (f"_{blocks}blocks", f", {blocks}-block UNet")
-    return [{"id": id_ + suffix, "measure": f"{measure}, N={n}{net}", **measures(n),
-             "target": target,
-             "checkpoints": [FACES.name(profile, n, s, blocks=blocks) for s in SUBSETS]}
-            for id_, n, measure, measures, target in specs if n in gaps and n in stats]
+    return [{
+        "id": id_ + suffix, "measure": f"{measure}, N={n}{net}", **measures(n), "target": target,
+        "checkpoints": [FACES.name(profile, n, s, blocks=blocks) for s in SUBSETS]
+    } for id_, n, measure, measures, target in specs if n in gaps and n in stats]
 
 
 def closest_cross_pairs(s1: torch.Tensor, s2: torch.Tensor, block: int = 4096):
@@ -363,14 +368,16 @@ def closest_cross_pairs(s1: torch.Tensor, s2: torch.Tensor, block: int = 4096):
 
 def four_images(k: int, samples1, samples2, train1, train2, stats: PairStats) -> torch.Tensor:
     """Seed k as (4, 1, H, W): nearest S1 training image, S1 sample, S2 sample, nearest S2 one."""
-    return torch.stack([train1[stats.near1_index[k]], samples1[k], samples2[k],
-                        train2[stats.near2_index[k]]]).clamp(0, 1)
+    return torch.stack(
+        [train1[stats.near1_index[k]], samples1[k], samples2[k],
+         train2[stats.near2_index[k]]]).clamp(0, 1)
 
 
 def four_titles(k: int, stats: PairStats) -> list[str]:
-    return [f"nearest S1 image\ncos {stats.near1[k]:.2f}", "S1 sample",
-            f"S2 sample\ncos(S1,S2) {stats.pair[k]:.2f}",
-            f"nearest S2 image\ncos {stats.near2[k]:.2f}"]
+    return [
+        f"nearest S1 image\ncos {stats.near1[k]:.2f}", "S1 sample",
+        f"S2 sample\ncos(S1,S2) {stats.pair[k]:.2f}", f"nearest S2 image\ncos {stats.near2[k]:.2f}"
+    ]
 
 
 # ---------------------------------------------------------------- diverging trajectories
@@ -389,10 +396,12 @@ def snapshots(paths: dict, count: int = 8, keys=("a", "b", "partner")):
     the denoised snapshots f(y_t) at those steps, run by run, as one (len(keys) * count) batch."""
     keys = [k for k in keys if k in paths]
     common = sorted(set.intersection(*(set(paths[k]["step"]) for k in keys)))
-    picks = [common[i] for i in np.unique(np.linspace(0, len(common) - 1, count).round()
-                                          .astype(int))]
-    frames = torch.cat([paths[k]["denoised"][[list(paths[k]["step"]).index(t) for t in picks]]
-                        for k in keys])
+    picks = [
+        common[i] for i in np.unique(np.linspace(0,
+                                                 len(common) - 1, count).round().astype(int))
+    ]
+    frames = torch.cat(
+        [paths[k]["denoised"][[list(paths[k]["step"]).index(t) for t in picks]] for k in keys])
     return picks, frames
 
 
@@ -403,8 +412,7 @@ def split_step(steps: np.ndarray, cos: np.ndarray, threshold: float = 0.9):
 
 
 def two_paths(model: torch.nn.Module, seed: int, noise_seeds, shape,
-              settings: sampling.SamplerSettings | None = None, partner=None,
-              **overrides) -> dict:
+              settings: sampling.SamplerSettings | None = None, partner=None, **overrides) -> dict:
     """Two runs of `model` from one start y0 (`seed`) with different injected noise
     (`noise_seeds`, two of them), recorded at every step; optionally `partner` (the other
     subset's model) from the same start *and* the same noise as the first run. `overrides`
@@ -415,8 +423,10 @@ def two_paths(model: torch.nn.Module, seed: int, noise_seeds, shape,
     a, b = [int(s) for s in noise_seeds]
     runs = sampling.sample(model, [seed, seed], shape=shape, settings=settings, record_every=1,
                            noise_seeds=[a, b])
-    out = {"a": runs.trajectories[0], "b": runs.trajectories[1],
-           "sigmas": runs.sigmas[:2], "images": runs.images}
+    out = {
+        "a": runs.trajectories[0], "b": runs.trajectories[1], "sigmas": runs.sigmas[:2], "images":
+        runs.images
+    }
     out["steps"], out["cos_ab"] = trajectory_similarity(out["a"], out["b"])
     if partner is not None:
         other = sampling.sample(partner, [seed], shape=shape, settings=settings, record_every=1,
@@ -447,15 +457,16 @@ def plot_psnr_curves(gaps: dict, axes) -> None:
         ax.legend(fontsize=8)
 
 
-
 GAP_FLOOR_DB = 0.01  # Fig 15 is drawn on a log scale: smaller gaps are drawn at this floor
 
 
 def stored_gaps(profile: Profile, names: dict, device: str = "cpu") -> dict:
     """{N: train - test gap (dB)} of the models `names[N]`, from the evaluation stored when
     their training ended."""
-    return {n: PsnrGap.from_history(zoo.load(name, profile, device=device).history[-1]).gap
-            for n, name in names.items()}
+    return {
+        n: PsnrGap.from_history(zoo.load(name, profile, device=device).history[-1]).gap
+        for n, name in names.items()
+    }
 
 
 def plot_gap_vs_n(curves: dict, ax) -> None:
@@ -478,8 +489,9 @@ def similarity_histograms(stats: dict, axes) -> None:
     bins = np.linspace(min(0.0, np.floor(lo * 10) / 10), 1.0, 45)
     for ax, (key, title) in zip(axes, parts):
         for n, s in stats.items():
-            ax.hist(getattr(s, key).numpy(), bins=bins, histtype="step", lw=1.6, density=True,
-                    color=colors[n], label=f"N={n}")
+            ax.hist(
+                getattr(s, key).numpy(), bins=bins, histtype="step", lw=1.6, density=True,
+                color=colors[n], label=f"N={n}")
         ax.set_xlabel("mean-removed cosine similarity")
         ax.set_ylabel("density")
         ax.set_title(title, fontsize=10)
@@ -512,8 +524,9 @@ def row_png(images: torch.Tensor, titles: list[str], width_in: float = 6.4,
     fig = Figure(figsize=(width_in, width_in / n * 1.4), dpi=dpi)
     axes = fig.subplots(1, n, squeeze=False)[0]
     for ax, im, title in zip(axes, images, titles):
-        ax.imshow(im.reshape(im.shape[-2:]).cpu().numpy(), cmap="gray", vmin=0, vmax=1,
-                  interpolation="nearest")
+        ax.imshow(
+            im.reshape(im.shape[-2:]).cpu().numpy(), cmap="gray", vmin=0, vmax=1,
+            interpolation="nearest")
         ax.set_title(title, fontsize=9)
         ax.set_xticks([]), ax.set_yticks([])
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.78, wspace=0.06)
@@ -536,8 +549,10 @@ def explorer(rows: dict, description: str = "N"):
     pick = widgets.Dropdown(options=labels, index=0, description=description)
     seed = widgets.IntSlider(value=0, min=0, max=n_seeds - 1, description="seed",
                              continuous_update=True)
-    inner = [widgets.Stack([widgets.Image(value=png, format="png") for png in rows[label]],
-                           selected_index=0) for label in labels]
+    inner = [
+        widgets.Stack([widgets.Image(value=png, format="png")
+                       for png in rows[label]], selected_index=0) for label in labels
+    ]
     outer = widgets.Stack(inner, selected_index=0)
     links = [widgets.jslink((pick, "index"), (outer, "selected_index"))]
     links += [widgets.jslink((seed, "value"), (stack, "selected_index")) for stack in inner]

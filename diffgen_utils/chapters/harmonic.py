@@ -49,8 +49,11 @@ def eigenvalue_rows(paper: dict, eigvals: torch.Tensor, d_paper: int = PAPER_DIM
     """Rows [paper k, our k, paper lambda, our lambda at our k, our lambda at the paper's k]:
     our k is the paper's rescaled to d = len(eigvals); the last column is None when k >= d."""
     d = len(eigvals)
-    return [[k, ours, value, float(eigvals[ours]), float(eigvals[k]) if k < d else None]
-            for (k, value), ours in zip(paper.items(), index_map(paper, d, d_paper).values())]
+    return [[k, ours, value,
+             float(eigvals[ours]),
+             float(eigvals[k]) if k < d else None]
+            for (k, value), ours in zip(paper.items(),
+                                        index_map(paper, d, d_paper).values())]
 
 
 def lambda_ratio(eigvals: torch.Tensor, paper: dict = FIG3_LAMBDAS,
@@ -84,8 +87,8 @@ def sigma_sweep(model: torch.nn.Module, faces: torch.Tensor, sigmas, seed: int =
     for i, x in enumerate(faces):
         for j, s in enumerate(sigmas):
             a = jm.analyze(model, x, float(s), seed=seed + i)
-            out[:, i, j] = (a.effective_dim, a.asymmetry, a.homogeneity_error,
-                            a.eigvals[-1].item())
+            out[:, i,
+                j] = (a.effective_dim, a.asymmetry, a.homogeneity_error, a.eigvals[-1].item())
     return SigmaSweep(sigmas, *out)
 
 
@@ -111,7 +114,7 @@ def radial_frequency(shape) -> torch.Tensor:
 def mean_frequency(images: torch.Tensor) -> torch.Tensor:
     """Power-weighted mean |omega| of each image (..., H, W), in cycles per pixel:
     sum_omega |E(omega)|^2 |omega| / sum_omega |E(omega)|^2, E the 2-D DFT of the image."""
-    power = torch.fft.fft2(torch.as_tensor(images).double()).abs() ** 2
+    power = torch.fft.fft2(torch.as_tensor(images).double()).abs()**2
     omega = radial_frequency(images.shape[-2:])
     return (power * omega).sum((-2, -1)) / power.sum((-2, -1))
 
@@ -159,7 +162,7 @@ def edge_energy_share(a: jm.JacobianAnalysis, ks, top: float = 0.2) -> np.ndarra
     the clean image's edge pixels (`edge_mask(a.x, top)`). A vector that ignores the image's
     geometry puts `edge_chance(a, top)` (= top without ties) there on average; eigenvectors
     that follow the image's contours (the paper's geometry-adaptive bases) put more."""
-    energy = a.eigenimages(ks) ** 2
+    energy = a.eigenimages(ks)**2
     on_edges = energy * edge_mask(a.x, top)
     return (on_edges.sum((-2, -1)) / energy.sum((-2, -1))).numpy()
 
@@ -171,12 +174,12 @@ def edge_chance(a: jm.JacobianAnalysis, top: float = 0.2) -> float:
     return edge_mask(a.x, top).double().mean().item()
 
 
-def edge_shares_of_faces(model: torch.nn.Module, faces: torch.Tensor, sigma: float,
-                         ks=EARLY_KS, top: float = 0.2, seed: int = 0) -> np.ndarray:
+def edge_shares_of_faces(model: torch.nn.Module, faces: torch.Tensor, sigma: float, ks=EARLY_KS,
+                         top: float = 0.2, seed: int = 0) -> np.ndarray:
     """Mean `edge_energy_share` of eigenvectors ks at each face (n, 1, H, W), all with noise
     seed `seed`: how much one face's number varies from face to face."""
-    return np.array([edge_energy_share(jm.analyze(model, x, sigma, seed=seed), ks, top).mean()
-                     for x in faces])
+    return np.array(
+        [edge_energy_share(jm.analyze(model, x, sigma, seed=seed), ks, top).mean() for x in faces])
 
 
 def unpermuted(a: jm.JacobianAnalysis) -> jm.JacobianAnalysis:
@@ -198,8 +201,11 @@ def measure_rows(analyses: dict, top: float = 0.2) -> list[list]:
     for label, a in analyses.items():
         early = spatial_frequency(a, EARLY_KS).mean()
         late = spatial_frequency(a, late_ks(len(a.eigvals))).mean()
-        rows.append([label, early, late, late / early,
-                     edge_energy_share(a, EARLY_KS, top).mean(), edge_chance(a, top)])
+        rows.append([
+            label, early, late, late / early,
+            edge_energy_share(a, EARLY_KS, top).mean(),
+            edge_chance(a, top)
+        ])
     return rows
 
 
@@ -211,9 +217,10 @@ def eigenvector_pngs(a: jm.JacobianAnalysis, ks, size_in: float = 2.6,
     """One PNG per eigenvector k in ks, titled with k and lambda_k (for plotting.image_slider)."""
     ks = list(ks)
     images = unit_range(jm.oriented(a, ks))
-    return [image_png(im, rf"$e_{{{k}}}$,  $\lambda_{{{k}}}$ = {a.eigvals[k].item():.3f}",
-                      vmin=-1, vmax=1, size_in=size_in, dpi=dpi)
-            for k, im in zip(ks, images)]
+    return [
+        image_png(im, rf"$e_{{{k}}}$,  $\lambda_{{{k}}}$ = {a.eigvals[k].item():.3f}", vmin=-1,
+                  vmax=1, size_in=size_in, dpi=dpi) for k, im in zip(ks, images)
+    ]
 
 
 def plot_eigenvector_measures(analyses: dict, axes, top: float = 0.2) -> None:
@@ -272,24 +279,28 @@ def scorecard_measurements(fig3: jm.JacobianAnalysis, identity_error: float,
         dict(id="check.bias_free_identity", measure="max ||f(y) - J y|| / ||f(y)||",
              measured=identity_error, target=IDENTITY_TARGET, checkpoints=both),
         dict(id="Fig21.shuffled_psnr_drop_dB", measure=f"faces - shuffled test PSNR at "
-             f"sigma={FIG21_SIGMA:g} (dB)", measured=shuffled_drop_db,
-             target=SHUFFLED_DROP_TARGET, checkpoints=both, interval=drop_interval),
+             f"sigma={FIG21_SIGMA:g} (dB)", measured=shuffled_drop_db, target=SHUFFLED_DROP_TARGET,
+             checkpoints=both, interval=drop_interval),
         dict(id="check.jacobian_symmetry", measure=f"||J - J^T|| / ||J|| at {at}",
-             measured=fig3.asymmetry, checkpoints=fig3_only)]
+             measured=fig3.asymmetry, checkpoints=fig3_only)
+    ]
     for k, ours, paper_value, value, _ in eigenvalue_rows(FIG3_LAMBDAS, fig3.eigvals):
-        rows.append(dict(id=f"Fig3.lambda_{k}", measure=f"lambda_k at {at}, our k={ours} of d={d}",
-                         paper=paper_value, measured=value, checkpoints=fig3_only))
+        rows.append(
+            dict(id=f"Fig3.lambda_{k}", measure=f"lambda_k at {at}, our k={ours} of d={d}",
+                 paper=paper_value, measured=value, checkpoints=fig3_only))
     ours_ratio, paper_ratio = lambda_ratio(fig3.eigvals)
     rows += [
-        dict(id="Fig3.lambda_ratio", measure="lambda at the paper's k=245 over lambda at its "
-             f"k=5, both rescaled to d={d}, {at}", paper=round(paper_ratio, 3),
-             measured=ours_ratio,
-             checkpoints=fig3_only),
-        dict(id="Fig3.frequency_growth", measure="mean spatial frequency (power-weighted |omega| "
-             f"of the DFT) of e_k, {late.start} <= k < {late.stop} (d/4 to d/2), over that of "
-             f"k < {len(EARLY_KS)}, {at}", measured=frequency_growth(fig3),
-             checkpoints=fig3_only),
-        dict(id="Fig3.edge_share_top20", measure="mean share of ||e_k||^2 on the face's top-20% "
-             f"gradient pixels (chance 0.2), k < {len(EARLY_KS)}, {at}",
-             measured=edge_energy_share(fig3, EARLY_KS).mean(), checkpoints=fig3_only)]
+        dict(
+            id="Fig3.lambda_ratio", measure="lambda at the paper's k=245 over lambda at its "
+            f"k=5, both rescaled to d={d}, {at}", paper=round(paper_ratio, 3), measured=ours_ratio,
+            checkpoints=fig3_only),
+        dict(
+            id="Fig3.frequency_growth", measure="mean spatial frequency (power-weighted |omega| "
+            f"of the DFT) of e_k, {late.start} <= k < {late.stop} (d/4 to d/2), over that of "
+            f"k < {len(EARLY_KS)}, {at}", measured=frequency_growth(fig3), checkpoints=fig3_only),
+        dict(
+            id="Fig3.edge_share_top20", measure="mean share of ||e_k||^2 on the face's top-20% "
+            f"gradient pixels (chance 0.2), k < {len(EARLY_KS)}, {at}",
+            measured=edge_energy_share(fig3, EARLY_KS).mean(), checkpoints=fig3_only)
+    ]
     return rows

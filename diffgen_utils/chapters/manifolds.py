@@ -53,7 +53,6 @@ LAMBDA_TARGETS = {9: "<= 0.5"}  # Fig 5: past the tangent space the spectrum has
 RAY_COSINE_TARGET = ">= 0.9"  # Fig 19: the first eigenvector is the face itself
 DISK_PARAMETERS = ("centre x", "centre y", "radius", "foreground", "background")
 
-
 # ------------------------------------------------------------------ subspaces
 
 
@@ -90,8 +89,8 @@ def top_eigenspace(a: jm.JacobianAnalysis, k: int) -> torch.Tensor:
     return a.eigvecs[:, :k]
 
 
-def tangent_cosines(a: jm.JacobianAnalysis, tangent: torch.Tensor, k: int | None = None
-                    ) -> torch.Tensor:
+def tangent_cosines(a: jm.JacobianAnalysis, tangent: torch.Tensor,
+                    k: int | None = None) -> torch.Tensor:
     """Principal cosines between the top-k eigenspace of the Jacobian (k defaults to the
     tangent's dimension) and a tangent basis given as rows (m, d)."""
     tangent = torch.as_tensor(tangent).double()
@@ -107,8 +106,10 @@ def tangent_overlaps(analyses: list, tangents) -> list[float]:
     """`tangent_overlap` of each analysis with its tangent basis: tangents (n, m, d), one basis
     (rows) per analysis, or one (m, d) that all share."""
     tangents = torch.as_tensor(tangents)
-    return [tangent_overlap(a, tangents[i] if tangents.dim() == 3 else tangents)
-            for i, a in enumerate(analyses)]
+    return [
+        tangent_overlap(a, tangents[i] if tangents.dim() == 3 else tangents)
+        for i, a in enumerate(analyses)
+    ]
 
 
 def tangent_gains(a: jm.JacobianAnalysis, tangent: torch.Tensor) -> torch.Tensor:
@@ -154,7 +155,7 @@ def manifold_optimal_mse(sigma, d: int, dim: int) -> np.ndarray:
     left after projecting onto the tangent plane, dim sigma^2 / d."""
     if not 0 < dim <= d:
         raise ValueError(f"need 0 < dim <= d, got dim={dim}, d={d}")
-    return dim * np.asarray(sigma, dtype=float) ** 2 / d
+    return dim * np.asarray(sigma, dtype=float)**2 / d
 
 
 def manifold_optimal_psnr(in_psnr, d: int, dim: int) -> np.ndarray:
@@ -167,8 +168,10 @@ def manifold_optimal_psnr(in_psnr, d: int, dim: int) -> np.ndarray:
 def small_noise_optimum(sigmas, d: int, dim: int) -> list:
     """`manifold_optimal_psnr` at each sigma up to SMALL_NOISE, None above (where the manifold's
     curvature and the bounded prior make the small-noise formula meaningless)."""
-    return [float(manifold_optimal_psnr(input_psnr(s), d, dim)) if s <= SMALL_NOISE else None
-            for s in sigmas]
+    return [
+        float(manifold_optimal_psnr(input_psnr(s), d, dim)) if s <= SMALL_NOISE else None
+        for s in sigmas
+    ]
 
 
 def rank_above(eigvals, threshold: float = RANK_THRESHOLD) -> int:
@@ -207,8 +210,8 @@ def disk_tangent_images(theta: torch.Tensor, size: int) -> torch.Tensor:
 # ------------------------------------------------------------------ many Jacobians
 
 
-def analyze_all(model: torch.nn.Module, images: torch.Tensor, sigma: float, seed: int = 0
-                ) -> list[jm.JacobianAnalysis]:
+def analyze_all(model: torch.nn.Module, images: torch.Tensor, sigma: float,
+                seed: int = 0) -> list[jm.JacobianAnalysis]:
     """`jacobian.analyze` of every image (n, 1, H, W) at one sigma; image i uses noise seed + i."""
     return [jm.analyze(model, x, float(sigma), seed=seed + i) for i, x in enumerate(images)]
 
@@ -224,9 +227,8 @@ class ManifoldSweep:
     top_eigvals: np.ndarray  # (n, len(sigmas), n_top) the largest eigenvalues
 
 
-def manifold_sweep(model: torch.nn.Module, images: torch.Tensor, tangents, sigmas,
-                   seed: int = 0, threshold: float = RANK_THRESHOLD, n_top: int = 12
-                   ) -> ManifoldSweep:
+def manifold_sweep(model: torch.nn.Module, images: torch.Tensor, tangents, sigmas, seed: int = 0,
+                   threshold: float = RANK_THRESHOLD, n_top: int = 12) -> ManifoldSweep:
     """Rank, tr J, tangent overlap and the top eigenvalues of every image at every sigma.
 
     tangents: one orthonormal basis (m, d) of rows per image, (n, m, d), or one shared (m, d);
@@ -255,15 +257,16 @@ def paper_eigenvalue_rows(ours: dict[str, torch.Tensor], paper: dict = FIG5_LAMB
                           n: int = 10) -> list[list]:
     """Rows [k, paper lambda_k (text; 'unknown' where the paper gives none), our lambda_k per
     labelled spectrum] for k < n."""
-    return [[k, f"{paper[k]:.3f}" if k in paper else "unknown",
-             *[float(v[k]) for v in ours.values()]] for k in range(n)]
+    return [[
+        k, f"{paper[k]:.3f}" if k in paper else "unknown", *[float(v[k]) for v in ours.values()]
+    ] for k in range(n)]
 
 
 def plot_optimal_eigenvalues(ax, dim: int, n: int, label: str | None = None) -> None:
     """The small-noise optimum's eigenvalues: dim ones, then zeros (a step), on ax."""
     k = np.arange(n)
-    ax.step(k, (k < dim).astype(float), where="mid", color="k", ls=":", lw=1.2,
-            label=label or f"optimum ({dim}-D projection)")
+    ax.step(k, (k < dim).astype(float), where="mid", color="k", ls=":", lw=1.2, label=label
+            or f"optimum ({dim}-D projection)")
     ax.legend(fontsize=8)
 
 
@@ -300,8 +303,7 @@ def spectrum_figure(spectra: dict, analyses: dict, dim: int, paper: dict | None 
     book's column."""
     fig = plt.figure(figsize=(COLUMN_IN, 5.4), dpi=DPI, layout="constrained")
     grid = fig.add_gridspec(2, 2)
-    axes = [fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]),
-            fig.add_subplot(grid[1, 1])]
+    axes = [fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])]
     plot_leading_eigenvalues(axes[0], spectra, dim, paper=paper)
     first = next(iter(analyses.values()))
     plot_decay(analyses, axes[1:], sigma=first.sigma)
@@ -334,8 +336,13 @@ def disk_overlap_rows(analyses: list, tangents: torch.Tensor, theta: torch.Tenso
     for i, (a, t, th) in enumerate(zip(analyses, tangents, theta)):
         c = tangent_cosines(a, t)
         kept, k = kept_overlap(a, t)
-        rows.append([i, float(contrast(th)), float(th[2]), *c.tolist(), c.pow(2).mean().item(),
-                     k, kept, tangent_gains(a, t).mean().item()])
+        rows.append([
+            i,
+            float(contrast(th)),
+            float(th[2]), *c.tolist(),
+            c.pow(2).mean().item(), k, kept,
+            tangent_gains(a, t).mean().item()
+        ])
     return rows
 
 
@@ -381,8 +388,8 @@ def training_comparison(path=COMPARISON_FILE) -> dict:
 def bf16_difference(arms: dict) -> tuple[np.ndarray, np.ndarray]:
     """(sigmas, final test PSNR of the bf16 arm minus the fp32 arm's) of the steady recipe."""
     bf16, plain = arms["steady_bf16"], arms["steady"]
-    return np.array(plain["sigmas"]), np.array(bf16["test_psnr"][-1]) - np.array(
-        plain["test_psnr"][-1])
+    return np.array(
+        plain["sigmas"]), np.array(bf16["test_psnr"][-1]) - np.array(plain["test_psnr"][-1])
 
 
 def comparison_rows(arms: dict, sigma: float = DISK_SIGMA) -> list[list]:
@@ -394,9 +401,11 @@ def comparison_rows(arms: dict, sigma: float = DISK_SIGMA) -> list[list]:
         recipe = (f"{c['blocks']} blocks, batch {c['batch']}, lr {c['lr']:g} {c['lr_schedule']}, "
                   f"σ {c['sigma_sampling']}")
         j = matching_sigmas(r["sigmas"], [sigma])[0]
-        rows.append([arm, recipe, "on" if r["speed"]["bf16"] else "off", r["images"][-1],
-                     r["wall_time_s"] / 60, r["test_psnr"][-1][j], r["tangent_overlap"],
-                     r["kept_directions"], r["gain_db"]])
+        rows.append([
+            arm, recipe, "on" if r["speed"]["bf16"] else "off", r["images"][-1],
+            r["wall_time_s"] / 60, r["test_psnr"][-1][j], r["tangent_overlap"],
+            r["kept_directions"], r["gain_db"]
+        ])
     return rows
 
 
@@ -461,32 +470,41 @@ def scorecard_measurements(names: dict, *, disk_overlaps, disk_slope: float, ran
     optimum = small_noise_optimum([DISK_SIGMA], d, DISK_DIM)[0]
     at_disk, at_cone = f"sigma={DISK_SIGMA:g}", f"sigma={CONE_SIGMA:g}"
     rows = [
-        dict(id="Fig5.tangent_overlap", measure="mean cos^2 of principal angles, top-5 eigenspace "
-             f"vs disk tangent space, {at_disk}, {n_disks} test disks",
-             measured=float(np.mean(disk_overlaps)), target=TANGENT_OVERLAP_TARGET,
-             checkpoints=disks, interval=mean_interval(disk_overlaps)),
-        dict(id="Fig5.disk_psnr_slope", measure="output vs input PSNR slope, test disks, input "
-             f"PSNR {FIT_RANGE[0]:g}-{FIT_RANGE[1]:g} dB (optimum 1)", measured=disk_slope,
-             checkpoints=disks, interval=slope_interval(psnr_sigmas, disk_psnr)),
-        dict(id="Fig5.disk_rank_growth", measure=f"# eigenvalues > {RANK_THRESHOLD:g} at "
-             f"sigma={rank_sigmas[0]:g} minus at sigma={rank_sigmas[-1]:g}, mean of {n_disks} "
-             "disks", measured=rank_growth, checkpoints=disks)]
-    rows += [dict(id=f"Fig5.lambda_{k}", measure=f"lambda_{k} of disks at {at_disk}, mean of "
-                  f"{n_disks} disks", paper=value, measured=float(disk_lambdas[k]),
-                  target=LAMBDA_TARGETS.get(k), checkpoints=disks,
-                  interval=mean_interval(disk_eigvals[:, k]))
-             for k, value in FIG5_LAMBDAS.items()]
+        dict(
+            id="Fig5.tangent_overlap", measure="mean cos^2 of principal angles, top-5 eigenspace "
+            f"vs disk tangent space, {at_disk}, {n_disks} test disks",
+            measured=float(np.mean(disk_overlaps)), target=TANGENT_OVERLAP_TARGET,
+            checkpoints=disks, interval=mean_interval(disk_overlaps)),
+        dict(
+            id="Fig5.disk_psnr_slope", measure="output vs input PSNR slope, test disks, input "
+            f"PSNR {FIT_RANGE[0]:g}-{FIT_RANGE[1]:g} dB (optimum 1)", measured=disk_slope,
+            checkpoints=disks, interval=slope_interval(psnr_sigmas, disk_psnr)),
+        dict(
+            id="Fig5.disk_rank_growth", measure=f"# eigenvalues > {RANK_THRESHOLD:g} at "
+            f"sigma={rank_sigmas[0]:g} minus at sigma={rank_sigmas[-1]:g}, mean of {n_disks} "
+            "disks", measured=rank_growth, checkpoints=disks)
+    ]
     rows += [
-        dict(id="Fig5.disk_gain_shortfall_dB", measure="small-noise optimum minus network output "
-             f"PSNR at {at_disk}, {n_eval} test disks (dB)", measured=disk_shortfall,
-             checkpoints=disks, interval=shortfall_interval(optimum, disk_at_sigma)),
+        dict(id=f"Fig5.lambda_{k}", measure=f"lambda_{k} of disks at {at_disk}, mean of "
+             f"{n_disks} disks", paper=value, measured=float(disk_lambdas[k]),
+             target=LAMBDA_TARGETS.get(k), checkpoints=disks,
+             interval=mean_interval(disk_eigvals[:, k])) for k, value in FIG5_LAMBDAS.items()
+    ]
+    rows += [
+        dict(
+            id="Fig5.disk_gain_shortfall_dB", measure="small-noise optimum minus network output "
+            f"PSNR at {at_disk}, {n_eval} test disks (dB)", measured=disk_shortfall,
+            checkpoints=disks, interval=shortfall_interval(optimum, disk_at_sigma)),
         dict(id="Fig19.first_eigvec", measure="|cos(e_0, x/||x||)| of the face ray at "
              f"sigma={RAY_SIGMA:g}", measured=ray_cosine, target=RAY_COSINE_TARGET,
              checkpoints=ray),
-        dict(id="Fig20.tangent_overlap", measure="mean cos^2, top-2 eigenspace vs span{sin, "
-             f"cos}}, {at_cone}, {n_cones} test sinusoids", measured=float(np.mean(cone_overlaps)),
-             checkpoints=cone, interval=mean_interval(cone_overlaps)),
-        dict(id="Fig20.overlap_with_constant", measure="mean cos^2, top-3 eigenspace vs "
-             f"span{{1, sin, cos}}, {at_cone}, {n_cones} test sinusoids",
-             measured=cone_overlap3, checkpoints=cone)]
+        dict(
+            id="Fig20.tangent_overlap", measure="mean cos^2, top-2 eigenspace vs span{sin, "
+            f"cos}}, {at_cone}, {n_cones} test sinusoids", measured=float(np.mean(cone_overlaps)),
+            checkpoints=cone, interval=mean_interval(cone_overlaps)),
+        dict(
+            id="Fig20.overlap_with_constant", measure="mean cos^2, top-3 eigenspace vs "
+            f"span{{1, sin, cos}}, {at_cone}, {n_cones} test sinusoids", measured=cone_overlap3,
+            checkpoints=cone)
+    ]
     return rows

@@ -37,11 +37,11 @@ RATE_INPUT_PSNR = np.arange(0.0, 45.01, 2.5)
 
 def rate_sigmas() -> np.ndarray:
     """The noise levels of the PSNR curves (input PSNR = RATE_INPUT_PSNR)."""
-    return 10 ** (-RATE_INPUT_PSNR / 20)
+    return 10**(-RATE_INPUT_PSNR / 20)
 
 
-def held_out(alpha: float, profile: Profile, n: int, background_alpha: float | None = None
-             ) -> synthetic.CAlphaParts:
+def held_out(alpha: float, profile: Profile, n: int,
+             background_alpha: float | None = None) -> synthetic.CAlphaParts:
     """n images of the training distribution drawn from the test seed (never trained on), with
     their contours."""
     return synthetic.calpha_parts(n, profile.synthetic_size, alpha, synthetic.TEST_SEED,
@@ -90,8 +90,8 @@ def rate_curve(model: torch.nn.Module, images: torch.Tensor, alpha: float,
     """Mean output PSNR over `images` at every noise level of `rate_sigmas()`, and the
     least-squares slope over input PSNR in `fit_range`."""
     sigmas = rate_sigmas()
-    return curve_of(alpha, sigmas, analysis.evaluate_psnr_per_image(model, images, sigmas,
-                                                                    seed=seed), fit_range)
+    return curve_of(alpha, sigmas,
+                    analysis.evaluate_psnr_per_image(model, images, sigmas, seed=seed), fit_range)
 
 
 def curve_of(alpha: float, sigmas, per_image: torch.Tensor, fit_range) -> RateCurve:
@@ -101,7 +101,6 @@ def curve_of(alpha: float, sigmas, per_image: torch.Tensor, fit_range) -> RateCu
     slope, intercept = analysis.fit_slope(x, out, fit_range)
     return RateCurve(float(alpha), x, out, tuple(fit_range), float(slope), float(intercept),
                      per_image.double().numpy())
-
 
 
 class LinearDenoiser:
@@ -131,20 +130,22 @@ def linear_curve(train: torch.Tensor, test: torch.Tensor, alpha: float,
     """`rate_curve` of the best linear denoiser of `train`'s distribution, on `test` (the same
     noise as `rate_curve` with the same seed)."""
     sigmas = rate_sigmas()
-    return curve_of(alpha, sigmas, analysis.psnr_per_image(LinearDenoiser(train), test, sigmas,
-                                                           seed=seed), fit_range)
+    return curve_of(alpha, sigmas,
+                    analysis.psnr_per_image(LinearDenoiser(train), test, sigmas, seed=seed),
+                    fit_range)
 
 
 COV_IMAGES = 8192  # training images from which the best linear denoiser's covariance is estimated
 
 
-def linear_reference(alpha: float, profile: Profile, test: torch.Tensor, seed: int = 0
-                     ) -> RateCurve:
+def linear_reference(alpha: float, profile: Profile, test: torch.Tensor,
+                     seed: int = 0) -> RateCurve:
     """`linear_curve` of C^alpha images: covariance from the first COV_IMAGES training images
     (fewer when the profile trains on fewer), evaluated on `test`."""
     train = synthetic.calpha(min(COV_IMAGES, profile.synthetic_n), profile.synthetic_size, alpha,
                              synthetic.TRAIN_SEEDS["S1"])
     return linear_curve(train, test, alpha, seed=seed)
+
 
 def slope_rows(curves: dict, linear: dict | None = None) -> list[list]:
     """Table rows [alpha, optimal, measured, measured - optimal, paper (or None)], and with
@@ -155,8 +156,9 @@ def slope_rows(curves: dict, linear: dict | None = None) -> list[list]:
         row = [c.alpha, c.optimal, c.slope, c.error, PAPER_SLOPES.get(c.alpha)]
         if linear is not None:
             wins = beats_linear(c, linear[key])
-            row += [linear[key].slope,
-                    f"{wins.min():g}-{wins.max():g} dB" if len(wins) else "never"]
+            row += [
+                linear[key].slope, f"{wins.min():g}-{wins.max():g} dB" if len(wins) else "never"
+            ]
         rows.append(row)
     return rows
 
@@ -175,11 +177,11 @@ def plot_rate_curves(curves: dict, axes, linear: dict | None = None) -> None:
         xs = np.array([lo, hi])
         ax.plot(xs, c.slope * xs + c.intercept, "-", color=color, label="fitted line")
         mid = (lo + hi) / 2
-        ax.plot(xs, c.slope * mid + c.intercept + c.optimal * (xs - mid), ":", color="k",
-                lw=1.4, label="optimal slope")
+        ax.plot(xs, c.slope * mid + c.intercept + c.optimal * (xs - mid), ":", color="k", lw=1.4,
+                label="optimal slope")
         if linear and key in linear:
-            ax.plot(linear[key].input_psnr, linear[key].output_psnr, "--", color="0.45",
-                    lw=1, label="best linear denoiser")
+            ax.plot(linear[key].input_psnr, linear[key].output_psnr, "--", color="0.45", lw=1,
+                    label="best linear denoiser")
         top = float(c.input_psnr.max())
         ax.plot([0, top], [0, top], color="0.6", lw=0.6, label="identity")
         for edge in c.fit_range:
@@ -236,9 +238,8 @@ def below_linear_interval(curve: RateCurve, linear: RateCurve) -> tuple[float, f
     if curve.per_image is None or linear.per_image is None:
         return None
     return analysis.bootstrap_interval(
-        lambda both: most_below(curve.input_psnr, both[0].mean(-1), both[1].mean(-1),
-                                curve.fit_range),
-        np.stack([curve.per_image, linear.per_image]))
+        lambda both: most_below(curve.input_psnr, both[0].mean(-1), both[1].mean(-1), curve.
+                                fit_range), np.stack([curve.per_image, linear.per_image]))
 
 
 def plot_local_slopes(curves: dict, ax) -> None:
@@ -260,15 +261,15 @@ def plot_local_slopes(curves: dict, ax) -> None:
 def participation(vectors: torch.Tensor) -> np.ndarray:
     """Participation ratio (sum v^2)^2 / sum v^4 of each vector (rows, any trailing shape):
     the number of pixels a vector effectively occupies (d for a flat vector, 1 for a spike)."""
-    v2 = torch.as_tensor(vectors).reshape(len(vectors), -1).double() ** 2
-    return (v2.sum(1) ** 2 / (v2**2).sum(1).clamp_min(1e-300)).numpy()
+    v2 = torch.as_tensor(vectors).reshape(len(vectors), -1).double()**2
+    return (v2.sum(1)**2 / (v2**2).sum(1).clamp_min(1e-300)).numpy()
 
 
-def near_contour_share(vectors: torch.Tensor, contour: torch.Tensor, width: float = 2.0
-                       ) -> np.ndarray:
+def near_contour_share(vectors: torch.Tensor, contour: torch.Tensor,
+                       width: float = 2.0) -> np.ndarray:
     """Share of each vector's energy |v|^2 on pixels within `width` rows of the contour
     (contour: (W,) row of the contour in each column; vectors (k, H, W))."""
-    v2 = torch.as_tensor(vectors).double() ** 2
+    v2 = torch.as_tensor(vectors).double()**2
     rows = torch.arange(v2.shape[-2], dtype=torch.float64).view(-1, 1)
     band = ((rows - torch.as_tensor(contour, dtype=torch.float64).view(1, -1)).abs() <= width)
     return ((v2 * band).sum((-2, -1)) / v2.sum((-2, -1)).clamp_min(1e-300)).numpy()
@@ -298,9 +299,10 @@ def scorecard_measurements(curves: dict, linear: dict, names: dict) -> list[dict
                  f"{curve.optimal:.3f})", measured=curve.slope, paper=PAPER_SLOPES.get(a),
                  target=f"within {SLOPE_TOLERANCE:g} of {curve.optimal:.4f}",
                  checkpoints=[names[a]], interval=curve.slope_interval()),
-            dict(id=f"Fig4.below_linear_alpha{a:g}", measure=f"most dB below the best linear "
-                 f"denoiser over {fit} (the optimum is never below it)",
-                 measured=below_linear(curve, linear[a]), paper=0.0,
-                 target=BELOW_LINEAR_TARGET, checkpoints=[names[a]],
-                 interval=below_linear_interval(curve, linear[a]))]
+            dict(
+                id=f"Fig4.below_linear_alpha{a:g}", measure=f"most dB below the best linear "
+                f"denoiser over {fit} (the optimum is never below it)",
+                measured=below_linear(curve, linear[a]), paper=0.0, target=BELOW_LINEAR_TARGET,
+                checkpoints=[names[a]], interval=below_linear_interval(curve, linear[a]))
+        ]
     return rows
