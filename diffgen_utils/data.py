@@ -445,22 +445,40 @@ def face_pool(name: str = "celeba", size: int = 20, substitute_ok: bool = True) 
                             f"the file, and the next run rebuilds it from the data folder")
         return FacePool(name, torch.from_numpy(images), ids, int(z["n_duplicates"]),
                         str(z["source"]))
+    raw, ids, n_duplicates, source = ordered_source(name, key)
+    pool = FacePool(name, resize(to_tensor(raw), size), ids, n_duplicates, source)
+    _save_atomic(cache, images=pool.images.numpy(), ids=np.array(pool.ids),
+                 n_duplicates=n_duplicates, source=source)
+    return pool
+
+
+def ordered_source(name: str, key: str) -> tuple[np.ndarray, list[str], int, str]:
+    """A data set's images as stored (uint8, N x H x H), de-duplicated and in pool order, with
+    their file names, the number dropped and the folder. Decoded once per listing `key` and
+    cached, so that every pool size after the first is a resize of this array."""
+    cache = config.cache_dir() / f"pool_{name}_source_{key}.npz"
+    if cache.exists():
+        z = np.load(cache)
+        return z["images"], [str(i) for i in z["ids"]], int(z["n_duplicates"]), str(z["source"])
     raw, ids, source = _read_source(name)
     if raw.shape[1] != raw.shape[2]:
         fix = ("Prepare it with diffgen-prepare-celeba, which crops the aligned 218x178 faces "
                "to 160x160" if name == "celeba" else "Crop every image to a square")
         raise DataError(f"{source} holds {raw.shape[1]}x{raw.shape[2]} images (height x width); "
                         f"face pools need square images. {fix}.")
-    full = to_tensor(raw)
-    order = pool_order(full)
-    images = resize(full[order], size)
-    pool = FacePool(name, images, [ids[i] for i in order], len(raw) - len(order), source)
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=cache.parent)  # unique: builds may race
+    order = pool_order(to_tensor(raw))
+    ordered, ordered_ids = raw[order], [ids[i] for i in order]
+    _save_atomic(cache, images=ordered, ids=np.array(ordered_ids),
+                 n_duplicates=len(raw) - len(order), source=source)
+    return ordered, ordered_ids, len(raw) - len(order), source
+
+
+def _save_atomic(path: Path, **arrays) -> None:
+    """np.savez to a unique temporary file, then rename: concurrent builds may race."""
+    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
     os.close(fd)
-    np.savez(tmp, images=images.numpy(), ids=np.array(pool.ids), n_duplicates=pool.n_duplicates,
-             source=source)
-    os.replace(tmp, cache)
-    return pool
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
 
 
 def pool_order(full: torch.Tensor) -> np.ndarray:

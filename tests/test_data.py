@@ -330,6 +330,20 @@ def test_face_pool_dedups_orders_and_caches(data_env, tmp_path, monkeypatch):
     assert not list((tmp_path / "cache").glob("*.tmp*"))
 
 
+def test_face_pool_decodes_the_images_once_for_every_size(data_env, monkeypatch):
+    celeba80(data_env)
+    at20 = data.face_pool("celeba", 20, substitute_ok=False)
+
+    def no_read(name):
+        raise AssertionError("the images were decoded again")
+
+    monkeypatch.setattr(data, "_read_source", no_read)
+    at10 = data.face_pool("celeba", 10, substitute_ok=False)
+    assert at10.ids == at20.ids and at10.n_duplicates == at20.n_duplicates
+    assert torch.allclose(at10.images, data.resize(at20.images, 10), atol=1e-6)
+    assert at10.images.shape == (25, 1, 10, 10)
+
+
 def test_face_pool_new_listing_new_cache(data_env, tmp_path):
     celeba80(data_env, n=12, n_copies=2)
     assert len(data.face_pool("celeba", 20).images) == 10

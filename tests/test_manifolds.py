@@ -65,7 +65,6 @@ def test_dimension_mismatch_is_an_error():
 
 def test_optimal_psnr_by_hand():
     # d = 1024, a 5-D manifold, sigma = 0.04: MSE = 5 * 0.0016 / 1024 = 7.8125e-6, 51.07 dB
-    assert manifolds.manifold_optimal_mse(0.04, 1024, 5) == pytest.approx(7.8125e-6)
     in_psnr = -20 * math.log10(0.04)
     assert manifolds.manifold_optimal_psnr(in_psnr, 1024,
                                            5) == pytest.approx(10 * math.log10(1 / 7.8125e-6))

@@ -150,16 +150,10 @@ def with_constant(rows: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------ optimum and rank
 
 
-def manifold_optimal_mse(sigma, d: int, dim: int) -> np.ndarray:
-    """Small-noise optimal MSE per pixel on a smooth dim-dimensional manifold in R^d: the noise
-    left after projecting onto the tangent plane, dim sigma^2 / d."""
-    if not 0 < dim <= d:
-        raise ValueError(f"need 0 < dim <= d, got dim={dim}, d={d}")
-    return dim * np.asarray(sigma, dtype=float)**2 / d
-
-
 def manifold_optimal_psnr(in_psnr, d: int, dim: int) -> np.ndarray:
-    """Output PSNR of that optimum against input PSNR: in_psnr + 10 log10(d / dim) (slope 1)."""
+    """Small-noise optimal output PSNR on a smooth dim-dimensional manifold in R^d, against the
+    input PSNR: projecting onto the tangent plane leaves MSE dim sigma^2 / d per pixel, so the
+    output is in_psnr + 10 log10(d / dim) (slope 1)."""
     if not 0 < dim <= d:
         raise ValueError(f"need 0 < dim <= d, got dim={dim}, d={d}")
     return np.asarray(in_psnr, dtype=float) + 10 * np.log10(d / dim)
