@@ -124,8 +124,8 @@ STEADY_SYNTHETIC_RECIPE = Recipe(blocks=2, width=32, batch=64, lr=5e-4, lr_sched
 
 @dataclass(frozen=True)
 class FaceSet:
-    """More face models beside chapter 02's: another data set or network, with the chapter's
-    recipe otherwise (pairs: S1 and S2 at each N; s1_only: an S1 model alone)."""
+    """Face models on another data set or with another network, with chapter 02's recipe
+    otherwise (pairs: S1 and S2 at each N; s1_only: an S1 model alone; families.OTHER_FACES)."""
 
     dataset: str = "celeba"  # "celeba", "celeba_ids" (split by person), "fer2013"
     arch: str = "unet"  # or "bfcnn" (the paper's Figs 11-12 network)
@@ -144,7 +144,6 @@ class FaceModels:
     deeper_ns: tuple = ()
     deeper_blocks: int = 2
     deeper_gap_ns: tuple = ()
-    others: tuple = ()  # FaceSet: other data sets and networks (the "other faces" chapter)
 
     @property
     def largest_n(self) -> int:
@@ -214,6 +213,7 @@ class Profile:
     calpha: CalphaModels = CalphaModels()
     manifolds: ManifoldModels = ManifoldModels()
     watched: WatchedRuns = WatchedRuns()
+    other_faces: tuple = ()  # FaceSet: other faces and networks (the "other faces" chapter)
     replaces: str | None = None  # a profile whose models this one retrains: only those that differ
 
     @property
@@ -247,6 +247,13 @@ class Profile:
         return self.train_config(dataset, n_train, data_options=tuple(data_options), **overrides)
 
 
+# The "other faces" chapter (paper Figs 9-14 in kind), with chapter 02's recipe: S1/S2 split by
+# person (the largest N the identity halves allow is 13,214), FER2013 (the largest disjoint N
+# after de-duplication is 16,051), and the BF-CNN at the book's width.
+OTHER_FACES = (FaceSet("celeba_ids", pairs=(1000, 13_000)),
+               FaceSet("fer2013", pairs=(10, 16_000), s1_only=(1000, )),
+               FaceSet("celeba", arch="bfcnn", pairs=(13_000, ), s1_only=(10, )))
+
 PROFILES = {
     "smoke":
     Profile(
@@ -267,6 +274,8 @@ PROFILES = {
         synthetic_n=64,
         calpha=CalphaModels(alphas=(1.0, 4.0), contours=(1.5, 4.0)),
         watched=WatchedRuns(ns=(10, 40), blocks=2, seeds=8),
+        other_faces=(FaceSet("celeba_ids", pairs=(10, 40)), FaceSet("fer2013", pairs=(10, 40)),
+                     FaceSet("celeba", arch="bfcnn", pairs=(40, ), s1_only=(10, ))),
     ),
     "book":
     Profile(
@@ -319,6 +328,7 @@ PROFILES = {
         # schedule (empty recipes). Figs 16-20 used the BF-CNN: Recipe(arch="bfcnn") for those.
         synthetic_size=80,
         synthetic_n=100_000,
+        other_faces=OTHER_FACES,  # FER2013's 48x48 faces upsampled (bicubic) to 80x80
     ),
 }
 # The book's next models: recipes that replace the shipped ones, trained in their own folder
@@ -337,13 +347,7 @@ PROFILES["book-next"] = replace(
     calpha=replace(
         _book.calpha, recipe=replace(STEADY_SYNTHETIC_RECIPE, steps=CALPHA_STEPS,
                                      eval_every=CALPHA_STEPS // 20)),
-    # the "other faces" chapter (paper Figs 9-14 in kind), with chapter 02's recipe: S1/S2 split
-    # by person (largest N the identity halves allow: 13,214), FER2013 (largest disjoint N after
-    # de-duplication: 16,051), and the BF-CNN at the book's width
-    faces=replace(
-        _book.faces, others=(FaceSet("celeba_ids", pairs=(1000, 13_000)),
-                             FaceSet("fer2013", pairs=(10, 16_000), s1_only=(1000, )),
-                             FaceSet("celeba", arch="bfcnn", pairs=(13_000, ), s1_only=(10, )))),
+    other_faces=OTHER_FACES,
     # does the chapter's own one-block net copy at N = 10 when trained three times longer?
     watched=replace(_book.watched, longer=((10, 36_000), )),
 )

@@ -2,13 +2,14 @@
 the TrainConfig a name stands for.
 
     FACES.name(P, 13000, "S2")              # "celeba-N13000-S2"
+    OTHER_FACES.name(P, 10, dataset="fer2013")  # "fer2013-N10-S1"
     CALPHA.name(P, 4)                       # "calpha4-N20000"
     MANIFOLDS.name(P, "disks")              # "disks-N20000"
     WATCHED.name(P, 100, blocks=2)          # "celeba-N100-S1-2blocks-watched"
     model_names(P, "all"), config_of("celeba-N10-S1", P)
 
 A family reads its sizes from its block of the profile (config.FaceModels, CalphaModels,
-ManifoldModels). Adding a family means a class here, its block in config.py and its chapter.
+ManifoldModels, ...). Adding a family means a class here, its block in config.py and its chapter.
 """
 from __future__ import annotations
 
@@ -43,18 +44,16 @@ def _positive_n(text: str, name: str) -> int:
 class Faces:
     """Face models: `celeba-N{n}-S{1|2}` (chapters 01-03), `celeba_shuffled-N{n}-S1` (the same
     faces under one fixed pixel permutation), `...-{size}px` (Fig 15: another resolution, UNet
-    blocks from Table 1), `...-{b}blocks` (chapter 02's depth control), `...-bfcnn` (the BF-CNN
-    instead of the UNet), `celeba_ids-...` (S1 and S2 split by person) and `fer2013-...`.
-    Omitted parts take the profile's face size, Table 1's blocks and the UNet."""
+    blocks from Table 1) and `...-{b}blocks` (chapter 02's depth control). Omitted parts take
+    the profile's face size and Table 1's blocks."""
 
     key = "faces"
-    pattern = re.compile(r"^(celeba|celeba_shuffled|celeba_ids|fer2013)-N(\d+)-(S1|S2)"
-                         r"(?:-(\d+)px)?(?:-(\d+)blocks)?(-bfcnn)?$")
-    spelling = ("celeba|celeba_ids|fer2013-N<n>-S1|S2[-<size>px][-<b>blocks][-bfcnn], "
-                "celeba_shuffled-N<n>-S1")
+    pattern = re.compile(r"^(celeba|celeba_shuffled)-N(\d+)-(S1|S2)"
+                         r"(?:-(\d+)px)?(?:-(\d+)blocks)?$")
+    spelling = "celeba-N<n>-S1|S2[-<size>px][-<b>blocks], celeba_shuffled-N<n>-S1"
 
     def name(self, p: Profile, n: int, subset: str = "S1", *, dataset: str = "celeba",
-             size: int | None = None, blocks: int | None = None, arch: str = "unet") -> str:
+             size: int | None = None, blocks: int | None = None) -> str:
         size = size or p.face_size
         name = f"{dataset}-N{n}-{subset}"
         if size != p.face_size:
@@ -62,8 +61,6 @@ class Faces:
         default_blocks = p.blocks if size == p.face_size else config.unet_blocks(size)
         if blocks is not None and blocks != default_blocks:
             name += f"-{blocks}blocks"
-        if arch != "unet":
-            name += f"-{arch}"
         self.config(name, p)  # every name it builds must parse back
         return name
 
@@ -77,15 +74,6 @@ class Faces:
             self.name(p, n, blocks=f.deeper_blocks) for n in f.deeper_gap_ns
             if n not in f.deeper_ns
         ]
-        for other in f.others:
-            names += [
-                self.name(p, n, s, dataset=other.dataset, arch=other.arch) for n in other.pairs
-                for s in SUBSETS
-            ]
-            names += [
-                self.name(p, n, dataset=other.dataset, arch=other.arch) for n in other.s1_only
-                if n not in other.pairs
-            ]
         return names
 
     def config(self, name: str, p: Profile) -> TrainConfig | None:
@@ -110,11 +98,47 @@ class Faces:
             if not 1 <= blocks <= 4 or size % 2**blocks:
                 raise KeyError(f"{name!r}: a UNet needs 1 to 4 blocks and a size divisible by "
                                f"2**blocks, got {blocks} blocks at {size}x{size}")
-        if match.group(6):
-            if match.group(5) is not None:
-                raise KeyError(f"{name!r}: the BF-CNN has no UNet blocks")
-            return p.train_config(dataset, n, subset=subset, size=size, arch="bfcnn")
         return p.train_config(dataset, n, subset=subset, size=size, blocks=blocks)
+
+
+class OtherFaces:
+    """Chapter 02's face models on other faces or with another network (the "other faces"
+    chapter): `celeba_ids-N{n}-S{1|2}` (S1 and S2 split by person), `fer2013-N{n}-S{1|2}`, and
+    `{data set}-N{n}-S{1|2}-bfcnn` (the BF-CNN instead of the UNet); chapter 02's recipe and
+    face size otherwise. A profile lists them in `other_faces` (config.FaceSet)."""
+
+    key = "other_faces"
+    pattern = re.compile(r"^(celeba|celeba_ids|fer2013)-N(\d+)-(S1|S2)(-bfcnn)?$")
+    spelling = "celeba_ids|fer2013-N<n>-S1|S2[-bfcnn], celeba-N<n>-S1|S2-bfcnn"
+
+    def name(self, p: Profile, n: int, subset: str = "S1", *, dataset: str = "celeba",
+             arch: str = "unet") -> str:
+        name = f"{dataset}-N{n}-{subset}" + ("" if arch == "unet" else f"-{arch}")
+        if self.config(name, p) is None:
+            raise KeyError(f"{name!r} is not an other-faces model (a CelebA UNet is "
+                           f"chapter 02's: FACES.name)")
+        return name
+
+    def names(self, p: Profile) -> list[str]:
+        names = []
+        for fs in p.other_faces:
+            names += [
+                self.name(p, n, s, dataset=fs.dataset, arch=fs.arch) for n in fs.pairs
+                for s in SUBSETS
+            ]
+            names += [
+                self.name(p, n, dataset=fs.dataset, arch=fs.arch) for n in fs.s1_only
+                if n not in fs.pairs
+            ]
+        return names
+
+    def config(self, name: str, p: Profile) -> TrainConfig | None:
+        match = self.pattern.match(name)
+        if not match or (match.group(1) == "celeba" and not match.group(4)):
+            return None
+        arch = "bfcnn" if match.group(4) else "unet"
+        return p.train_config(match.group(1), _positive_n(match.group(2), name),
+                              subset=match.group(3), arch=arch)
 
 
 class CAlpha:
@@ -228,8 +252,9 @@ class Watched:
         return replace(cfg, steps=int(match.group(2)))
 
 
-FACES, CALPHA, MANIFOLDS, WATCHED = Faces(), CAlpha(), Manifolds(), Watched()
-FAMILIES = {f.key: f for f in (FACES, CALPHA, MANIFOLDS, WATCHED)}
+FACES, OTHER_FACES = Faces(), OtherFaces()
+CALPHA, MANIFOLDS, WATCHED = CAlpha(), Manifolds(), Watched()
+FAMILIES = {f.key: f for f in (FACES, OTHER_FACES, CALPHA, MANIFOLDS, WATCHED)}
 FAMILY_CHOICES = (*FAMILIES, "all")
 
 

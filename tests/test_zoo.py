@@ -203,7 +203,8 @@ def test_a_replacing_profile_lists_only_the_models_it_trains_differently():
     names = families.model_names(nxt, family="all")
     shipped = families.model_names(book, family="all")
     new = [name for name in names if name not in shipped]  # models book does not have (yet)
-    added = set(families.model_names(nxt, "faces")) | set(families.model_names(nxt, "watched"))
+    added = {name for family in ("faces", "other_faces", "watched")
+             for name in families.model_names(nxt, family)}
     assert names and set(new) == added - set(shipped)
     for name in shipped:
         differs = (zoo.spec(name, nxt, with_data=False).config
@@ -215,13 +216,19 @@ def test_a_replacing_profile_lists_only_the_models_it_trains_differently():
 
 def test_other_face_sets_are_named_and_listed_where_declared():
     book, nxt = config.get_profile("book"), config.get_profile("book-next")
-    assert families.FACES.name(book, 13000, "S2", arch="bfcnn") == "celeba-N13000-S2-bfcnn"
+    other = families.OTHER_FACES
+    assert other.name(book, 13000, "S2", arch="bfcnn") == "celeba-N13000-S2-bfcnn"
     cfg = families.config_of("celeba-N13000-S2-bfcnn", book)
     assert (cfg.arch, cfg.subset, cfg.size, cfg.steps) == ("bfcnn", "S2", 20, book.steps)
+    assert cfg == replace(families.config_of("celeba-N13000-S2", book), arch="bfcnn")
     assert families.config_of("celeba_ids-N1000-S1", book).dataset == "celeba_ids"
-    with pytest.raises(KeyError, match="no UNet blocks"):
+    assert other.name(book, 10, "S2", dataset="fer2013") == "fer2013-N10-S2"
+    with pytest.raises(KeyError, match="chapter 02's"):
+        other.name(book, 10)  # a CelebA UNet
+    with pytest.raises(KeyError, match="unknown model name"):
         families.config_of("celeba-N10-S1-2blocks-bfcnn", book)
-    others = [m for m in families.model_names(nxt) if m not in families.model_names(book)]
+    assert families.model_names(book, "other_faces") == []
+    others = families.model_names(nxt, "other_faces")
     assert others == [
         "celeba_ids-N1000-S1", "celeba_ids-N1000-S2", "celeba_ids-N13000-S1",
         "celeba_ids-N13000-S2", "fer2013-N10-S1", "fer2013-N10-S2", "fer2013-N16000-S1",
