@@ -19,7 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PAPER_LR_HALVINGS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 # Validation noise levels of the paper's code: logspace(0, 2.5, 10) / 255.
 EVAL_SIGMAS = tuple(float(10**(2.5 * i / 9) / 255) for i in range(10))
-# Noise levels at which chapters 04-05 make their claims (the C^alpha fit range, Figs 5, 16-20):
+# Noise levels at which chapters 05-06 make their claims (the C^alpha fit range, Figs 5, 16-20):
 # synthetic models are also evaluated there while they train, so convergence is checked there.
 ANALYSIS_SIGMAS = (0.01, 0.02, 0.04, 0.08, 0.15, 0.2, 0.35)
 ANALYSIS_RANGE = (0.01, 0.35)  # convergence is checked at every sigma evaluated in this range
@@ -135,7 +135,7 @@ class FaceSet:
 
 @dataclass(frozen=True)
 class FaceModels:
-    """Which face models a profile has (chapters 01-03; families.FACES names them)."""
+    """Which face models a profile has (chapters 01-04; families.FACES names them)."""
 
     n_values: tuple  # training-set sizes N of the memorization chapter (S1 and S2 at each)
     gap_sizes: tuple = ()  # Fig 15: other face resolutions, S1 at every N (blocks from Table 1)
@@ -157,7 +157,7 @@ class FaceModels:
 
 @dataclass(frozen=True)
 class CalphaModels:
-    """Which C^alpha models a profile has (chapter 04; families.CALPHA names them)."""
+    """Which C^alpha models a profile has (chapter 05; families.CALPHA names them)."""
 
     alphas: tuple = (1.0, 2.0, 3.0, 4.0, 5.0)  # Fig 4: contour = background regularity
     contours: tuple = (1.5, 2.0, 4.0)  # Figs 16-18: contour regularities ...
@@ -168,14 +168,14 @@ class CalphaModels:
 
 @dataclass(frozen=True)
 class ManifoldModels:
-    """How the manifold models are trained (chapter 05: disks, ray, cone; families.MANIFOLDS)."""
+    """How the manifold models are trained (chapter 06: disks, ray, cone; families.MANIFOLDS)."""
 
     recipe: Recipe = Recipe()
 
 
 @dataclass(frozen=True)
 class WatchedRuns:
-    """Face runs that draw samples from fixed seeds while they train (chapter 06: memorization
+    """Face runs that draw samples from fixed seeds while they train (chapter 07: memorization
     against training time; families.WATCHED names them). Each trains exactly as the face model
     of the same N, blocks and steps: the samples leave its training untouched."""
 

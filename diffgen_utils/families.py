@@ -42,7 +42,7 @@ def _positive_n(text: str, name: str) -> int:
 
 
 class Faces:
-    """Face models: `celeba-N{n}-S{1|2}` (chapters 01-03), `celeba_shuffled-N{n}-S1` (the same
+    """Face models: `celeba-N{n}-S{1|2}` (chapters 01-04), `celeba_shuffled-N{n}-S1` (the same
     faces under one fixed pixel permutation), `...-{size}px` (Fig 15: another resolution, UNet
     blocks from Table 1) and `...-{b}blocks` (chapter 02's depth control). Omitted parts take
     the profile's face size and Table 1's blocks."""
@@ -142,7 +142,7 @@ class OtherFaces:
 
 
 class CAlpha:
-    """C^alpha images (chapter 04): `calpha{a}-N{n}`, contour and backgrounds of regularity a
+    """C^alpha images (chapter 05): `calpha{a}-N{n}`, contour and backgrounds of regularity a
     (Fig 4); `calpha-c{c}-b{b}-N{n}`, contour c and background b (Figs 16-18; c != b). Numbers
     are written shortest (`1`, `1.5`, never `1.0`); N is the profile's synthetic_n."""
 
@@ -185,7 +185,7 @@ class CAlpha:
 
 
 class Manifolds:
-    """Low-dimensional manifolds (chapter 05): `disks-N{n}` (Fig 5), `ray-N{n}` (rescalings of
+    """Low-dimensional manifolds (chapter 06): `disks-N{n}` (Fig 5), `ray-N{n}` (rescalings of
     one face, Fig 19), `cone-N{n}` (unit-frequency sinusoids, Fig 20). The ray's face is the
     first test face of the CelebA pool, or the substitute's first image where the profile
     allows substitutes."""
@@ -213,7 +213,7 @@ class Manifolds:
 
 
 class Watched:
-    """Face runs that draw samples while they train (chapter 06): `{face model}-watched`, the
+    """Face runs that draw samples while they train (chapter 07): `{face model}-watched`, the
     face model's config unchanged, or `{face model}-{steps}steps-watched`, trained for that many
     steps. They sample at train.Watch.for_run(steps) from the profile's `watched.seeds`."""
 

@@ -84,7 +84,7 @@ WATCH_FRACTIONS = tuple(k / 96 for k in (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 
 @dataclass(frozen=True)
 class Watch:
     """Samples drawn with Algorithm 1 from seeds 0 .. seeds-1 at chosen steps of a run
-    (chapter 06: memorization against training time). Recorded beside the config, like the
+    (chapter 07: memorization against training time). Recorded beside the config, like the
     speed flags: sampling uses its own generators, so the run trains exactly as without it."""
 
     steps: tuple

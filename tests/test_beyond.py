@@ -1,4 +1,4 @@
-"""Chapter 06's machines and measures on toy images with known answers (no data, no checkpoints)."""
+"""Chapter 07's machines and measures on toy images with known answers (no data, no checkpoints)."""
 import math
 
 import numpy as np

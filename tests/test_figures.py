@@ -163,8 +163,8 @@ def test_every_chapter_of_the_book_has_a_slug():
 
 # ---------------------------------------------------------------------------- the runner
 def test_the_runner_files_a_chapters_rows_under_its_slug(tmp_path):
-    notebook = "notebooks/05_low_dim_manifolds.ipynb"
-    (tmp_path / "05.json").write_text(json.dumps([row("Fig19.first_eigvec", chapter="05")]))
+    notebook = "notebooks/06_low_dim_manifolds.ipynb"
+    (tmp_path / "06.json").write_text(json.dumps([row("Fig19.first_eigvec", chapter="06")]))
     rows = run.file_chapter_rows(tmp_path, notebook)
     assert [p.name for p in tmp_path.iterdir()] == ["manifolds.json"]
     assert rows[0]["chapter"] == "manifolds" == sc.collect(tmp_path)[0]["chapter"]
@@ -176,7 +176,7 @@ def test_the_runner_files_a_chapters_rows_under_its_slug(tmp_path):
 
 
 def test_the_runner_opens_a_chapter_with_its_status(tmp_path):
-    path = tmp_path / "05_low_dim_manifolds.ipynb"
+    path = tmp_path / "06_low_dim_manifolds.ipynb"
     note = new_markdown_cell("a note", metadata={"tags": [run.NOTE_TAG]})
     nbformat.write(
         new_notebook(cells=[new_markdown_cell("# Manifolds"), note,

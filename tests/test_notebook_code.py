@@ -43,4 +43,4 @@ def test_export_and_repeats(tmp_path):
 def test_the_book_exports(tmp_path, capsys):
     assert load_tool().main(["--out", str(tmp_path)]) == 0
     assert "notebooks exported" in capsys.readouterr().out
-    assert (tmp_path / "05_low_dim_manifolds.py").exists()
+    assert (tmp_path / "06_low_dim_manifolds.py").exists()

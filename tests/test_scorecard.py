@@ -315,10 +315,10 @@ def test_chapter_titles(tmp_path):
     nbformat.write(new_notebook(cells=[]), tmp_path / "03_empty.ipynb")
     (tmp_path / "notes.ipynb").write_text("{}")
     nbformat.write(new_notebook(cells=[new_markdown_cell("# Harmonic")]),
-                   tmp_path / "03_harmonic_bases.ipynb")
+                   tmp_path / "04_harmonic_bases.ipynb")
     assert sc.chapter_titles(tmp_path) == {
         "02": ("Memorization and *generalization*", "02_memo.html"), "03":
-        ("03_empty", "03_empty.html"), "harmonic": ("Harmonic", "03_harmonic_bases.html")
+        ("03_empty", "03_empty.html"), "harmonic": ("Harmonic", "04_harmonic_bases.html")
     }  # a declared chapter: its slug
 
 

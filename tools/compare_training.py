@@ -1,4 +1,4 @@
-"""Two side-by-side comparisons behind the synthetic models of chapters 04-05.
+"""Two side-by-side comparisons behind the synthetic models of chapters 05-06.
 
 - Recipe: the shipped synthetic recipe ("shipped") against the steady one ("steady"), both in
   plain fp32 eager mode.
@@ -8,7 +8,7 @@
   stays in fp32 and bf16 is opt-in.
 
 Every arm trains the two-block UNet on the book's disks (20x20, N = 20,000) for the same number
-of training images, in its own process on one core; then each is measured where chapter 05
+of training images, in its own process on one core; then each is measured where chapter 06
 measures (test PSNR at every evaluated sigma; top-5 tangent overlap, directions kept and gain at
 sigma = 0.04 on 8 held-out disks). The result is a small JSON that the book shows
 (checkpoints/book/training_comparison.json); the models stay in cache/comparison/.

@@ -1,4 +1,4 @@
-"""Beyond the paper (chapter 06): what later work says generalization is, on the book's networks.
+"""Beyond the paper (chapter 07): what later work says generalization is, on the book's networks.
 
 Local score machines (Kamb & Ganguli 2025), where samples commit (Biroli et al. 2024) and the
 reproducibility of same-seed pairs (Zhang et al. 2024), measured on the face models of chapter

@@ -4,7 +4,7 @@ The heavy lifting (Jacobian, eigendecomposition) is `jacobian.analyze`; this mod
 paper's numbers, the rescaling of the paper's eigenvector indices to our image size, a sweep of
 the Jacobian statistics over noise levels, two measures of what the eigenvectors are (spatial
 frequency, energy on the image's edges), and the chapter's figures and tables.
-What chapters 04 and 05 read off an analysis too (oriented eigenvectors, energy fractions,
+What chapters 05 and 06 read off an analysis too (oriented eigenvectors, energy fractions,
 the decay plot) is in `jacobian` and `plotting`.
 """
 from __future__ import annotations

@@ -388,7 +388,7 @@ def bf16_difference(arms: dict) -> tuple[np.ndarray, np.ndarray]:
 
 def comparison_rows(arms: dict, sigma: float = DISK_SIGMA) -> list[list]:
     """One row per arm: recipe, bf16 or not, images seen, wall time, final test PSNR at `sigma`,
-    and chapter 05's disk measures at DISK_SIGMA."""
+    and chapter 06's disk measures at DISK_SIGMA."""
     rows = []
     for arm, r in arms.items():
         c = r["config"]
