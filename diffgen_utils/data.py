@@ -236,18 +236,25 @@ class FacePool:
 
     def split(self, n: int, subset: str, n_test: int) -> torch.Tensor:
         """S1 = the first n images after the test block, S2 = the last n; disjoint."""
-        if subset not in ("S1", "S2"):
-            raise ValueError(f"subset must be 'S1' or 'S2', got {subset!r}")
+        return self.images[self.indices(subset, n, n_test)]
+
+    def test(self, n_test: int) -> torch.Tensor:
+        return self.images[self.indices("test", n_test, n_test)]
+
+    def indices(self, group: str, n: int, n_test: int) -> np.ndarray:
+        """Pool indices of a group: "test" (its first n), "S1" or "S2" at N = n."""
+        if group == "test":
+            return np.arange(min(n, n_test))
+        if group not in ("S1", "S2"):
+            raise ValueError(f"subset must be 'S1' or 'S2', got {group!r}")
         if n < 1:
             raise ValueError(f"N must be at least 1, got {n}")
         if 2 * n + n_test > len(self.images):
             raise DataError(f"{self.name}: two disjoint subsets of N={n} plus {n_test} test "
                             f"images need {2 * n + n_test} images; the pool has "
                             f"{len(self.images)} (largest N: {self.max_n(n_test)})")
-        return self.images[n_test:n_test + n] if subset == "S1" else self.images[-n:]
-
-    def test(self, n_test: int) -> torch.Tensor:
-        return self.images[:n_test]
+        start = n_test if group == "S1" else len(self.images) - n
+        return np.arange(start, start + n)
 
     def max_n(self, n_test: int) -> int:
         return (len(self.images) - n_test) // 2
@@ -261,19 +268,18 @@ class IdentityPool(FacePool):
 
     groups: dict = field(default_factory=dict)  # "test", "S1", "S2" -> np.ndarray of indices
 
-    def split(self, n: int, subset: str, n_test: int) -> torch.Tensor:
-        if subset not in ("S1", "S2"):
-            raise ValueError(f"subset must be 'S1' or 'S2', got {subset!r}")
+    def indices(self, group: str, n: int, n_test: int) -> np.ndarray:
+        if group == "test":
+            if n_test > len(self.groups["test"]):
+                raise DataError(f"{self.name}: {n_test} test faces asked, the test identities "
+                                f"have {len(self.groups['test'])}")
+            return self.groups["test"][:min(n, n_test)]
+        if group not in ("S1", "S2"):
+            raise ValueError(f"subset must be 'S1' or 'S2', got {group!r}")
         if not 1 <= n <= self.max_n(n_test):
             raise DataError(f"{self.name}: N={n} is outside 1..{self.max_n(n_test)}, the "
                             f"images of the smaller identity half")
-        return self.images[self.groups[subset][:n]]
-
-    def test(self, n_test: int) -> torch.Tensor:
-        if n_test > len(self.groups["test"]):
-            raise DataError(f"{self.name}: {n_test} test faces asked, the test identities have "
-                            f"{len(self.groups['test'])}")
-        return self.images[self.groups["test"][:n_test]]
+        return self.groups[group][:n]
 
     def max_n(self, n_test: int) -> int:
         return min(len(self.groups["S1"]), len(self.groups["S2"]))
@@ -317,24 +323,29 @@ def identity_groups(stems: list[str], identity: dict[str, int], aligned: list[bo
     return {g: np.array(sorted(i), dtype=np.int64) for g, i in groups.items()}
 
 
-def identity_pool(size: int, substitute_ok: bool = True) -> IdentityPool:
-    """The CelebA pool split by person (`celeba_ids`). On the synthetic stand-in every image
-    counts as its own person, with the stand-in's ids as framing (the first half aligned)."""
-    pool = face_pool("celeba", size, substitute_ok)
+def people_and_framing(pool: FacePool) -> tuple[list[int], list[bool]]:
+    """Per image of a CelebA pool: its person (CelebA identity) and whether it is an aligned
+    crop (else a face box). On the synthetic stand-in every image counts as its own person and
+    the first half as aligned."""
     stems = [Path(i).stem for i in pool.ids]
     if pool.substitute:
-        identity = {stem: k for k, stem in enumerate(stems)}
-        aligned = [k < len(stems) // 2 for k in range(len(stems))]
-    else:
-        identity = read_identities()
-        missing = [s for s in stems if s not in identity]
-        if missing:
-            raise DataError(f"no identity for {len(missing)} faces (e.g. {missing[0]}) in "
-                            f"celeba_meta/identity_CelebA.txt; it must list every celeba80 image")
-        aligned = [int(s) <= ALIGNED_LAST_ID for s in stems]
+        return list(range(len(stems))), [k < len(stems) // 2 for k in range(len(stems))]
+    identity = read_identities()
+    missing = [s for s in stems if s not in identity]
+    if missing:
+        raise DataError(f"no identity for {len(missing)} faces (e.g. {missing[0]}) in "
+                        f"celeba_meta/identity_CelebA.txt; it must list every celeba80 image")
+    return [identity[s] for s in stems], [int(s) <= ALIGNED_LAST_ID for s in stems]
+
+
+def identity_pool(size: int, substitute_ok: bool = True) -> IdentityPool:
+    """The CelebA pool split by person (`celeba_ids`), framings balanced across the groups."""
+    pool = face_pool("celeba", size, substitute_ok)
+    people, aligned = people_and_framing(pool)
+    stems = [Path(i).stem for i in pool.ids]
     return IdentityPool("celeba_ids", pool.images, pool.ids, pool.n_duplicates,
                         pool.source + ", split by identity", pool.substitute,
-                        groups=identity_groups(stems, identity, aligned))
+                        groups=identity_groups(stems, dict(zip(stems, people)), aligned))
 
 
 def identity_overlap(pool: FacePool, n: int, n_test: int, of: str = "S2") -> float:

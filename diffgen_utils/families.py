@@ -108,6 +108,11 @@ class OtherFaces:
     face size otherwise. A profile lists them in `other_faces` (config.FaceSet)."""
 
     key = "other_faces"
+    # the chapter's name for each face set: role -> (data set, network) of its FaceSet
+    roles = {
+        "identity": ("celeba_ids", "unet"), "fer2013": ("fer2013", "unet"), "bfcnn":
+        ("celeba", "bfcnn")
+    }
     pattern = re.compile(r"^(celeba|celeba_ids|fer2013)-N(\d+)-(S1|S2)(-bfcnn)?$")
     spelling = "celeba_ids|fer2013-N<n>-S1|S2[-bfcnn], celeba-N<n>-S1|S2-bfcnn"
 

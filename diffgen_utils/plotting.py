@@ -185,16 +185,23 @@ def training_curves(axes, history: list[dict], batch: int, sigmas, optimum=None,
     right.set_title("second half shaded", fontsize=9)
 
 
-def training_figure(nets: dict, sigma_range, optimum=None, row_height: float = 2.3):
+def split_of(split, net) -> str:
+    """"train" or "test": `split` itself, or split(net) when it is a function of the model."""
+    return split(net) if callable(split) else split
+
+
+def training_figure(nets: dict, sigma_range, optimum=None, row_height: float = 2.3, split="test"):
     """One row of `training_curves` per trained model (`nets`: {key: a zoo model, with .name,
     .history and .config}), at every noise level in `sigma_range` (lo, hi) it was evaluated at;
-    `optimum(key, sigmas)`, if given, returns that row's optimum per sigma. As wide as the
-    column; returns the figure."""
+    `optimum(key, sigmas)`, if given, returns that row's optimum per sigma; `split` ("test",
+    "train" or a function of the model) which PSNR each row shows. As wide as the column;
+    returns the figure."""
     fig, axes = subplots(len(nets), 2, height=row_height * len(nets) + 0.5, squeeze=False)
     for row, (key, net) in zip(axes, nets.items()):
         sigmas = evaluated_sigmas(net.history, *sigma_range)
         training_curves(row, net.history, net.config.batch, sigmas, title=net.name,
-                        optimum=None if optimum is None else optimum(key, sigmas), legend=False)
+                        optimum=None if optimum is None else optimum(key, sigmas), legend=False,
+                        split=split_of(split, net))
     legend = {}  # one legend above the rows: every sigma of any row, the band, the optimum
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels()):
@@ -206,23 +213,25 @@ def training_figure(nets: dict, sigma_range, optimum=None, row_height: float = 2
     return fig
 
 
-def convergence_table(nets, sigma_range) -> Table:
+def convergence_table(nets, sigma_range, split="test") -> Table:
     """Whether each trained model (zoo models, with .name, .history and .config) converged at
     the noise levels of `sigma_range` (`analysis.convergence`): the largest PSNR gain over the
-    second half of its training, where, and the learning rate at half-way."""
+    second half of its training, where, and the learning rate at half-way. `split`: "test",
+    "train" (a model meant to memorize) or a function of the model giving one of them."""
     rows = []
     for net in nets:
         sigmas = evaluated_sigmas(net.history, *sigma_range)
-        c = convergence(net.history, net.config.lr, sigmas)
+        c = convergence(net.history, net.config.lr, sigmas, split_of(split, net))
         worst = int(np.argmax(c.gain))
         rows.append([
-            net.name, "yes" if c.converged else "no", c.gain[worst], c.sigmas[worst],
+            net.name,
+            split_of(split, net), "yes" if c.converged else "no", c.gain[worst], c.sigmas[worst],
             f"{c.halfway_step:,}-{c.steps:,}", c.halfway_lr_ratio
         ])
     return table([
-        "model", "converged", "largest gain (dB)", "at sigma", "over steps",
+        "model", "PSNR on", "converged", "largest gain (dB)", "at sigma", "over steps",
         "lr at half-way / peak"
-    ], rows, ["<", "<", "+.2f", ".3g", ">", ".2f"],
+    ], rows, ["<", "<", "<", "+.2f", ".3g", ">", ".2f"],
                  caption=f"converged: every gain below {CONVERGED_GAIN_DB} dB over the second "
                  f"half of training, with a learning rate at half-way of at least "
                  f"{MIN_HALFWAY_LR} of its peak")

@@ -61,14 +61,17 @@ def test_reason_states_the_comparison():
     reported = [row("Fig5.x", passed=None, target=None, paper=0.41, measured=0.74)]
     assert fg.reason(fig5, reported) == "no target; reported: x 0.74 (paper 0.41)"
     assert fg.reason(fig5, []) == "shown in the chapter; no scorecard row tests it"
-    assert "LSUN" in fg.reason(next(f for f in fg.FIGURES if f.key == "Fig9"), [])
+    absent = fg.Figure("Fig9", "LSUN", None, missing="LSUN is not available offline")
+    assert fg.reason(absent, []) == "LSUN is not available offline"
 
 
 def test_status_lists_every_figure_and_table_1():
     keys = [s.figure.key for s in fg.status(BASELINE)]
     assert keys == [f"Fig{n}" for n in range(1, 22)] + ["Table1"]
     by_key = {s.figure.key: s for s in fg.status(BASELINE)}
-    assert by_key["Fig9"].verdict == fg.ABSENT and by_key["Fig9"].scale == ""
+    assert by_key["Fig9"].verdict == fg.NOT_SCORED and by_key[
+        "Fig9"].figure.chapter == "other_faces"
+    assert fg.verdict([], shown=False) == fg.ABSENT
     assert by_key["Fig6"].verdict == fg.NOT_SCORED
     p = get_profile("book")
     assert by_key["Fig1"].scale.startswith(f"{p.face_size}×{p.face_size}, {p.blocks}-block")

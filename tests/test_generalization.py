@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffgen_utils import analysis, config, families, sampling, zoo
+from diffgen_utils import analysis, config, families, pairs, sampling, zoo
 from diffgen_utils.chapters import generalization as gen
 from diffgen_utils.models import UNet
 
@@ -49,9 +49,9 @@ class Zero(torch.nn.Module):
 
 def test_identical_models_give_identical_pairs():
     m = tiny_unet()
-    s1, s2 = gen.pair_samples(m, m, range(5), SHAPE, max_steps=15, progress=False)
+    s1, s2 = pairs.pair_samples(m, m, range(5), SHAPE, max_steps=15, progress=False)
     assert s1.seeds == s2.seeds == list(range(5))
-    stats = gen.similarity_stats(s1.images, s2.images, images(6, 1), images(6, 2))
+    stats = pairs.similarity_stats(s1.images, s2.images, images(6, 1), images(6, 2))
     torch.testing.assert_close(stats.pair, torch.ones(5), rtol=0, atol=1e-5)
     assert len(stats) == 5 and stats.seeds1.shape == (10, )  # 5 choose 2 pairs of seeds
     assert stats.medians()["S1 vs S2 sample"] == pytest.approx(1, abs=1e-5)
@@ -60,25 +60,25 @@ def test_identical_models_give_identical_pairs():
 def test_parallel_pair_sampling_matches_sequential():
     a, b = tiny_unet(0), tiny_unet(1)
     threads = torch.get_num_threads()
-    par = gen.pair_samples(a, b, range(4), SHAPE, max_steps=8, progress=False)
+    par = pairs.pair_samples(a, b, range(4), SHAPE, max_steps=8, progress=False)
     assert torch.get_num_threads() == threads
-    seq = gen.pair_samples(a, b, range(4), SHAPE, max_steps=8, progress=False, parallel=False)
+    seq = pairs.pair_samples(a, b, range(4), SHAPE, max_steps=8, progress=False, parallel=False)
     for p, q in zip(par, seq):
         torch.testing.assert_close(p.images, q.images, rtol=0, atol=1e-6)
 
 
 def test_different_models_differ_with_the_same_seeds():
-    s1, s2 = gen.pair_samples(tiny_unet(0), tiny_unet(1), range(3), SHAPE, max_steps=10,
-                              progress=False)
+    s1, s2 = pairs.pair_samples(tiny_unet(0), tiny_unet(1), range(3), SHAPE, max_steps=10,
+                                progress=False)
     assert not torch.allclose(s1.images, s2.images)
 
 
 def test_a_memorizing_model_samples_its_training_images():
     train1, train2 = images(4, 1), images(4, 2)
-    s1, s2 = gen.pair_samples(Memorizer(train1), Memorizer(train2), range(6), SHAPE,
-                              progress=False)
+    s1, s2 = pairs.pair_samples(Memorizer(train1), Memorizer(train2), range(6), SHAPE,
+                                progress=False)
     assert s1.converged.all() and s2.converged.all()
-    stats = gen.similarity_stats(s1.images, s2.images, train1, train2)
+    stats = pairs.similarity_stats(s1.images, s2.images, train1, train2)
     torch.testing.assert_close(stats.near, torch.ones(12), rtol=0, atol=1e-5)
     torch.testing.assert_close(s1.images, train1[stats.near1_index])
     assert (stats.pair < 0.9).all()  # the two training sets share no image
@@ -86,8 +86,8 @@ def test_a_memorizing_model_samples_its_training_images():
 
 def test_compare_and_scorecard_rows():
     train1, train2 = images(4, 1), images(4, 2)
-    comp = gen.compare(Memorizer(train1), Memorizer(train2), train1, train2, range(3), SHAPE,
-                       progress=False)
+    comp = pairs.compare(Memorizer(train1), Memorizer(train2), train1, train2, range(3), SHAPE,
+                         progress=False)
     assert comp.converged == 1.0 and comp.four(2).shape == (4, *SHAPE)
     grid, titles = comp.columns(3)
     assert grid.shape == (12, *SHAPE) and len(titles) == 12
@@ -97,7 +97,7 @@ def test_compare_and_scorecard_rows():
     light = comp.brightness()  # the samples are training images: same brightness and contrast
     assert light["sample std"] == pytest.approx(light["train std"], rel=0.5)
     assert 0 < light["train mean"] < 1
-    gap = gen.psnr_gap(Memorizer(train1), train1, images(8, 3), [0.1], n_eval=8)
+    gap = pairs.psnr_gap(Memorizer(train1), train1, images(8, 3), [0.1], n_eval=8)
     book = config.get_profile("book")
     up_to_10 = replace(book, faces=config.FaceModels(n_values=(1, 10)))
     rows = gen.scorecard_measurements(book, {10: gap}, {10: comp.stats})
@@ -127,36 +127,36 @@ def test_compare_and_scorecard_rows():
 def test_nearest_training_image_of_a_training_image_is_itself():
     train1, train2 = images(7, 1), images(7, 2)
     pick = torch.tensor([4, 0, 6])
-    stats = gen.similarity_stats(train1[pick], train2[pick], train1, train2)
+    stats = pairs.similarity_stats(train1[pick], train2[pick], train1, train2)
     assert stats.near1_index.tolist() == pick.tolist() == stats.near2_index.tolist()
     torch.testing.assert_close(stats.near1, torch.ones(3), rtol=0, atol=1e-5)
-    images4 = gen.four_images(1, train1[pick], train2[pick], train1, train2, stats)
+    images4 = pairs.four_images(1, train1[pick], train2[pick], train1, train2, stats)
     assert images4.shape == (4, *SHAPE) and torch.equal(images4[0], train1[0])
-    assert len(gen.four_titles(1, stats)) == 4
+    assert len(pairs.four_titles(1, stats)) == 4
 
 
 def test_seed_similarities_cover_every_pair_once():
     x = images(4, 3)
-    sims = gen.seed_similarities(torch.cat([x, x[:1]]))  # image 4 repeats image 0
+    sims = pairs.seed_similarities(torch.cat([x, x[:1]]))  # image 4 repeats image 0
     assert sims.shape == (10, )
     assert sims.max().item() == pytest.approx(1, abs=1e-5)
     assert (sims > 0.999).sum() == 1
-    stats = gen.similarity_stats(x, x, x, x)
-    torch.testing.assert_close(stats.next1, gen.analysis.cosine_similarity(x, x.roll(-1, 0)))
+    stats = pairs.similarity_stats(x, x, x, x)
+    torch.testing.assert_close(stats.next1, analysis.cosine_similarity(x, x.roll(-1, 0)))
 
 
 def test_psnr_gap_of_the_identity_denoiser_is_zero():
     train, test = images(3, 1), images(40, 2)
-    gap = gen.psnr_gap(Zero(), train, test, [0.05, 0.2], n_eval=40, seeds=(5, 5))
+    gap = pairs.psnr_gap(Zero(), train, test, [0.05, 0.2], n_eval=40, seeds=(5, 5))
     assert gap.gap == pytest.approx(0, abs=1e-5)  # same noise on both: the image does not matter
     np.testing.assert_allclose(gap.train, gap.input_psnr, atol=0.5)
-    other = gen.psnr_gap(Zero(), train, test, [0.05, 0.2], n_eval=40)  # seeds 1 and 2
+    other = pairs.psnr_gap(Zero(), train, test, [0.05, 0.2], n_eval=40)  # seeds 1 and 2
     assert abs(other.gap) < 0.5
 
 
 def test_psnr_gap_from_a_training_history():
     entry = {"sigmas": [0.1, 0.2], "train_psnr": [30.0, 26.0], "test_psnr": [25.0, 23.0]}
-    gap = gen.PsnrGap.from_history(entry)
+    gap = pairs.PsnrGap.from_history(entry)
     assert gap.gap == pytest.approx(4.0)
     assert gap.gap_interval() is None  # no per-image values to resample
     np.testing.assert_allclose(gap.input_psnr, [20, 20 * np.log10(5)])
@@ -164,36 +164,36 @@ def test_psnr_gap_from_a_training_history():
 
 def test_psnr_gap_of_a_memorizer_is_large():
     train, test = images(3, 1), images(16, 2)
-    gap = gen.psnr_gap(Memorizer(train), train, test, [0.05, 0.1], n_eval=16)
+    gap = pairs.psnr_gap(Memorizer(train), train, test, [0.05, 0.1], n_eval=16)
     assert gap.train.min() > 60 and gap.gap > 30  # exact recall of training images
 
 
 def test_psnr_gap_keeps_each_images_psnr_and_resamples_them():
     train, test = images(3, 1), images(30, 2)
-    gap = gen.psnr_gap(Halve(), train, test, [0.05, 0.2], n_eval=30)
+    gap = pairs.psnr_gap(Halve(), train, test, [0.05, 0.2], n_eval=30)
     assert gap.train_each.shape == gap.test_each.shape == (2, 30)
     np.testing.assert_allclose(gap.train_each.mean(1), gap.train, rtol=1e-6)
     np.testing.assert_allclose(gap.test_each.mean(1), gap.test, rtol=1e-6)
     lo, hi = gap.gap_interval()
     assert lo < gap.gap < hi and gap.gap_interval() == (lo, hi)
-    wide = gen.PsnrGap(gap.sigmas, gap.train, gap.test, gap.train_each,
-                       gap.test_each + np.linspace(-9, 9, 30))  # test images far more varied
+    wide = pairs.PsnrGap(gap.sigmas, gap.train, gap.test, gap.train_each,
+                         gap.test_each + np.linspace(-9, 9, 30))  # test images far more varied
     assert np.diff(wide.gap_interval()) > 5 * (hi - lo)
 
 
 def test_distinct_seed_median_resamples_seeds_not_pairs():
     x = images(6, 4)
-    stats = gen.similarity_stats(x, x.flip(0), x, x)
-    matrices = [gen.pair_matrix(s, len(stats)) for s in (stats.seeds1, stats.seeds2)]
+    stats = pairs.similarity_stats(x, x.flip(0), x, x)
+    matrices = [pairs.pair_matrix(s, len(stats)) for s in (stats.seeds1, stats.seeds2)]
     assert np.isnan(matrices[0].diagonal()).all()
     np.testing.assert_allclose(matrices[0], matrices[0].T)
     assert matrices[0][4, 1] == pytest.approx(
         analysis.cosine_similarity(x[1:2], x[4:5]).item(), abs=1e-6)
-    everything = gen.distinct_seed_median(matrices, np.arange(6))
+    everything = pairs.distinct_seed_median(matrices, np.arange(6))
     assert everything == pytest.approx(stats.seeds.median().item(), abs=1e-7)
-    twice = gen.distinct_seed_median(matrices[:1], np.array([2, 2, 5]))  # 2 not paired with 2
+    twice = pairs.distinct_seed_median(matrices[:1], np.array([2, 2, 5]))  # 2 not paired with 2
     assert twice == pytest.approx(matrices[0][2, 5], abs=1e-7)
-    measures = gen.seed_measures(stats)
+    measures = pairs.seed_measures(stats)
     assert measures["measured"] == stats.seeds.median().item()
     assert measures["interval"][0] <= measures["measured"] <= measures["interval"][1]
     assert measures["spread"] == pytest.approx(
@@ -202,8 +202,8 @@ def test_distinct_seed_median_resamples_seeds_not_pairs():
 
 def test_eval_images_cycle_a_small_training_set():
     x = images(3, 0)
-    assert torch.equal(gen.eval_images(x, 7)[[0, 3, 6]], x[[0, 0, 0]])
-    assert torch.equal(gen.eval_images(images(10, 0), 4), images(10, 0)[:4])
+    assert torch.equal(pairs.eval_images(x, 7)[[0, 3, 6]], x[[0, 0, 0]])
+    assert torch.equal(pairs.eval_images(images(10, 0), 4), images(10, 0)[:4])
 
 
 def test_closest_cross_pairs_finds_a_rescaled_copy():
@@ -246,7 +246,7 @@ def test_two_paths_share_the_start_and_split():
 def test_explorer_links_every_stack():
     widgets = pytest.importorskip("ipywidgets")
     x = images(4, 0)
-    png = gen.row_png(x, ["a", "b", "c", "d"])
+    png = pairs.row_png(x, ["a", "b", "c", "d"])
     assert png.startswith(b"\x89PNG")
     box = gen.explorer({"N=1": [png, png, png], "N=10": [png, png, png]})
     (pick, seed), outer = box.children[0].children, box.children[1]
@@ -309,7 +309,7 @@ def test_stored_gaps_read_the_stored_evaluation(zoo_env):
     gaps = gen.stored_gaps(tiny, names)
     net = zoo.load(names[4], tiny)
     assert sorted(gaps) == [1, 4] and net.config.size == 8
-    assert gaps[4] == pytest.approx(gen.PsnrGap.from_history(net.history[-1]).gap)
+    assert gaps[4] == pytest.approx(pairs.PsnrGap.from_history(net.history[-1]).gap)
     with pytest.raises(FileNotFoundError, match="--only celeba-N7-S1-8px"):
         gen.stored_gaps(replace(tiny, train_missing=False), {7: "celeba-N7-S1-8px"})
 

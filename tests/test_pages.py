@@ -67,7 +67,7 @@ def test_summary_states_the_verdicts_and_reasons_from_the_rows():
     assert (f"**Not reproduced**: Figure 19 (one face and its rescalings), where {fig19.reason}"
             in text)
     assert "first_eigvec 0.04 (target >= 0.9)" in text
-    assert "Figures 9, 10, 13 and 14, as LSUN bedroom is not available" in text
+    assert "Every figure of the paper is in the book." in text
     assert "of 1 checks that test no figure, 1 pass" in text
     assert "of 1 follow-up measures, 0 pass, 0 miss their target and 1 is only reported" in text
 
@@ -200,3 +200,10 @@ def test_build_footer_is_escaped_html():
     footer = pages.build_footer(run_record(profile="<b>", git_dirty=True))
     assert footer == ('<p class="diffgen-build">Built from commit 0123456 with uncommitted '
                       "changes on 2025-01-02 03:04 UTC, profile &lt;b&gt;.</p>")
+
+
+def test_a_figure_not_in_the_book_is_named_with_its_reason():
+    fig = fg.Figure("Fig9", "Figure 1 on LSUN", None, missing="LSUN is not available offline")
+    absent = fg.Status(fig, fg.ABSENT, fg.reason(fig, []), "")
+    assert pages._absent_sentence([absent]) == ("Not in the book: Figure 9, as LSUN is not "
+                                                "available offline.")

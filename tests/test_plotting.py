@@ -182,7 +182,8 @@ def test_image_grid_fits_the_column_and_wraps():
 def test_training_figure_and_convergence_table():
     from types import SimpleNamespace
     hist = [{
-        "step": s, "sigmas": [0.01, 0.04, 0.5], "test_psnr": [30 + s / 10, 25, 15], "lr": 1e-3
+        "step": s, "sigmas": [0.01, 0.04, 0.5], "test_psnr": [30 + s / 10, 25, 15], "train_psnr":
+        [40, 35, 20], "lr": 1e-3
     } for s in (10, 20, 40)]
     net = SimpleNamespace(name="m", history=hist, config=SimpleNamespace(batch=4, lr=1e-3))
     fig = plotting.training_figure({"k": net, "l": net}, (0.01, 0.35),
@@ -192,7 +193,10 @@ def test_training_figure_and_convergence_table():
     plt.close(fig)
     table = plotting.convergence_table([net], (0.01, 0.35))
     (row, ) = table.cells
-    assert row[:2] == ["m", "no"] and row[2] == "+2.00" and row[4] == "20-40"
+    assert row[:3] == ["m", "test", "no"] and row[3] == "+2.00" and row[5] == "20-40"
+    # a model meant to memorize is judged on its training images (flat here: converged)
+    table = plotting.convergence_table([net], (0.01, 0.35), split=lambda n: "train")
+    assert table.cells[0][:4] == ["m", "train", "yes", "+0.00"]
 
 
 def test_dataset_name_never_shows_a_folder():

@@ -203,8 +203,11 @@ def test_a_replacing_profile_lists_only_the_models_it_trains_differently():
     names = families.model_names(nxt, family="all")
     shipped = families.model_names(book, family="all")
     new = [name for name in names if name not in shipped]  # models book does not have (yet)
-    added = {name for family in ("faces", "other_faces", "watched")
-             for name in families.model_names(nxt, family)}
+    added = {
+        name
+        for family in ("faces", "other_faces", "watched")
+        for name in families.model_names(nxt, family)
+    }
     assert names and set(new) == added - set(shipped)
     for name in shipped:
         differs = (zoo.spec(name, nxt, with_data=False).config

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..config import get_profile, unet_blocks
+from ..families import OTHER_FACES
+from ..plotting import DATASET_NAMES
 
 # ---------------------------------------------------------------------------- chapters
 
@@ -39,6 +41,7 @@ class Chapter:
 CHAPTERS = (  # in book order
     Chapter("denoisers", "01_denoisers_and_sampling", "faces"),
     Chapter("generalization", "02_memorization_generalization", "faces"),
+    Chapter("other_faces", "03_other_faces", "identity"),
     Chapter("harmonic", "04_harmonic_bases", "faces"),
     Chapter("optimality", "05_calpha_optimality", "calpha"),
     Chapter("manifolds", "06_low_dim_manifolds", "manifolds"),
@@ -241,6 +244,14 @@ REPORTED = {  # rows without a target, and why
                                        "beyond.speciation_sigma",
     "beyond.speciation_sigma": "a property of the training faces, not of a network: the scale "
                                "the collapse level is read against",
+    "beyond.low_agreement_share_identity_disjoint": "the 2025 Inria report found more "
+                                                     "diverging seeds qualitatively only; read "
+                                                     "beside the shared split's share",
+    "beyond.low_agreement_share_shared_people": "the reference for the identity-disjoint share",
+    "Fig13.pair_similarity_deterministic_fer2013": "the paper gives no number; read beside "
+                                                   "the stochastic sampler's (Fig10)",
+    "Fig13.pair_similarity_deterministic_bfcnn": "the paper gives no number; read beside the "
+                                                 "stochastic sampler's (Fig12)",
     "beyond.reproducibility_largest_N": "the chapter's own cut on the Fig 2 pairs, to set beside "
                                         "the follow-up's qualitative finding",
 }
@@ -311,8 +322,9 @@ class Figure:
 
 
 FACES_80 = "80×80 CelebA, 3-block UNet of width 64, N ≤ 10⁵; about 488,000 steps of 512"
-LSUN = "LSUN bedroom is not available offline here"
-BFCNN_HQ = "CelebA-HQ is not available offline, and no BF-CNN face model is trained"
+LSUN_80 = "80×80 LSUN bedroom, 3-block UNet, N = 1 to 10⁵ (not available offline here)"
+BFCNN_HQ = "40×40 CelebA-HQ, BF-CNN, N = 1 to 10⁴ (not available offline here)"
+BFCNN_LSUN = "32×32 LSUN bedroom, BF-CNN, N = 20,000 (not available offline here)"
 FIGURES = (
     Figure("Fig1", "train and test PSNR against N", "generalization", paper_scale=FACES_80),
     Figure("Fig2", "S1/S2 samples from one seed; cosine histograms", "generalization",
@@ -327,12 +339,15 @@ FIGURES = (
            paper_scale=FACES_80),
     Figure("Fig7", "more sample pairs at the largest N", "generalization", paper_scale=FACES_80),
     Figure("Fig8", "two sampling paths from one start", "generalization", paper_scale=FACES_80),
-    Figure("Fig9", "Figure 1 on LSUN bedroom", None, missing=LSUN),
-    Figure("Fig10", "Figure 2 on LSUN bedroom", None, missing=LSUN),
-    Figure("Fig11", "BF-CNN on CelebA-HQ 40×40: PSNR against N", None, missing=BFCNN_HQ),
-    Figure("Fig12", "BF-CNN on CelebA-HQ 40×40: samples", None, missing=BFCNN_HQ),
-    Figure("Fig13", "BF-CNN on LSUN 32×32, N = 20,000", None, missing=LSUN),
-    Figure("Fig14", "LSUN 32×32 with a deterministic sampler", None, missing=LSUN),
+    Figure("Fig9", "Figure 1 on a second data set (LSUN bedroom; here FER2013)", "other_faces",
+           "fer2013", LSUN_80),
+    Figure("Fig10", "Figure 2 on a second data set (LSUN bedroom; here FER2013)", "other_faces",
+           "fer2013", LSUN_80),
+    Figure("Fig11", "BF-CNN: train and test PSNR against N", "other_faces", "bfcnn", BFCNN_HQ),
+    Figure("Fig12", "BF-CNN: S1/S2 samples from one seed", "other_faces", "bfcnn", BFCNN_HQ),
+    Figure("Fig13", "a pair at the largest N with a deterministic sampler", "other_faces", "bfcnn",
+           BFCNN_LSUN),
+    Figure("Fig14", "more deterministic pairs", "other_faces", "bfcnn", BFCNN_LSUN),
     Figure("Fig15", "train - test gap against N at several image sizes", "generalization", "sizes",
            "20×20 to 160×160 CelebA, 1- to 4-block UNets"),
     *(Figure(f"Fig{n}", f"C^α contour of regularity {c} on a background of regularity 8",
@@ -412,13 +427,21 @@ def our_scale(family: str, profile: str) -> str:
                 f"{p.width}, N ≤ {p.faces.largest_n:,}; {p.steps:,} steps of {p.batch}")
     if family == "faces":
         cfg, n = p.train_config("celeba", p.faces.largest_n), f"N ≤ {p.faces.largest_n:,}"
+    elif family in OTHER_FACES.roles:  # the other-faces chapter: a FaceSet of the profile
+        dataset, arch = OTHER_FACES.roles[family]
+        sets = [f for f in p.other_faces if (f.dataset, f.arch) == (dataset, arch)]
+        if not sets:
+            return f"none at the {profile} profile"
+        largest = max(sets[0].pairs)
+        cfg, n = p.train_config(dataset, largest, arch=arch), f"N ≤ {largest:,}"
+        n = f"{DATASET_NAMES[dataset]}, {n}"
     else:
         recipe = {
             "calpha": p.calpha.recipe, "manifolds": p.manifolds.recipe, "contours":
             p.calpha.contour_recipe or p.calpha.recipe
         }[family]
         cfg, n = p.recipe_config(family, p.synthetic_n, recipe), f"{p.synthetic_n:,} images"
-    net = f"{cfg.blocks}-block UNet" if cfg.arch == "unet" else "BF-CNN"
+    net = f"{cfg.blocks}-block UNet" if cfg.arch == "unet" else "BF-CNN (21 layers)"
     return (f"{cfg.size}×{cfg.size}, {net} of width {cfg.width}, {n}; {cfg.steps:,} steps of "
             f"{cfg.batch}")
 
