@@ -134,11 +134,22 @@ class FaceSet:
 
 
 @dataclass(frozen=True)
+class SizeSet:
+    """Face models at another resolution with Table 1's UNet blocks for it and chapter 02's
+    recipe otherwise (pairs: S1 and S2 at each N; s1_only: an S1 model alone)."""
+
+    size: int
+    pairs: tuple = ()
+    s1_only: tuple = ()
+
+
+@dataclass(frozen=True)
 class FaceModels:
     """Which face models a profile has (chapters 01-04; families.FACES names them)."""
 
     n_values: tuple  # training-set sizes N of the memorization chapter (S1 and S2 at each)
     gap_sizes: tuple = ()  # Fig 15: other face resolutions, S1 at every N (blocks from Table 1)
+    more_sizes: tuple = ()  # SizeSet: other resolutions at chosen N (Fig 15, Fig 3 at 40x40)
     # chapter 02's depth control: S1/S2 models with `deeper_blocks` UNet blocks at these N,
     # trained like the chapter's models otherwise; deeper_gap_ns: more N with an S1 model only
     deeper_ns: tuple = ()
@@ -348,6 +359,9 @@ PROFILES["book-next"] = replace(
         _book.calpha, recipe=replace(STEADY_SYNTHETIC_RECIPE, steps=CALPHA_STEPS,
                                      eval_every=CALPHA_STEPS // 20)),
     other_faces=OTHER_FACES,
+    # faces at 40x40 with Table 1's two blocks (Fig 15, the generalization pair, Fig 3)
+    faces=replace(_book.faces, more_sizes=(SizeSet(40, pairs=(13_000, ),
+                                                   s1_only=(10, 100, 1000)), )),
     # does the chapter's own one-block net copy at N = 10 when trained three times longer?
     watched=replace(_book.watched, longer=((10, 36_000), )),
 )

@@ -69,6 +69,9 @@ class Faces:
         names = [self.name(p, n, s) for n in f.n_values for s in SUBSETS]
         names.append(self.name(p, f.largest_n, dataset="celeba_shuffled"))
         names += [self.name(p, n, size=size) for size in f.gap_sizes for n in f.n_values]
+        for ss in f.more_sizes:
+            names += [self.name(p, n, s, size=ss.size) for n in ss.pairs for s in SUBSETS]
+            names += [self.name(p, n, size=ss.size) for n in ss.s1_only if n not in ss.pairs]
         names += [self.name(p, n, s, blocks=f.deeper_blocks) for n in f.deeper_ns for s in SUBSETS]
         names += [
             self.name(p, n, blocks=f.deeper_blocks) for n in f.deeper_gap_ns

@@ -262,3 +262,15 @@ def test_watched_runs_train_as_the_face_model_they_name_and_sample_as_they_go():
         families.config_of(f"celeba-N10-S1-{book.steps}steps-watched", book)
     with pytest.raises(KeyError, match="unknown model name"):
         families.config_of("celeba-N10-S2-watched", book)  # S1 runs only
+
+
+def test_faces_at_another_size_are_declared_with_table_1s_blocks():
+    nxt = config.get_profile("book-next")
+    names = families.model_names(nxt, "faces")
+    assert names == [
+        "celeba-N13000-S1-40px", "celeba-N13000-S2-40px", "celeba-N10-S1-40px",
+        "celeba-N100-S1-40px", "celeba-N1000-S1-40px"
+    ]
+    cfg = families.config_of(names[1], nxt)
+    assert (cfg.size, cfg.blocks, cfg.subset, cfg.steps) == (40, 2, "S2", nxt.steps)
+    assert zoo.checkpoint_path(names[0], nxt).parent.name == "book-next"
