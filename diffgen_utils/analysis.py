@@ -213,6 +213,13 @@ def matching_sigmas(stored, wanted) -> list[int]:
     return index
 
 
+def convergence_at(net, sigma_range, split: str = "test") -> Convergence:
+    """`convergence` of a trained model (a zoo model: .history, .config) at every noise level
+    in `sigma_range` (lo, hi) it was evaluated at."""
+    return convergence(net.history, net.config.lr, evaluated_sigmas(net.history, *sigma_range),
+                       split)
+
+
 def convergence(history: list[dict], peak_lr: float, sigmas, split: str = "test") -> Convergence:
     """The second-half gain of a checkpoint's `history` at `sigmas` (split "test" or "train":
     train PSNR for a model meant to memorize). Needs an evaluation at half-way or earlier."""

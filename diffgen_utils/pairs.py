@@ -25,6 +25,18 @@ from .data import mean_removed_unit
 from .models import model_device
 from .plotting import psnr_axes
 
+# The noise levels Algorithm 1 visits (sigma_final to sigma_0), where samples are made: the range
+# at which a model behind a sample measure must have finished training.
+SAMPLER_RANGE = (sampling.SamplerSettings().sigma_final, sampling.SamplerSettings().sigma0)
+MEMORIZING_N = 10  # models of N up to this are meant to memorize: judged on training PSNR
+
+
+def judged_on(net) -> str:
+    """Which PSNR shows whether a face model finished training: "train" for a model meant to
+    memorize (N <= MEMORIZING_N), "test" for the others (for plotting.convergence_table)."""
+    return "train" if net.config.n_train <= MEMORIZING_N else "test"
+
+
 PAIR_ROWS = ("nearest S1", "S1 sample", "S2 sample", "nearest S2")  # rows of Comparison.columns
 
 

@@ -19,7 +19,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from .analysis import (CONVERGED_GAIN_DB, MIN_HALFWAY_LR, convergence, evaluated_sigmas,
+from .analysis import (CONVERGED_GAIN_DB, MIN_HALFWAY_LR, convergence_at, evaluated_sigmas,
                        input_psnr, matching_sigmas, psnr)
 from .models import build_model, count_parameters, receptive_field
 
@@ -220,8 +220,7 @@ def convergence_table(nets, sigma_range, split="test") -> Table:
     "train" (a model meant to memorize) or a function of the model giving one of them."""
     rows = []
     for net in nets:
-        sigmas = evaluated_sigmas(net.history, *sigma_range)
-        c = convergence(net.history, net.config.lr, sigmas, split_of(split, net))
+        c = convergence_at(net, sigma_range, split_of(split, net))
         worst = int(np.argmax(c.gain))
         rows.append([
             net.name,

@@ -2,12 +2,13 @@
 measures on models trained with chapter 02's recipe on faces split by person, on FER2013, and
 with the BF-CNN (paper Figs 9-14 in kind).
 
-    pairs = load_pairs(P, "fer2013", device)      # {N: (S1 model, S2 model)} of one face set
-    comp = pairs.compare(*pairs[n], *train_sets(P, "fer2013", n), seeds, shape)
+    fer = load_pairs(P, "fer2013", device)       # {N: (S1 model, S2 model)} of one face set
+    comp = pairs.compare(*(m.model for m in fer[n]), s1_faces, s2_faces, seeds, shape)
     rows = scorecard_measurements(P, gaps, stats, deterministic)
 
 A face set is named by its role here ("identity", "fer2013", "bfcnn"); the profile declares
-what each trains (config.FaceSet in `Profile.other_faces`). Everything else is chapter 02's.
+what each trains (config.FaceSet in `Profile.other_faces`). The comparison of two models is
+chapter 02's (`diffgen_utils.pairs`).
 """
 from __future__ import annotations
 
@@ -19,13 +20,12 @@ from ..config import FaceSet, Profile
 from ..families import FACES, OTHER_FACES, SUBSETS
 
 ROLES = OTHER_FACES.roles  # role -> (data set, network) of its FaceSet
-# A seed whose S1 and S2 samples agree less than this counts as diverging: the cut at which the
-# 2025 Inria report read its identity-disjoint pairs (FOLLOWUPS.md), applied to both splits.
+# A seed whose S1 and S2 samples agree less than this counts as diverging (issue 16's cut). The
+# 2025 Inria report (FOLLOWUPS.md) saw more diverging seeds on identity-disjoint halves, with no
+# score; the share below this cut, in both splits, puts a number on it.
 LOW_AGREEMENT = 0.8
 # Algorithm 1 with beta = 1: no noise is injected after y0, so the path is deterministic.
 DETERMINISTIC = sampling.SamplerSettings(beta=1.0)
-# The noise levels Algorithm 1 visits (sigma_final to sigma_0): where the samples are made.
-SAMPLER_RANGE = (sampling.SamplerSettings().sigma_final, sampling.SamplerSettings().sigma0)
 
 
 def face_set(p: Profile, role: str) -> FaceSet:
