@@ -1,5 +1,6 @@
 """The other-faces chapter's measures on toy images and a toy identity file (no checkpoints)."""
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -105,3 +106,13 @@ def test_scorecard_rows_name_their_models_and_skip_what_was_not_measured():
     assert rows["Fig13.pair_similarity_deterministic_fer2013"]["measured"] == pytest.approx(0.6)
     assert rows["Fig13.pair_similarity_deterministic_fer2013"]["target"] is None
     assert rows["Fig10.pair_similarity_largest_N"]["target"] == ">= 0.85"
+
+
+def test_a_face_sets_table_leaves_the_pair_columns_empty_without_a_pair():
+    stats = stats_with_pairs([0.9, 0.8, 0.7])
+    comp = SimpleNamespace(stats=stats)
+    res = of.FaceSetResults("fer2013", {}, {},
+                            {10: gap([40, 40], [30, 30]), 40: gap([30, 31], [30, 30])}, {40: comp})
+    table = res.table("caption")
+    assert table.cells[0] == ["10", "10.00", "-", "-", "-"]
+    assert table.cells[1][:3] == ["40", "0.50", "0.800"]

@@ -12,10 +12,12 @@ chapter 02's (`diffgen_utils.pairs`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
-from .. import analysis, data, pairs, sampling, zoo
+from .. import analysis, config, data, pairs, plotting, sampling, zoo
 from ..config import FaceSet, Profile
 from ..families import FACES, OTHER_FACES, SUBSETS
 
@@ -73,6 +75,46 @@ def load_s1(p: Profile, role: str, device: str = "cpu") -> dict:
 def load_shared_pairs(p: Profile, ns, device: str = "cpu") -> dict:
     """{N: (S1, S2)} of chapter 02's models at these N: the split that shares people."""
     return {n: tuple(zoo.load(FACES.name(p, n, s), p, device=device) for s in SUBSETS) for n in ns}
+
+
+@dataclass
+class FaceSetResults:
+    """One face set measured as chapter 02 measures its models: each S1 model's train - test
+    gap (measured here, per image) and each pair's samples from the same seeds."""
+
+    role: str
+    s1: dict  # N -> S1 model (zoo)
+    pairs: dict  # N -> (S1, S2) models, at the N with a pair
+    gaps: dict  # N -> pairs.PsnrGap of the S1 model
+    comps: dict  # N -> pairs.Comparison of the pair
+
+    def table(self, caption: str) -> plotting.Table:
+        """Per N: the S1 gap and, where there is a pair, the medians of the three cosines."""
+        return plotting.table(
+            ["N", "gap S1 (dB)", "S1 vs S2", "sample vs nearest train", "distinct seeds"], [[
+                n, g.gap,
+                *(self.comps[n].stats.medians().values() if n in self.comps else [None] * 3)
+            ] for n, g in self.gaps.items()], [",d", ".2f", ".3f", ".3f", ".3f"], caption=caption)
+
+
+def measure(p: Profile, role: str, pool: data.FacePool, seeds, device: str = "cpu",
+            settings: sampling.SamplerSettings | None = None) -> FaceSetResults:
+    """Load a face set's models and measure them on `pool` at the profile's sizes."""
+    s1, pair_models = load_s1(p, role, device), load_pairs(p, role, device)
+    test, shape = pool.test(p.n_test), (1, p.face_size, p.face_size)
+    gaps = {
+        n:
+        pairs.psnr_gap(m.model, pool.split(n, "S1", p.n_test), test, config.EVAL_SIGMAS,
+                       n_eval=p.n_eval)
+        for n, m in s1.items()
+    }
+    comps = {
+        n:
+        pairs.compare(*(m.model for m in models), *[pool.split(n, s, p.n_test)
+                                                    for s in SUBSETS], seeds, shape, settings)
+        for n, models in pair_models.items()
+    }
+    return FaceSetResults(role, s1, pair_models, gaps, comps)
 
 
 # ---------------------------------------------------------------- the identity split
