@@ -37,6 +37,25 @@ def judged_on(net) -> str:
     return "train" if net.config.n_train <= MEMORIZING_N else "test"
 
 
+def convergence_summary(nets, sigma_range) -> dict:
+    """How far a chapter's face models were from finishing (`analysis.convergence_at`, each on
+    `judged_on`'s split): for the memorizing ones, the range of their largest gains; for the
+    others, how many meet the rule and their largest gain; for all, how many meet it."""
+    conv = {
+        net.name: (net, analysis.convergence_at(net, sigma_range, judged_on(net)))
+        for net in nets
+    }
+    memo = [c.gain.max() for net, c in conv.values() if judged_on(net) == "train"]
+    wide = [c for net, c in conv.values() if judged_on(net) == "test"]
+    return {
+        "memo_lo": float(min(memo)) if memo else None, "memo_hi":
+        float(max(memo)) if memo else None, "wide_ok": sum(c.converged for c in wide), "wide_n":
+        len(wide), "wide_max": float(max(c.gain.max() for c in wide)) if wide else None, "all_ok":
+        sum(c.converged for _, c in conv.values()), "all_n": len(conv), "all_max":
+        float(max(c.gain.max() for _, c in conv.values()))
+    }
+
+
 PAIR_ROWS = ("nearest S1", "S1 sample", "S2 sample", "nearest S2")  # rows of Comparison.columns
 
 

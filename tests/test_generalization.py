@@ -321,3 +321,26 @@ def test_plot_gap_vs_n_floors_tiny_gaps():
     assert list(ax.lines[1].get_ydata()) == [20.0, gen.GAP_FLOOR_DB]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["10x10", "20x20"]
     plt.close(fig)
+
+
+def test_convergence_summary_judges_memorizers_on_their_training_faces():
+    from types import SimpleNamespace
+
+    def net(name, n, train_gain, test_gain):
+        hist = [{
+            "step": step, "lr": 1e-3, "sigmas": [0.1, 0.5], "train_psnr":
+            [30 + train_gain * (step == 20),
+             20.0], "test_psnr": [25 + test_gain * (step == 20), 20.0]
+        } for step in (10, 20)]
+        return SimpleNamespace(name=name, history=hist, config=SimpleNamespace(n_train=n, lr=1e-3))
+
+    nets = [
+        net("a", 10, 2.0, 0.0),
+        net("b", 1, 5.0, 0.0),
+        net("c", 1000, 9.0, 0.1),
+        net("d", 1000, 0.0, 0.5)
+    ]
+    s = pairs.convergence_summary(nets, (0.05, 1.0))
+    assert (s["memo_lo"], s["memo_hi"]) == (2.0, 5.0)
+    assert (s["wide_ok"], s["wide_n"], s["wide_max"]) == (1, 2, 0.5)
+    assert (s["all_ok"], s["all_n"]) == (1, 4)
