@@ -317,6 +317,8 @@ PROFILES = {
         # memorization against training time: the two-block control, since the one-block
         # net's samples do not copy its training faces at any N (chapter 02)
         watched=WatchedRuns(ns=(10, 100, 1000), blocks=2),
+        # the other-faces chapter: faces split by person, FER2013, the BF-CNN
+        other_faces=OTHER_FACES,
     ),
     "paper":
     Profile(
@@ -358,7 +360,6 @@ PROFILES["book-next"] = replace(
     calpha=replace(
         _book.calpha, recipe=replace(STEADY_SYNTHETIC_RECIPE, steps=CALPHA_STEPS,
                                      eval_every=CALPHA_STEPS // 20)),
-    other_faces=OTHER_FACES,
     # faces at 40x40 with Table 1's two blocks (Fig 15, the generalization pair, Fig 3)
     faces=replace(_book.faces, more_sizes=(SizeSet(40, pairs=(13_000, ),
                                                    s1_only=(10, 100, 1000)), )),

@@ -27,12 +27,12 @@ def stats_with_pairs(pair):
 
 
 def test_roles_find_their_face_sets_and_names():
-    book_next = config.get_profile("book-next")
+    book_next = config.get_profile("book")
     assert of.largest_n(book_next, "identity") == 13_000
     assert of.model_name(book_next, "fer2013", 10, "S2") == "fer2013-N10-S2"
     assert of.model_name(book_next, "bfcnn", 13_000) == "celeba-N13000-S1-bfcnn"
     with pytest.raises(ValueError, match="declares no identity face set"):
-        of.face_set(config.get_profile("book"), "identity")
+        of.face_set(config.get_profile("book", other_faces=()), "identity")
     with pytest.raises(ValueError, match="unknown face-set role"):
         of.face_set(book_next, "lsun")
 
@@ -81,7 +81,7 @@ def gap(train, test):
 
 
 def test_scorecard_rows_name_their_models_and_skip_what_was_not_measured():
-    p = config.get_profile("book-next")
+    p = config.get_profile("book")
     big = {role: of.largest_n(p, role) for role in of.ROLES}
     stats = {("identity", big["identity"]): stats_with_pairs([0.9, 0.95, 0.7]),
              ("shared", big["identity"]): stats_with_pairs([0.9, 0.95, 0.92]),
