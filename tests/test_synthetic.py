@@ -236,7 +236,8 @@ def test_model_families_and_recipes():
     ]
     assert families.model_names(book, "manifolds") == ["disks-N20000", "ray-N20000", "cone-N20000"]
     assert families.model_names(book, "all") == sum(
-        (families.model_names(book, f) for f in ("faces", "calpha", "manifolds", "watched")), [])
+        (families.model_names(book, f)
+         for f in ("faces", "other_faces", "calpha", "manifolds", "watched")), [])
     with pytest.raises(ValueError):
         families.model_names(book, "bedrooms")
     cfg = zoo.spec("calpha4-N20000", book, with_data=False).config
