@@ -41,6 +41,16 @@ def test_verdict(passes, expected):
     assert fg.verdict(rows) == expected
 
 
+def test_rows_waiting_for_models_keep_a_figure_from_reproduced():
+    waiting = {**row("Fig15.b", passed=None, measured=None), "missing": "no 40x40 model"}
+    assert fg.verdict([waiting]) == fg.AWAITING
+    assert fg.reason(fg.FIGURES[0], [waiting]) == "waiting for models: no 40x40 model"
+    both = [row("Fig15.a"), waiting]
+    assert fg.verdict(both) == fg.PARTLY
+    assert "1 row waiting for models (b)" in fg.reason(fg.FIGURES[0], both)
+    assert fg.verdict([row("Fig15.a", passed=False), waiting]) == fg.NOT_REPRODUCED
+
+
 def test_verdict_without_rows_and_with_controls():
     assert fg.verdict([]) == fg.ABSENT
     assert fg.verdict([], shown=True) == fg.NOT_SCORED

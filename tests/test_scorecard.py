@@ -112,6 +112,32 @@ def test_counts_and_summary():
     assert sc.summary(rows) == "2 pass / 1 fail / 1 reported"
 
 
+def test_missing_rows_count_apart_and_show_what_they_wait_for(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFGEN_SCORECARD_DIR", str(tmp_path))
+    waiting = sc.record("Fig15.gap_ratio_N100", chapter="generalization", measure="m",
+                        measured=None, profile="book", target=">= 1.5",
+                        missing="no 40x40 model at N = 100")
+    assert waiting["pass"] is None and waiting["missing"] == "no 40x40 model at N = 100"
+    assert sc.collect(tmp_path)[0]["missing"] == waiting["missing"]  # kept when collected
+    rows = [row("a"), row("b", passed=None), waiting]
+    assert sc.counts(rows) == {"pass": 1, "fail": 0, "reported": 1, "missing": 1}
+    assert sc.summary(rows) == "1 pass / 0 fail / 1 reported / 1 missing"
+    text = str(sc.text_table([waiting]))
+    assert "missing: no 40x40 model at N = 100" in text and "report" not in text
+    assert "missing: no 40x40 model" in sc.text_table([waiting])._repr_html_()
+    with pytest.raises(ValueError, match="a missing row has no measured value"):
+        sc.record("x", chapter="c", measure="m", measured=1.0, profile="book", missing="why")
+
+
+def test_gate_accepts_a_missing_row_but_not_one_that_passed_before():
+    missing = row("F15.r", measured=None, passed=None, missing="no model")
+    assert sc.compare([], [missing]).ok  # declared missing: not an unmeasured value
+    assert not sc.compare([], [row("F15.r", measured=None, passed=None)]).ok
+    before = sc.compare([row("F15.r")], [missing])
+    assert not before.ok and "passed, reported only now" in before.regressions[0]
+    assert sc.compare([missing], [row("F15.r")]).ok  # the models landed
+
+
 BASELINE = [
     row("kept"),
     row("miss", passed=False, target=">= 2"),

@@ -364,16 +364,22 @@ FIGURES = (
 # ---------------------------------------------------------------------------- verdicts
 REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_SCORED, ABSENT = ("reproduced", "partly", "not reproduced",
                                                           "not scored", "absent")
+AWAITING = "awaiting models"  # every row waits for models the profile does not ship yet
 
 
 def verdict(rows: list[dict], shown: bool = False) -> str:
     """A figure's verdict from its rows (controls apart: only its claim rows count, unless it
-    has no other). No rows: "not scored" if a chapter shows the figure, else "absent"."""
+    has no other). No rows: "not scored" if a chapter shows the figure, else "absent". Rows
+    waiting for models (`missing`) keep a figure from "reproduced"; with only such rows it is
+    "awaiting models"."""
     rows = [r for r in rows if kind(r["id"]) == CLAIM] or rows
     if not rows:
         return NOT_SCORED if shown else ABSENT
-    gated = [r["pass"] for r in rows if r["pass"] is not None]
-    if not gated or 0 < sum(gated) < len(gated):
+    present = [r for r in rows if not r.get("missing")]
+    if not present:
+        return AWAITING
+    gated = [r["pass"] for r in present if r["pass"] is not None]
+    if not gated or 0 < sum(gated) < len(gated) or (len(present) < len(rows) and all(gated)):
         return PARTLY
     return REPRODUCED if all(gated) else NOT_REPRODUCED
 
@@ -392,10 +398,14 @@ def reason(figure: Figure, rows: list[dict]) -> str:
     """One line: why the figure has its verdict, with the comparisons behind it."""
     claims = [r for r in rows if kind(r["id"]) == CLAIM] or rows
     controls = [r for r in rows if kind(r["id"]) == CONTROL and r["pass"] is not None]
+    waiting = [r for r in claims if r.get("missing")]
+    claims = [r for r in claims if not r.get("missing")]
     gated = [r for r in claims if r["pass"] is not None]
     if not rows:
         return figure.missing or "shown in the chapter; no scorecard row tests it"
-    if not gated:
+    if not claims:
+        text = f"waiting for models: {waiting[0]['missing']}"
+    elif not gated:
         text = "no target; reported: " + ", ".join(
             f"{_short(r)} {_num(r['measured'])}" +
             (f" (paper {_num(r['paper'])})" if r["paper"] is not None else "") for r in claims[:2])
@@ -411,6 +421,9 @@ def reason(figure: Figure, rows: list[dict]) -> str:
             text += ": " + ", ".join(f"{_short(r)} {_num(r['measured'])} (target "
                                      f"{r['target']})" for r in misses[:2])
             text += f", {len(misses) - 2} more" if len(misses) > 2 else ""
+    if waiting and claims:
+        text += (f"; {len(waiting)} row{'s' * (len(waiting) > 1)} waiting for models "
+                 f"({', '.join(_short(r) for r in waiting[:3])})")
     if controls:
         text += (f"; depth control: {sum(r['pass'] for r in controls)} of {len(controls)} "
                  "pass")
@@ -471,7 +484,7 @@ def status(rows: list[dict], profile: str | None = None) -> list[Status]:
 # ---------------------------------------------------------------------------- shown
 COLOURS = {
     REPRODUCED: "#1a7f37", PARTLY: "#9a6700", NOT_REPRODUCED: "#cf222e", NOT_SCORED: "#6e7781",
-    ABSENT: "#6e7781"
+    ABSENT: "#6e7781", AWAITING: "#6e7781"
 }
 
 

@@ -56,10 +56,15 @@ def _are(n: int) -> str:
 
 
 def _tally(rows: list[dict]) -> str:
-    """'3 pass, 1 misses its target and 2 are only reported'."""
+    """'3 pass, 1 misses its target and 2 are only reported' (', 1 waits for models not shipped
+    yet' where some do)."""
     c = sc.counts(rows)
     misses = "misses its target" if c["fail"] == 1 else "miss their target"
-    return f"{c['pass']} pass, {c['fail']} {misses} and {_are(c['reported'])} only reported"
+    text = f"{c['pass']} pass, {c['fail']} {misses} and {_are(c['reported'])} only reported"
+    waiting = c.get("missing", 0)
+    if waiting:
+        text += f"; {waiting} wait{'s' * (waiting == 1)} for models not shipped yet"
+    return text
 
 
 def _named(status: figures.Status) -> str:
@@ -90,7 +95,8 @@ def _rows_sentence(rows: list[dict], profile: str) -> str:
 
 
 def _coverage_sentence(statuses: list[figures.Status]) -> str:
-    scored = sum(s.verdict not in (figures.NOT_SCORED, figures.ABSENT) for s in statuses)
+    scored = sum(
+        s.verdict not in (figures.NOT_SCORED, figures.ABSENT, figures.AWAITING) for s in statuses)
     shown = sum(s.verdict == figures.NOT_SCORED for s in statuses)
     absent = sum(s.verdict == figures.ABSENT for s in statuses)
     return (f"Of the paper's {len(statuses)} figures and tables, {_are(scored)} tested by "
@@ -132,6 +138,14 @@ def _unscored_sentence(statuses: list[figures.Status]) -> str:
     return f"Shown in the chapters but tested by no row: {_labels(shown)}."
 
 
+def _awaiting_sentence(statuses: list[figures.Status]) -> str:
+    waiting = [s for s in statuses if s.verdict == figures.AWAITING]
+    if not waiting:
+        return ""
+    return (f"Waiting for models this profile does not ship yet: "
+            f"{'; '.join(f'{_named(s)}, {_md(s.reason)}' for s in waiting)}.")
+
+
 def _absent_sentence(statuses: list[figures.Status]) -> str:
     by_reason: dict[str, list[figures.Figure]] = {}
     for s in statuses:
@@ -155,7 +169,7 @@ def _other_rows_sentence(rows: list[dict]) -> str:
 
 
 def results_summary(rows: list[dict], statuses: list[figures.Status], profile: str) -> str:
-    """Eight sentences in two paragraphs, what reproduces and what does not and why, then
+    """Eight or nine sentences in two paragraphs, what reproduces and what does not and why, then
     what is not tested, at `profile`. Every count, verdict and reason comes from `rows` and
     `statuses` (figures.status)."""
     verdicts = [
@@ -167,10 +181,11 @@ def results_summary(rows: list[dict], statuses: list[figures.Status], profile: s
     ]
     untested = [
         _unscored_sentence(statuses),
+        _awaiting_sentence(statuses),
         _absent_sentence(statuses),
         _other_rows_sentence(rows)
     ]
-    return " ".join(verdicts) + "\n\n" + " ".join(untested) + "\n"
+    return " ".join(verdicts) + "\n\n" + " ".join(s for s in untested if s) + "\n"
 
 
 # ---------------------------------------------------------------------------- run records

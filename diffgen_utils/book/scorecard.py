@@ -28,6 +28,12 @@ A row may also carry its uncertainty (`OPTIONAL_FIELDS`), shown beside the measu
 - `spread`: |S1 - S2|, the row's measure on the S1 model against the same measure on the S2
   model, where a chapter has both (a row measured on the pair itself has none).
 Rows without them (older files, by-construction checks) load and show as before.
+
+A row whose models the profile does not ship yet is recorded as *missing* (`record(...,
+missing=why)`): no measured value, no verdict, and `missing` says which models it waits for. It
+counts apart (`counts`), shows as "missing" on the pages, and keeps its figure from counting as
+reproduced (`figures.verdict`); a row that passed in the baseline and is missing now is a
+regression.
 """
 from __future__ import annotations
 
@@ -45,7 +51,7 @@ from . import figures
 
 FIELDS = ("id", "chapter", "measure", "paper", "target", "measured", "profile", "pass",
           "checkpoints")
-OPTIONAL_FIELDS = ("interval", "spread")  # the row's uncertainty; not compared by the gate
+OPTIONAL_FIELDS = ("interval", "spread", "missing")  # not compared by the gate
 SYMBOLS = {True: "✓", False: "✗", None: "—"}
 
 TARGET = re.compile(r"^\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$|^\s*within\s+([0-9.eE]+)\s+of\s+"
@@ -74,13 +80,16 @@ def passes(target: str | None, measured: float) -> bool | None:
 
 def record(id: str, chapter: str, measure: str, measured: float, profile: str,
            target: str | None = None, paper=None, checkpoints: list[str] | None = None,
-           interval=None, spread: float | None = None) -> dict:
+           interval=None, spread: float | None = None, missing: str | None = None) -> dict:
     """Write (or replace) one row and return it. Outside the runner, or where the runner ran the
     chapter on a stand-in, DIFFGEN_SCORECARD_DIR is unset and the row is only returned. An old
     id is recorded under its new one; a row with a rule in `figures.RULES` gets the rule's
     target (a different `target` is an error). `interval` (lo, hi) and `spread` are stored only
-    when given (see the module's docstring)."""
+    when given (see the module's docstring). `missing`: why the row has no value yet (the models
+    it waits for); `measured` must then be None."""
     id = figures.RENAMED.get(id, id)
+    if missing is not None and measured is not None:
+        raise ValueError(f"{id}: a missing row has no measured value (got {measured!r})")
     ruled = figures.rule_target(id, paper)
     if ruled is not None:
         if target not in (None, ruled):
@@ -90,9 +99,11 @@ def record(id: str, chapter: str, measure: str, measured: float, profile: str,
     row = {
         "id": id, "chapter": chapter, "measure": measure, "paper": paper, "target": target,
         "measured": None if measured is None else float(measured), "profile": profile, "pass":
-        passes(target, measured), "checkpoints": checkpoints or []
+        None if missing else passes(target, measured), "checkpoints": checkpoints or []
     }
     row.update(uncertainty(id, interval, spread))
+    if missing is not None:
+        row["missing"] = str(missing)
     folder = os.environ.get("DIFFGEN_SCORECARD_DIR")
     if folder:
         path = Path(folder) / f"{chapter}.json"
@@ -119,7 +130,7 @@ def uncertainty(id: str, interval=None, spread: float | None = None) -> dict:
 
 def record_all(measurements: list[dict], chapter: str, profile: str) -> list[dict]:
     """`record` every row a chapter module measured (dicts with id, measure, measured and
-    optionally target, paper, checkpoints, interval, spread)."""
+    optionally target, paper, checkpoints, interval, spread, missing)."""
     return [record(chapter=chapter, profile=profile, **m) for m in measurements]
 
 
@@ -192,17 +203,27 @@ def migrated(row: dict) -> dict:
     return {**row, "target": target, "pass": passes(target, row["measured"])}
 
 
+def is_missing(row) -> bool:
+    """The row waits for models the profile does not ship yet."""
+    return bool(row.get("missing"))
+
+
 def counts(rows) -> dict:
-    """How many rows pass, fail and are only reported."""
-    return {
+    """How many rows pass, fail, are only reported, and wait for models ("missing" only where
+    some do)."""
+    c = {
         "pass": sum(r["pass"] is True for r in rows), "fail":
-        sum(r["pass"] is False for r in rows), "reported": sum(r["pass"] is None for r in rows)
+        sum(r["pass"] is False for r in rows), "reported":
+        sum(r["pass"] is None and not is_missing(r) for r in rows)
     }
+    missing = sum(is_missing(r) for r in rows)
+    return {**c, "missing": missing} if missing else c
 
 
 def summary(rows) -> str:
     c = counts(rows)
-    return f"{c['pass']} pass / {c['fail']} fail / {c['reported']} reported"
+    text = f"{c['pass']} pass / {c['fail']} fail / {c['reported']} reported"
+    return text + (f" / {c['missing']} missing" if "missing" in c else "")
 
 
 def by_kind(rows) -> dict[str, list[dict]]:
@@ -221,8 +242,7 @@ class RowsTable(str):
     def __new__(cls, rows, empty: str):
         text = format_table(["id", "paper", "target", "measured", ""], [[
             r["id"], None if r["paper"] is None else format_value(r["paper"]), r["target"] or "-",
-            None if r["measured"] is None else format(r["measured"], ".4g") + uncertainty_text(r),
-            VERDICTS[r["pass"]]
+            measured_text(r), verdict_text(r)
         ] for r in rows], ["<", ">", "<", ">", "<"], empty=empty)
         if uncertainty_legend(rows):
             text += "\n" + uncertainty_legend(rows)
@@ -236,13 +256,26 @@ class RowsTable(str):
         head = "".join(_cell(h, "th") for h in ("id", "paper", "target", "measured", ""))
         body = "".join("<tr>" + _cell(r["id"], breaks=True, title=r.get("measure")) +
                        _cell(format_value(r["paper"]), style="text-align:right") +
-                       _target_cell(r) + _measured_cell(r) + _pass_cell(r["pass"]) + "</tr>"
+                       _target_cell(r) + _measured_cell(r) + _pass_cell(r) + "</tr>"
                        for r in self.rows)
         return (f'<div style="overflow-x:auto">{_TABLE}<thead><tr>{head}</tr></thead>'
                 f"<tbody>{body}</tbody></table></div>")
 
 
 VERDICTS = {True: "✓", False: "✗", None: "report"}  # a miss is ✗, never blank
+MISSING = "missing"
+
+
+def verdict_text(row) -> str:
+    return MISSING if is_missing(row) else VERDICTS[row["pass"]]
+
+
+def measured_text(row) -> str | None:
+    """The measured value with its uncertainty; for a missing row, what it waits for."""
+    if is_missing(row):
+        return f"{MISSING}: {row['missing']}"
+    return None if row["measured"] is None else format(row["measured"], ".4g") + uncertainty_text(
+        row)
 UNCERTAINTY_NOTES = {
     "interval": f"[lo, hi]: {INTERVAL_QUANTILES[0]:.0%}-{INTERVAL_QUANTILES[1]:.0%} bootstrap "
     "interval over the images or seeds the value averages", "spread":
@@ -337,7 +370,7 @@ def compare(baseline, current, chapters=None) -> Comparison:
     the baseline is compared with its old self; a baseline id that is neither current nor
     renamed is gone. Regressions (each fails the run): a baseline row that is gone (whatever
     its verdict there); a target that differs from the baseline's; a measured value that is NaN
-    or None (any row of the run, new ones too); a chapter with fewer rows than in the baseline;
+    or None (any row of the run, new ones too) in a row not declared missing; a chapter with fewer rows than in the baseline;
     a row that passed there and does not pass now. A row's interval and spread are not
     compared: they may move, appear or go without failing anything. Rows of a chapter that has
     no row now and is not in `chapters` (the chapters this run executed; None: every chapter
@@ -363,7 +396,7 @@ def compare(baseline, current, chapters=None) -> Comparison:
         if is_["target"] != was["target"]:
             problems.append(f"target changed ({was['target']!r} in the baseline, "
                             f"{is_['target']!r} now)")
-        if is_unmeasured(is_["measured"]):
+        if is_unmeasured(is_["measured"]) and not is_missing(is_):
             problems.append(f"measured {_shown(is_['measured'])}")
         if was["pass"] is True and is_["pass"] is not True:
             verdict = "reported only" if is_["pass"] is None else "fails"
@@ -375,13 +408,13 @@ def compare(baseline, current, chapters=None) -> Comparison:
             out.fixed.append(key)
         elif was["pass"] is False and is_["pass"] is False:
             out.known_misses.append(key)
-        elif is_["pass"] is None and is_["measured"] != was["measured"]:
+        elif is_["pass"] is None and is_["measured"] != was["measured"] and not is_missing(is_):
             out.drifted.append(f"{key} {_shown(was['measured'])} -> {_shown(is_['measured'])}")
     for key, row in now.items():
         if key in old:
             continue
         out.new.append(key)
-        if is_unmeasured(row["measured"]):
+        if is_unmeasured(row["measured"]) and not is_missing(row):
             out.regressions.append(f"{key}: measured {_shown(row['measured'])} (a new row)")
     for chapter in sorted({r["chapter"] for r in baseline}):
         had = sum(r["chapter"] == chapter for r in baseline)
@@ -452,6 +485,9 @@ def _target_cell(row) -> str:
 def _measured_cell(row) -> str:
     """The measured value, and beside it its interval and S1/S2 spread (smaller, kept on one
     line, explained when the pointer rests on it)."""
+    if is_missing(row):
+        return (f'<td style="text-align:right;color:#6e7781" title="{html.escape(row["missing"])}">'
+                f"{MISSING}: {html.escape(row['missing'])}</td>")
     value = html.escape(format_value(row["measured"]))
     extra = uncertainty_text(row)
     if extra:
@@ -461,11 +497,15 @@ def _measured_cell(row) -> str:
     return f'<td style="text-align:right">{value}</td>'
 
 
-def _pass_cell(passed) -> str:
+def _pass_cell(row) -> str:
+    passed = row["pass"]
     colour = {True: "#1a7f37", False: "#cf222e", None: "#6e7781"}[passed]
-    label = {True: "passes", False: "fails", None: "reported only"}[passed]
+    label = ("waits for models not shipped yet" if is_missing(row) else {
+        True: "passes", False: "fails", None: "reported only"
+    }[passed])
+    symbol = "…" if is_missing(row) else SYMBOLS[passed]
     return (f'<td style="text-align:center;color:{colour};font-weight:bold" title="{label}">'
-            f"{SYMBOLS[passed]}</td>")
+            f"{symbol}</td>")
 
 
 def headline_html(rows) -> str:
@@ -511,7 +551,7 @@ def table_html(rows, titles: dict | None = None) -> str:
         for r in mine:
             body.append("<tr>" + _cell(r["id"], breaks=True) + _cell(r["measure"]) +
                         _cell(format_value(r["paper"])) + _target_cell(r) + _measured_cell(r) +
-                        _pass_cell(r["pass"]) + "</tr>")
+                        _pass_cell(r) + "</tr>")
         parts.append(f'<div style="overflow-x:auto">{_TABLE}'
                      f"<thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody>"
                      "</table></div>")
