@@ -142,6 +142,11 @@ class SizeSet:
     pairs: tuple = ()
     s1_only: tuple = ()
 
+    @property
+    def s1_ns(self) -> tuple:
+        """N of its S1 models, ascending."""
+        return tuple(sorted(set(self.pairs) | set(self.s1_only)))
+
 
 @dataclass(frozen=True)
 class FaceModels:
@@ -228,6 +233,14 @@ class Profile:
     replaces: str | None = None  # a profile whose models this one retrains: only those that differ
 
     @property
+    def second_size(self) -> SizeSet:
+        """The second face resolution (Fig 15, the pair and Fig 3 at more pixels): the first of
+        `faces.more_sizes`, else twice the face size with no models, so that the rows that
+        need it are declared missing."""
+        sets = self.faces.more_sizes
+        return sets[0] if sets else SizeSet(2 * self.face_size)
+
+    @property
     def manifold_size(self) -> int:
         """Image size of the manifold models (disks, ray, cone)."""
         return self.manifolds.recipe.size or self.synthetic_size
@@ -278,7 +291,8 @@ PROFILES = {
         n_test=32,
         n_eval=16,
         train_missing=True,
-        faces=FaceModels(n_values=(1, 10, 40), gap_sizes=(8, ), deeper_ns=(10, 40)),
+        faces=FaceModels(n_values=(1, 10, 40), gap_sizes=(8, ), deeper_ns=(10, 40),
+                         more_sizes=(SizeSet(32, pairs=(40, ), s1_only=(10, )), )),
         lr_halvings=(0.5, 0.75),
         eval_every=20,
         synthetic_size=16,

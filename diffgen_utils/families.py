@@ -266,6 +266,12 @@ FAMILIES = {f.key: f for f in (FACES, OTHER_FACES, CALPHA, MANIFOLDS, WATCHED)}
 FAMILY_CHOICES = (*FAMILIES, "all")
 
 
+def not_shipped(p: Profile, size: int, n: int, what: str = "S1 model") -> str:
+    """Why a row at another face size waits: the profile ships no such model yet."""
+    return (f"the {p.name} profile ships no {size}×{size} {what} at N = {n:,} yet "
+            f"({config.unet_blocks(size)}-block UNet, as in Table 1)")
+
+
 def model_names(p: Profile | str, family: str = "faces") -> list[str]:
     """The models of a profile: one family's, or "all". A profile that `replaces` another
     (book-next) has only the models it trains differently."""

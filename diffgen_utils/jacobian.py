@@ -590,6 +590,11 @@ def analyze(model: nn.Module, x: torch.Tensor, sigma: float, seed: int = 0, meth
 # what the chapters read off an analysis
 
 
+def eigenvalues(a: JacobianAnalysis | None) -> torch.Tensor | None:
+    """The eigenvalues of an analysis; None for no analysis (a model a profile does not ship)."""
+    return None if a is None else a.eigvals
+
+
 def oriented(a: JacobianAnalysis, ks) -> torch.Tensor:
     """Eigenvectors ks as images (len(ks), H, W), each signed so that <x, e_k> >= 0."""
     ks = list(ks)

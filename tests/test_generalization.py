@@ -344,3 +344,52 @@ def test_convergence_summary_judges_memorizers_on_their_training_faces():
     assert (s["memo_lo"], s["memo_hi"]) == (2.0, 5.0)
     assert (s["wide_ok"], s["wide_n"], s["wide_max"]) == (1, 2, 0.5)
     assert (s["all_ok"], s["all_n"]) == (1, 4)
+
+
+def test_table1_rows_match_the_paper_at_its_width():
+    p = config.get_profile("book")
+    c = families.config_of("celeba-N100-S1", p)
+    configs = {
+        size: replace(c, width=64, size=size, blocks=config.unet_blocks(size))
+        for size in (20, 40, 80)
+    }
+    for row in gen.table1_rows(configs):
+        _, image, blocks, paper_blocks, _, params, paper_params, rf, paper_rf = row
+        assert (blocks, params, rf) == (paper_blocks, paper_params, paper_rf)
+    (row, ) = gen.table1_rows({"10": replace(c, size=10)})  # no paper row at 10x10
+    assert row[3] is None and row[6] is None and row[8] is None
+
+
+def test_size_rows_divide_the_gaps_or_wait_for_the_models():
+    p = config.get_profile("book")  # declares no 40x40 models yet: every row waits
+    s1, s2 = {100: 1.0, 1000: 0.5}, {100: 3.0, 1000: 0.5}
+    waiting = gen.size_measurements(p, s1, s2, {}, None)
+    assert [r["id"] for r in waiting] == [
+        "Fig15.gap_ratio_N100", "Fig15.gap_ratio_N1000", "Fig15.gap_40px_largest_N",
+        "Fig2.pair_similarity_40px_largest_N"
+    ]
+    assert all(r["measured"] is None and "40×40" in r["missing"] for r in waiting)
+    assert waiting[0]["target"] == gen.GAP_RATIO_TARGET
+    shipped = replace(
+        p, faces=replace(p.faces, more_sizes=(config.SizeSet(40, pairs=(13_000, ),
+                                                             s1_only=(100, )), )))
+    rows = {
+        r["id"]: r
+        for r in gen.size_measurements(shipped, s1, s2, {100: 4.0, 13_000: 0.2}, None)
+    }
+    ratio = rows["Fig15.gap_ratio_N100"]
+    assert ratio["measured"] == pytest.approx(4.0 / 2.0)  # over the mean of S1 and S2
+    assert ratio["spread"] == pytest.approx(4.0 / 1.0 - 4.0 / 3.0)
+    assert "missing" in rows["Fig15.gap_ratio_N1000"]  # no 40x40 model at N = 1000
+    assert rows["Fig15.gap_40px_largest_N"]["measured"] == 0.2
+    assert "S1/S2 pair" in rows["Fig2.pair_similarity_40px_largest_N"]["missing"]  # not sampled
+
+
+def test_gap_vs_n_leaves_out_empty_curves_and_dashes_the_controls():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    gen.plot_gap_vs_n({"a": {10: 1.0, 100: 0.001}, "b": {}, "c": {10: 2.0}}, ax, controls=["c"])
+    assert [line.get_label() for line in ax.lines] == ["a", "c"]
+    assert ax.lines[0].get_ydata()[1] == gen.GAP_FLOOR_DB and ax.lines[1].get_linestyle() == "--"
+    plt.close(fig)

@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from diffgen_utils import data  # noqa: E402
+from diffgen_utils import config, data  # noqa: E402
 from diffgen_utils import jacobian as jm  # noqa: E402
 from diffgen_utils.chapters import harmonic  # noqa: E402
 from diffgen_utils.models import UNet  # noqa: E402
@@ -304,3 +304,38 @@ def test_scorecard_rows_give_the_psnr_drop_an_interval_over_the_faces(analysis):
         assert ("interval" in row) == (id_ == "Fig21.shuffled_psnr_drop_dB")
     without = harmonic.scorecard_measurements(*args)
     assert all(r.get("interval") is None for r in without)
+
+
+def test_second_size_rows_measure_the_analysis_or_wait_for_the_model(analysis):
+    p = config.get_profile("smoke")
+    size = p.second_size.size
+    measured = harmonic.size_measurements(p, "m-32px", analysis)
+    assert [r["id"] for r in measured] == [
+        f"Fig3.lambda_ratio_{size}px", f"Fig3.frequency_growth_{size}px",
+        f"Fig3.edge_share_top20_{size}px"
+    ]
+    assert measured[0]["measured"] == pytest.approx(harmonic.lambda_ratio(analysis.eigvals)[0])
+    assert measured[1]["measured"] == pytest.approx(harmonic.frequency_growth(analysis))
+    assert all("missing" not in r for r in measured)
+    bare = replace(p, faces=replace(p.faces, more_sizes=()))  # declares no second size
+    assert bare.second_size == config.SizeSet(2 * p.face_size)
+    name, none = harmonic.size_analysis(bare)
+    assert none is None and name.endswith(f"-{2 * p.face_size}px")
+    waiting = harmonic.size_measurements(bare, name, None)
+    assert all(r["measured"] is None and "ships no" in r["missing"] for r in waiting)
+    assert f"d={(2 * p.face_size)**2}" in waiting[0]["measure"]
+    # the same ids as the face size's rows, with the size appended: the same rules apply
+    plain = [r["id"] for r in harmonic.basis_rows(analysis, "m")]
+    assert [r["id"] for r in waiting] == [f"{i}_{2 * p.face_size}px" for i in plain]
+
+
+def test_fig3_at_two_sizes_plots_and_says_what_is_missing(analysis):
+    fig, axes = plt.subplots(1, 2)
+    harmonic.plot_spectra_by_fraction({"a": analysis, "b": None}, axes)
+    assert len(axes[0].lines) == 3  # one spectrum, the paper's stars, the zero line
+    plt.close(fig)
+    fig = harmonic.fig3_grid(None, "no 40x40 model yet")
+    assert any(t.get_text() == "no 40x40 model yet" for ax in fig.axes for t in ax.texts)
+    plt.close(fig)
+    assert harmonic.eigenvalue_rows(harmonic.FIG3_LAMBDAS, None) == []
+    assert harmonic.measure_rows({"none": None}) == []

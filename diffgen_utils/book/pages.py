@@ -95,8 +95,8 @@ def _rows_sentence(rows: list[dict], profile: str) -> str:
 
 
 def _coverage_sentence(statuses: list[figures.Status]) -> str:
-    scored = sum(
-        s.verdict not in (figures.NOT_SCORED, figures.ABSENT, figures.AWAITING) for s in statuses)
+    scored = sum(s.verdict not in (figures.NOT_SCORED, figures.ABSENT, figures.AWAITING)
+                 for s in statuses)
     shown = sum(s.verdict == figures.NOT_SCORED for s in statuses)
     absent = sum(s.verdict == figures.ABSENT for s in statuses)
     return (f"Of the paper's {len(statuses)} figures and tables, {_are(scored)} tested by "

@@ -242,7 +242,8 @@ class RowsTable(str):
     def __new__(cls, rows, empty: str):
         text = format_table(["id", "paper", "target", "measured", ""], [[
             r["id"], None if r["paper"] is None else format_value(r["paper"]), r["target"] or "-",
-            measured_text(r), verdict_text(r)
+            measured_text(r),
+            verdict_text(r)
         ] for r in rows], ["<", ">", "<", ">", "<"], empty=empty)
         if uncertainty_legend(rows):
             text += "\n" + uncertainty_legend(rows)
@@ -274,8 +275,10 @@ def measured_text(row) -> str | None:
     """The measured value with its uncertainty; for a missing row, what it waits for."""
     if is_missing(row):
         return f"{MISSING}: {row['missing']}"
-    return None if row["measured"] is None else format(row["measured"], ".4g") + uncertainty_text(
-        row)
+    return None if row["measured"] is None else format(row["measured"],
+                                                       ".4g") + uncertainty_text(row)
+
+
 UNCERTAINTY_NOTES = {
     "interval": f"[lo, hi]: {INTERVAL_QUANTILES[0]:.0%}-{INTERVAL_QUANTILES[1]:.0%} bootstrap "
     "interval over the images or seeds the value averages", "spread":
@@ -486,8 +489,9 @@ def _measured_cell(row) -> str:
     """The measured value, and beside it its interval and S1/S2 spread (smaller, kept on one
     line, explained when the pointer rests on it)."""
     if is_missing(row):
-        return (f'<td style="text-align:right;color:#6e7781" title="{html.escape(row["missing"])}">'
-                f"{MISSING}: {html.escape(row['missing'])}</td>")
+        return (
+            f'<td style="text-align:right;color:#6e7781" title="{html.escape(row["missing"])}">'
+            f"{MISSING}: {html.escape(row['missing'])}</td>")
     value = html.escape(format_value(row["measured"]))
     extra = uncertainty_text(row)
     if extra:
@@ -500,9 +504,8 @@ def _measured_cell(row) -> str:
 def _pass_cell(row) -> str:
     passed = row["pass"]
     colour = {True: "#1a7f37", False: "#cf222e", None: "#6e7781"}[passed]
-    label = ("waits for models not shipped yet" if is_missing(row) else {
-        True: "passes", False: "fails", None: "reported only"
-    }[passed])
+    label = ("waits for models not shipped yet" if is_missing(row) else
+             {True: "passes", False: "fails", None: "reported only"}[passed])
     symbol = "…" if is_missing(row) else SYMBOLS[passed]
     return (f'<td style="text-align:center;color:{colour};font-weight:bold" title="{label}">'
             f"{symbol}</td>")

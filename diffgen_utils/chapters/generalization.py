@@ -1,6 +1,7 @@
 """From memorization to generalization (chapter 02): what the chapter computes and draws beyond
 the comparison of two models (`diffgen_utils.pairs`): the perfect memorizer, its rows, the
-closest S1-S2 pairs, two sampling paths from one start, and the gap against N.
+closest S1-S2 pairs, two sampling paths from one start, the gap against N, and the models at a
+second resolution (Fig 15, Table 1, the pair at 40x40).
 
 Nothing here reads files but `stored_gaps`: models and images are passed in, so every function
 runs on tiny toy inputs in the tests.
@@ -10,11 +11,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import analysis, sampling, zoo
-from ..config import Profile
-from ..families import FACES, SUBSETS
-from ..pairs import (PsnrGap, eval_images, gap_measures, nearest_measures, pair_measures,
-                     seed_measures)
+from .. import analysis, data, plotting, sampling, zoo
+from ..config import Profile, unet_blocks
+from ..models import build_model, count_parameters, receptive_field
+from ..families import FACES, SUBSETS, not_shipped
+from ..pairs import (PAIR_ROWS, Comparison, PsnrGap, compare, eval_images, gap_measures,
+                     nearest_measures, pair_measures, seed_measures)
 
 
 def memorizer(train: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -157,12 +159,17 @@ def stored_gaps(profile: Profile, names: dict, device: str = "cpu") -> dict:
     }
 
 
-def plot_gap_vs_n(curves: dict, ax) -> None:
+def plot_gap_vs_n(curves: dict, ax, controls=()) -> None:
     """Fig 15: the train - test gap (mean over the noise levels) against N, one line per
-    curves[label] = {N: gap}, on log-log axes (gaps below GAP_FLOOR_DB drawn at the floor)."""
+    curves[label] = {N: gap}, on log-log axes (gaps below GAP_FLOOR_DB drawn at the floor);
+    the labels in `controls` are drawn dashed, and a curve without points is left out."""
     for label, gaps in curves.items():
+        if not gaps:
+            continue
         ns = sorted(gaps)
-        ax.loglog(ns, [max(gaps[n], GAP_FLOOR_DB) for n in ns], "o-", ms=4, label=label)
+        style = "o--" if label in controls else "o-"
+        ax.loglog(ns, [max(gaps[n], GAP_FLOOR_DB) for n in ns], style, ms=4, label=label,
+                  alpha=0.6 if label in controls else 1.0)
     ax.set_xlabel("N (training images)"), ax.set_ylabel("train − test PSNR (dB)")
     ax.grid(alpha=0.3, which="both"), ax.legend(fontsize=8)
 
@@ -209,3 +216,120 @@ def explorer(rows: dict, description: str = "N"):
     box = widgets.VBox([widgets.HBox([pick, seed]), outer])
     box.links = links  # keep the links alive with the box
     return box
+
+
+# ---------------------------------------------------------------------------- a second resolution
+# Table 1 of the paper: face resolution -> (UNet blocks, receptive field, parameters at width 64)
+PAPER_TABLE1 = {
+    20: (1, 18, 366_080), 40: (2, 44, 1_825_024), 80: (3, 92, 7_659_264), 160: (4, 188, 30_993_152)
+}
+GAP_RATIO_NS = (100, 1000)  # Fig 15's rows: the second size's gap over the face size's at these N
+GAP_RATIO_TARGET = ">= 1.5"  # larger images need more N (set by the issue, before training)
+SIZE_PAIR_SEEDS = 64  # seeds of the S1/S2 pair at the second size (a 40x40 sample costs ~4x)
+
+
+def size_label(size: int, blocks: int) -> str:
+    return f"{size}×{size}, {blocks} block{'s' * (blocks > 1)}"
+
+
+def size_pair(profile: Profile, seeds, device: str = "cpu") -> Comparison | None:
+    """The S1/S2 pair at the second size and its largest N, sampled from `seeds` and compared as
+    in Fig 2; None where the profile declares no pair at that size."""
+    ss = profile.second_size
+    if not ss.pairs:
+        return None
+    n = max(ss.pairs)
+    pool = data.face_pool("celeba", ss.size, substitute_ok=profile.train_missing)
+    models = [
+        zoo.load(FACES.name(profile, n, s, size=ss.size), profile, device=device).model
+        for s in SUBSETS
+    ]
+    faces = [pool.split(n, s, profile.n_test) for s in SUBSETS]
+    return compare(*models, *faces, seeds, (1, ss.size, ss.size))
+
+
+def plot_size_pair(pair: Comparison | None, profile: Profile, count: int = 8):
+    """Fig 7's grid for the pair at the second size (`size_pair`): `count` seeds, or, where the
+    profile has no such pair, a panel that says so."""
+    ss = profile.second_size
+    title = f"{size_label(ss.size, unet_blocks(ss.size))}, N = {max(ss.pairs, default=0):,}"
+    if pair is None:
+        fig, ax = plotting.subplots(width=4.8, height=0.9)
+        ax.axis("off")
+        ax.text(0.5, 0.5, not_shipped(profile, ss.size, profile.faces.largest_n, "S1/S2 pair"),
+                ha="center", va="center", wrap=True, fontsize=8)
+        return fig
+    count = min(count, len(pair.stats.pair))
+    grid, titles = pair.columns(count)
+    return plotting.image_grid(grid, titles=titles, ncols=count, row_labels=PAIR_ROWS,
+                               suptitle=title)
+
+
+def size_pair_rows(pairs: dict) -> list[list]:
+    """One table row per {label: Comparison or None}: seeds and the three medians of Fig 2."""
+    return [[label, len(c.stats.pair), *c.stats.medians().values()] for label, c in pairs.items()
+            if c is not None]
+
+
+def table1_rows(configs: dict) -> list[list]:
+    """Table 1 for `configs` ({label: TrainConfig} of UNets): image, blocks, width, parameters,
+    receptive field, with the paper's blocks, receptive field and parameters (width 64)."""
+    rows = []
+    for label, c in configs.items():
+        paper = PAPER_TABLE1.get(c.size, (None, None, None))
+        rf = receptive_field(c)
+        rows.append([
+            label, f"{c.size}×{c.size}", c.blocks, paper[0], c.width,
+            count_parameters(build_model(c)), paper[2], f"{rf}×{rf}",
+            None if paper[1] is None else f"{paper[1]}×{paper[1]}"
+        ])
+    return rows
+
+
+TABLE1_HEADER = [
+    "model", "image", "blocks", "paper", "width", "parameters", "paper (width 64)",
+    "receptive field", "paper"
+]
+TABLE1_FORMATS = ["<", ">", "d", "d", "d", ",d", ",d", ">", ">"]
+
+
+def size_measurements(profile: Profile, gaps: dict, s2_gaps: dict, size_gaps: dict,
+                      size_stats=None) -> list[dict]:
+    """Fig 15's rows and the pair at the second size (`Profile.second_size`).
+
+    gaps[n], s2_gaps[n]: the face size's S1 and S2 gaps (dB); size_gaps[n]: the second size's
+    S1 gap; size_stats: PairStats of its S1/S2 pair at the largest N (None: not sampled). The
+    ratio's spread is the ratio's change between the S1 and the S2 gap at the face size. A row
+    whose models the profile lacks is declared missing."""
+    ss, size = profile.second_size, profile.second_size.size
+    base, net = f"{profile.face_size}×{profile.face_size}", size_label(size, unet_blocks(size))
+    names = lambda n, subsets=("S1", ): [  # noqa: E731
+        FACES.name(profile, n, s, size=size) for s in subsets
+    ]
+    rows = []
+    for n in GAP_RATIO_NS:
+        row = dict(
+            id=f"Fig15.gap_ratio_N{n}", target=GAP_RATIO_TARGET,
+            measure=f"train - test gap at {net} over that at {base} (mean of S1 and "
+            f"S2), mean over sigma, N={n}", checkpoints=names(n))
+        if n in size_gaps and n in gaps:
+            mean = (gaps[n] + s2_gaps[n]) / 2
+            row.update(measured=size_gaps[n] / mean,
+                       spread=abs(size_gaps[n] / gaps[n] - size_gaps[n] / s2_gaps[n]))
+        else:
+            row.update(measured=None, missing=not_shipped(profile, ss.size, n))
+        rows.append(row)
+    largest = max(ss.pairs, default=profile.faces.largest_n)
+    row = dict(id=f"Fig15.gap_{size}px_largest_N", checkpoints=names(largest),
+               measure=f"train - test gap at {net}, mean over sigma, N={largest}")
+    row.update(
+        dict(measured=size_gaps[largest]) if largest in
+        size_gaps else dict(measured=None, missing=not_shipped(profile, ss.size, largest)))
+    rows.append(row)
+    row = dict(id=f"Fig2.pair_similarity_{size}px_largest_N", checkpoints=names(largest, SUBSETS),
+               measure=f"median over seeds of cos(S1 sample, S2 sample), {net}, N={largest}")
+    row.update(
+        pair_measures(size_stats) if size_stats is not None else dict(
+            measured=None, missing=not_shipped(profile, ss.size, largest, "S1/S2 pair")))
+    rows.append(row)
+    return rows

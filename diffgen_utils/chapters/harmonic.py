@@ -1,11 +1,12 @@
-"""Chapter 3: the Jacobian's eigenvectors as geometry-adaptive harmonic bases (Figs 3 and 21).
+"""Chapter 04: the Jacobian's eigenvectors as geometry-adaptive harmonic bases (Figs 3 and 21).
 
 The heavy lifting (Jacobian, eigendecomposition) is `jacobian.analyze`; this module holds the
 paper's numbers, the rescaling of the paper's eigenvector indices to our image size, a sweep of
 the Jacobian statistics over noise levels, two measures of what the eigenvectors are (spatial
 frequency, energy on the image's edges), and the chapter's figures and tables.
 What chapters 05 and 06 read off an analysis too (oriented eigenvectors, energy fractions,
-the decay plot) is in `jacobian` and `plotting`.
+the decay plot) is in `jacobian` and `plotting`. Fig 3 is analysed at the face size and again at
+the profile's second size (`size_analysis`: 40x40 with Table 1's two blocks at `book`).
 """
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from functools import partial
 import numpy as np
 import torch
 
-from .. import analysis, data
+from .. import analysis, data, zoo
 from .. import jacobian as jm
-from ..plotting import image_png, running_mean, unit_range
+from ..config import Profile
+from ..families import FACES, not_shipped
+from ..plotting import image_grid, image_png, running_geomean, running_mean, subplots, unit_range
 
 # The paper's Figs 3 and 21 are at 80x80: d = 6400.
 PAPER_DIM = 6400
@@ -45,9 +48,13 @@ def index_map(paper_ks, d: int, d_paper: int = PAPER_DIM) -> dict[int, int]:
     return {int(k): rescale_index(k, d, d_paper) for k in paper_ks}
 
 
-def eigenvalue_rows(paper: dict, eigvals: torch.Tensor, d_paper: int = PAPER_DIM) -> list[list]:
+def eigenvalue_rows(paper: dict, eigvals: torch.Tensor | None,
+                    d_paper: int = PAPER_DIM) -> list[list]:
     """Rows [paper k, our k, paper lambda, our lambda at our k, our lambda at the paper's k]:
-    our k is the paper's rescaled to d = len(eigvals); the last column is None when k >= d."""
+    our k is the paper's rescaled to d = len(eigvals); the last column is None when k >= d.
+    No eigenvalues (None: a model the profile does not ship), no rows."""
+    if eigvals is None:
+        return []
     d = len(eigvals)
     return [[k, ours, value,
              float(eigvals[ours]),
@@ -196,9 +203,12 @@ def unpermuted(a: jm.JacobianAnalysis) -> jm.JacobianAnalysis:
 
 def measure_rows(analyses: dict, top: float = 0.2) -> list[list]:
     """Rows [label, mean frequency of the first 20 eigenvectors, of k in [d/4, d/2), their ratio
-    (`frequency_growth`), mean edge-energy share of the first 20, its chance level]."""
+    (`frequency_growth`), mean edge-energy share of the first 20, its chance level]; an analysis
+    that is None gives no row."""
     rows = []
     for label, a in analyses.items():
+        if a is None:  # a model the profile does not ship
+            continue
         early = spatial_frequency(a, EARLY_KS).mean()
         late = spatial_frequency(a, late_ks(len(a.eigvals))).mean()
         rows.append([
@@ -288,19 +298,99 @@ def scorecard_measurements(fig3: jm.JacobianAnalysis, identity_error: float,
         rows.append(
             dict(id=f"Fig3.lambda_{k}", measure=f"lambda_k at {at}, our k={ours} of d={d}",
                  paper=paper_value, measured=value, checkpoints=fig3_only))
-    ours_ratio, paper_ratio = lambda_ratio(fig3.eigvals)
-    rows += [
-        dict(
-            id="Fig3.lambda_ratio", measure="lambda at the paper's k=245 over lambda at its "
-            f"k=5, both rescaled to d={d}, {at}", paper=round(paper_ratio, 3), measured=ours_ratio,
-            checkpoints=fig3_only),
-        dict(
-            id="Fig3.frequency_growth", measure="mean spatial frequency (power-weighted |omega| "
-            f"of the DFT) of e_k, {late.start} <= k < {late.stop} (d/4 to d/2), over that of "
-            f"k < {len(EARLY_KS)}, {at}", measured=frequency_growth(fig3), checkpoints=fig3_only),
-        dict(
-            id="Fig3.edge_share_top20", measure="mean share of ||e_k||^2 on the face's top-20% "
-            f"gradient pixels (chance 0.2), k < {len(EARLY_KS)}, {at}",
-            measured=edge_energy_share(fig3, EARLY_KS).mean(), checkpoints=fig3_only)
+    return rows + basis_rows(fig3, model)
+
+
+def basis_rows(fig3: jm.JacobianAnalysis | None, model: str, suffix: str = "", d: int = 0,
+               missing: str | None = None) -> list[dict]:
+    """Fig 3's rows on how the spectrum falls and what the eigenvectors are (the eigenvalue
+    ratio, frequency growth, edge share), ids ending in `suffix`; with fig3 None (the model is
+    not shipped) the same rows of dimension `d`, declared missing for the reason `missing`."""
+    d = fig3.eigvals.numel() if fig3 is not None else d
+    late, at = late_ks(d), f"sigma={FIG3_SIGMA:g}" if fig3 is None else f"sigma={fig3.sigma:g}"
+    paper_ratio = max(FIG3_LAMBDAS.items())[1] / min(FIG3_LAMBDAS.items())[1]
+    specs = [
+        ("Fig3.lambda_ratio", "lambda at the paper's k=245 over lambda at its k=5, both rescaled "
+         f"to d={d}, {at}", lambda: lambda_ratio(fig3.eigvals)[0], round(paper_ratio, 3)),
+        ("Fig3.frequency_growth", "mean spatial frequency (power-weighted |omega| of the DFT) of "
+         f"e_k, {late.start} <= k < {late.stop} (d/4 to d/2), over that of k < {len(EARLY_KS)}, "
+         f"{at}", lambda: frequency_growth(fig3), None),
+        ("Fig3.edge_share_top20", "mean share of ||e_k||^2 on the face's top-20% gradient pixels "
+         f"(chance 0.2), k < {len(EARLY_KS)}, {at}",
+         lambda: edge_energy_share(fig3, EARLY_KS).mean(), None),
     ]
-    return rows
+    return [
+        dict(
+            id=id_ + suffix, measure=measure, paper=paper, checkpoints=[model],
+            **(dict(
+                measured=value()) if fig3 is not None else dict(measured=None, missing=missing)))
+        for id_, measure, value, paper in specs
+    ]
+
+
+def size_analysis(profile: Profile, face: int = 0,
+                  device: str = "cpu") -> tuple[str, jm.JacobianAnalysis | None]:
+    """Fig 3 at the profile's second size: (model name, `jacobian.analyze` of its largest-N S1
+    model at test face `face` and FIG3_SIGMA), the analysis None where the profile declares no
+    model at that size."""
+    ss = profile.second_size
+    n = max(ss.s1_ns, default=profile.faces.largest_n)
+    name = FACES.name(profile, n, size=ss.size)
+    if not ss.s1_ns:
+        return name, None
+    pool = data.face_pool("celeba", ss.size, substitute_ok=profile.train_missing)
+    net = zoo.load(name, profile, device=device)
+    return name, jm.analyze(net.model, pool.test(profile.n_test)[face], FIG3_SIGMA, seed=0)
+
+
+def size_measurements(profile: Profile, name: str, fig3: jm.JacobianAnalysis | None) -> list[dict]:
+    """`basis_rows` of the second size's analysis (`size_analysis`), ids ending in _<size>px."""
+    ss = profile.second_size
+    n = max(ss.s1_ns, default=profile.faces.largest_n)
+    return basis_rows(fig3, name, f"_{ss.size}px", d=ss.size**2,
+                      missing=not_shipped(profile, ss.size, n))
+
+
+# ------------------------------------------------------------------ Fig 3 at two sizes
+
+
+def fig3_indices(d: int) -> tuple[dict, list[int]]:
+    """The paper's Fig 3 indices rescaled to d ({paper k: our k}), and as many more spread from
+    k = 20 to the end, for the rows of `fig3_grid`."""
+    mapping = index_map(FIG3_LAMBDAS, d)
+    deep = np.unique(np.linspace(20, d - 1, len(mapping)).round().astype(int))
+    return mapping, list(mapping.values()) + deep.tolist()
+
+
+def fig3_grid(a: jm.JacobianAnalysis | None, missing: str = ""):
+    """Fig 3's eigenvectors: top row at the paper's indices rescaled to d, bottom row further
+    down the spectrum; with `a` None, a panel saying why (`missing`)."""
+    if a is None:
+        fig, ax = subplots(width=4.8, height=0.9)
+        ax.axis("off")
+        ax.text(0.5, 0.5, missing, ha="center", va="center", wrap=True, fontsize=8)
+        return fig
+    mapping, ks = fig3_indices(len(a.eigvals))
+    titles = [f"k={k}, λ={a.eigvals[k]:.2f}" for k in ks]
+    return image_grid(unit_range(jm.oriented(a, ks)), titles=titles, ncols=len(mapping), vmin=-1,
+                      vmax=1, row_labels=["paper's k,\nrescaled", "further\ndown"])
+
+
+def plot_spectra_by_fraction(analyses: dict, axes) -> None:
+    """Left: lambda_k against k/d for each labelled analysis (None: left out), with the paper's
+    Fig 3 values at k/6400; right: |<x, e_k>| (running geometric mean) against k/d. On k/d
+    analyses of different sizes and the paper's 80x80 face share one axis."""
+    ax0, ax1 = axes
+    for label, a in analyses.items():
+        if a is None:
+            continue
+        frac = (np.arange(len(a.eigvals)) + 0.5) / len(a.eigvals)
+        ax0.plot(frac, a.eigvals.numpy(), lw=1.2, label=label)
+        ax1.semilogy(frac, running_geomean(a.coeffs.abs().numpy()), lw=1.2, label=label)
+    ks = np.array(list(FIG3_LAMBDAS))
+    ax0.plot((ks + 0.5) / PAPER_DIM, list(FIG3_LAMBDAS.values()), "k*", ms=6, label="paper, 80×80")
+    ax0.axhline(0, color="k", lw=0.6)
+    ax0.set_xlabel("k / d"), ax0.set_ylabel(r"$\lambda_k$")
+    ax1.set_xlabel("k / d"), ax1.set_ylabel(r"$|\langle x, e_k\rangle|$ (running mean)")
+    for ax in axes:
+        ax.grid(alpha=0.3), ax.legend(fontsize=8)
