@@ -280,7 +280,7 @@ def scorecard_measurements(fig3: jm.JacobianAnalysis, identity_error: float,
     interval over the faces (resampled in pairs). The other gated rows have none: the identity
     is a maximum that holds by construction, and the Figure 3 rows read one face's Jacobian,
     with no images to resample."""
-    d, late = fig3.eigvals.numel(), late_ks(fig3.eigvals.numel())
+    d = fig3.eigvals.numel()
     drop_interval = None if drop_each is None else analysis.bootstrap_interval(
         psnr_drop, np.stack([np.asarray(x, dtype=float).ravel() for x in drop_each]))
     both, fig3_only = [model, shuffled_model], [model]
