@@ -195,7 +195,12 @@ def training_figure(nets: dict, sigma_range, optimum=None, row_height: float = 2
     .history and .config}), at every noise level in `sigma_range` (lo, hi) it was evaluated at;
     `optimum(key, sigmas)`, if given, returns that row's optimum per sigma; `split` ("test",
     "train" or a function of the model) which PSNR each row shows. As wide as the column;
-    returns the figure."""
+    returns the figure; without models, a panel that says so."""
+    if not nets:
+        fig, ax = subplots(width=4.8, height=0.9)
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no such model at this profile", ha="center", va="center", fontsize=8)
+        return fig
     fig, axes = subplots(len(nets), 2, height=row_height * len(nets) + 0.5, squeeze=False)
     for row, (key, net) in zip(axes, nets.items()):
         sigmas = evaluated_sigmas(net.history, *sigma_range)

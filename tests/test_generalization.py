@@ -393,3 +393,16 @@ def test_gap_vs_n_leaves_out_empty_curves_and_dashes_the_controls():
     assert [line.get_label() for line in ax.lines] == ["a", "c"]
     assert ax.lines[0].get_ydata()[1] == gen.GAP_FLOOR_DB and ax.lines[1].get_linestyle() == "--"
     plt.close(fig)
+
+
+def test_s1_gaps_read_the_stored_evaluation_of_the_s1_models():
+    from types import SimpleNamespace
+
+    def net(train, test):
+        return SimpleNamespace(
+            history=[{"sigmas": [0.1, 0.2], "train_psnr": train, "test_psnr": test}])
+
+    models = {(10, "S1"): net([30.0, 20.0], [20.0, 16.0]), (10, "S2"): net([1.0, 1.0], [0, 0]),
+              (100, "S1"): net([25.0, 21.0], [25.0, 20.0])}
+    assert list(gen.s1_models(models)) == [10, 100]
+    assert gen.s1_gaps(models) == {10: pytest.approx(7.0), 100: pytest.approx(0.5)}

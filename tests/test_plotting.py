@@ -197,6 +197,9 @@ def test_training_figure_and_convergence_table():
     # a model meant to memorize is judged on its training images (flat here: converged)
     table = plotting.convergence_table([net], (0.01, 0.35), split=lambda n: "train")
     assert table.cells[0][:4] == ["m", "train", "yes", "+0.00"]
+    empty = plotting.training_figure({}, (0.01, 0.35))  # no such model at the profile
+    assert [t.get_text() for t in empty.axes[0].texts] == ["no such model at this profile"]
+    plt.close(empty)
 
 
 def test_dataset_name_never_shows_a_folder():

@@ -232,6 +232,26 @@ def size_label(size: int, blocks: int) -> str:
     return f"{size}×{size}, {blocks} block{'s' * (blocks > 1)}"
 
 
+def size_models(profile: Profile, device: str = "cpu") -> dict:
+    """{(N, subset): zoo model} of every model the profile declares at its second size."""
+    ss = profile.second_size
+    keys = [(n, s) for n in ss.pairs for s in SUBSETS] + [(n, "S1")
+                                                          for n in ss.s1_only if n not in ss.pairs]
+    return {(n, s): zoo.load(FACES.name(profile, n, s, size=ss.size), profile, device=device)
+            for n, s in sorted(keys)}
+
+
+def s1_models(models: dict) -> dict:
+    """{N: model} of the S1 models among {(N, subset): zoo model}."""
+    return {n: net for (n, s), net in models.items() if s == "S1"}
+
+
+def s1_gaps(models: dict) -> dict:
+    """{N: train - test gap (dB)} of the S1 models among {(N, subset): zoo model}, from the
+    evaluation each stored when its training ended."""
+    return {n: PsnrGap.from_history(net.history[-1]).gap for n, net in s1_models(models).items()}
+
+
 def size_pair(profile: Profile, seeds, device: str = "cpu") -> Comparison | None:
     """The S1/S2 pair at the second size and its largest N, sampled from `seeds` and compared as
     in Fig 2; None where the profile declares no pair at that size."""
