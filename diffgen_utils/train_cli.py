@@ -2,6 +2,7 @@
 
     python -m diffgen_utils.train --profile book [--family faces|calpha|manifolds|all]
                                   [--only NAME ...] [--list] [--device cuda]
+    python -m diffgen_utils.train --profile book-next --promote NAME ...   # into book
 
 It lives apart from train.py because it names models through the zoo, which itself imports
 train; `python -m diffgen_utils.train` runs `main` here.
@@ -26,6 +27,10 @@ def main(argv=None) -> None:
                         help="which models (default: faces)")
     parser.add_argument("--device", default=None, help="default: the profile's device")
     parser.add_argument("--list", action="store_true", help="list the models and their state")
+    parser.add_argument(
+        "--promote", nargs="+", metavar="NAME",
+        help="move these finished models of --profile (book-next) into the "
+        "profile it replaces, whose config must already declare them")
     parser.add_argument("--no-fast-path", action="store_true",
                         help="train in plain fp32 eager mode (the same as DIFFGEN_FAST=0)")
     parser.add_argument(
@@ -37,6 +42,11 @@ def main(argv=None) -> None:
         os.environ["DIFFGEN_FAST"] = "0"
     if args.bf16:
         os.environ["DIFFGEN_BF16"] = "1"
+    if args.promote:
+        folder = zoo.promote(args.promote, args.profile)
+        print(f"moved {len(args.promote)} models into {folder}; stage them with "
+              "`git add -A checkpoints`")
+        return
     names = args.only or families.model_names(args.profile, args.family)
     if args.list:
         for name in names:

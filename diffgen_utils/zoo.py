@@ -242,9 +242,61 @@ def _pool_or_none(s: Spec, p: Profile, ckpt: dict | None):
     return pool
 
 
+def _read_manifest(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write_manifest(path: Path, manifest: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def promote(names, source: str = "book-next") -> Path:
+    """Move finished models of `source` into the profile it replaces (DESIGN.md, "Replacing a
+    family's models"): each checkpoint file and its manifest entry. The target profile must
+    already declare each name with the same config (move the config block first); a model that
+    is not done, or that the target would train otherwise, stops the move before any file
+    moves. Returns the target's checkpoint folder (stage it with `git add -A checkpoints`)."""
+    src = config.get_profile(source)
+    if src.replaces is None:
+        raise ValueError(f"profile {source!r} replaces none; promote from one that does "
+                         "(book-next)")
+    dst = config.get_profile(src.replaces)
+    src_dir, dst_dir = config.checkpoint_dir(src.name), config.checkpoint_dir(dst.name)
+    problems = []
+    for name in names:
+        path = src_dir / f"{name}.pt"
+        if not path.exists():
+            problems.append(f"{name}: no checkpoint in {src_dir}")
+            continue
+        if name not in model_names(dst, "all"):
+            problems.append(f"{name}: the {dst.name} profile does not declare it; move its "
+                            f"config block from {src.name} into {dst.name} first")
+            continue
+        ckpt, cfg = load_checkpoint(path), spec(name, dst, with_data=False).config
+        if TrainConfig.from_dict(ckpt["config"]) != cfg:
+            problems.append(f"{name}: {dst.name} would train it with another config "
+                            f"({diff_configs(ckpt['config'], cfg.to_dict())})")
+        elif ckpt["step"] < cfg.steps:
+            problems.append(f"{name}: at step {ckpt['step']} of {cfg.steps}")
+    if problems:
+        raise ValueError("nothing promoted:\n  " + "\n  ".join(problems))
+    src_manifest = _read_manifest(src_dir / "manifest.json")
+    dst_manifest = _read_manifest(dst_dir / "manifest.json")
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        os.replace(src_dir / f"{name}.pt", dst_dir / f"{name}.pt")
+        if name in src_manifest:
+            dst_manifest[name] = src_manifest.pop(name)
+    _write_manifest(src_dir / "manifest.json", src_manifest)
+    _write_manifest(dst_dir / "manifest.json", dst_manifest)
+    return dst_dir
+
+
 def update_manifest(name: str, profile: Profile, ckpt: dict) -> None:
     path = config.checkpoint_dir(profile.name) / "manifest.json"
-    manifest = json.loads(path.read_text()) if path.exists() else {}
+    manifest = _read_manifest(path)
     last = ckpt["history"][-1]
     manifest[name] = {
         "file": f"{name}.pt",
@@ -259,6 +311,4 @@ def update_manifest(name: str, profile: Profile, ckpt: dict) -> None:
         "final_test_psnr": [round(v, 3) for v in last["test_psnr"]],
         "sigmas": [round(v, 6) for v in last["sigmas"]],
     }
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n")
-    os.replace(tmp, path)
+    _write_manifest(path, manifest)

@@ -273,3 +273,36 @@ def test_faces_at_another_size_are_declared_with_table_1s_blocks():
     cfg = families.config_of(names[1], nxt)
     assert (cfg.size, cfg.blocks, cfg.subset, cfg.steps) == (40, 2, "S2", nxt.steps)
     assert zoo.checkpoint_path(names[0], nxt).parent.name == "book-next"
+
+
+def test_promote_moves_finished_models_and_their_manifest_entries(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFGEN_CHECKPOINTS", str(tmp_path))
+    book, src, dst = config.get_profile("book"), tmp_path / "book-next", tmp_path / "book"
+    same, other = "celeba-N10-S1", "calpha1-N20000"  # book-next trains only the second otherwise
+    steps = {same: 10, other: 10**9}
+    monkeypatch.setattr(
+        zoo, "load_checkpoint", lambda path:
+        {"config": families.config_of(path.stem, book).to_dict(), "step": steps[path.stem]})
+    src.mkdir()
+    (src / f"{same}.pt").write_bytes(b"weights")
+    with pytest.raises(ValueError, match=f"{other}: no checkpoint in"):
+        zoo.promote([same, other])
+    (src / f"{other}.pt").write_bytes(b"weights")
+    zoo._write_manifest(src / "manifest.json", {same: {"steps": 1}, other: {"steps": 2}})
+    with pytest.raises(ValueError, match=f"{same}: at step 10 of 12000"):
+        zoo.promote([same])
+    steps[same] = 12_000
+    monkeypatch.setattr(
+        zoo, "load_checkpoint", lambda path: {
+            "config": families.config_of(path.stem, config.get_profile("book-next")).to_dict(),
+            "step": steps[path.stem]
+        })
+    with pytest.raises(ValueError, match=f"{other}: book would train it with another config"):
+        zoo.promote([same, other])  # and nothing moved
+    assert (src / f"{same}.pt").exists() and not dst.exists()
+    with pytest.raises(ValueError, match="replaces none"):
+        zoo.promote([same], "book")
+    assert zoo.promote([same]) == dst
+    assert (dst / f"{same}.pt").read_bytes() == b"weights" and not (src / f"{same}.pt").exists()
+    assert zoo._read_manifest(dst / "manifest.json") == {same: {"steps": 1}}
+    assert zoo._read_manifest(src / "manifest.json") == {other: {"steps": 2}}
