@@ -11,10 +11,18 @@
 
 Every sample owns a generator seeded with its seed, so sample i with seed s is the same in any
 batch, and two models sampled with the same seeds share y0 and every z_t.
+
+Within one book run, chapters that sample the same model with the same seeds share the samples:
+the runner names a folder in $DIFFGEN_SAMPLE_CACHE (cleared when the run starts), and `sample`
+keeps every seed's result there, keyed by the model's weights, the image shape, the settings and
+the device (`sample_cache_file`). Without the variable (interactive use, tests) nothing is kept.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -83,6 +91,10 @@ def sample(model: torch.nn.Module, seeds, shape=None, settings: SamplerSettings 
     model.eval()
     device = model_device(model)
     show = (not config.batch_mode()) if progress is None else progress
+    cache = sample_cache_file(model, shape, settings) if (record_every is None
+                                                          and noise_seeds == seeds) else None
+    if cache is not None:
+        return _sample_cached(model, seeds, tuple(shape), settings, batch, show, device, cache)
     parts = [
         _sample_chunk(model, seeds[i:i + batch], noise_seeds[i:i + batch], tuple(shape), settings,
                       record_every, device)
@@ -97,6 +109,54 @@ def sample(model: torch.nn.Module, seeds, shape=None, settings: SamplerSettings 
         sigmas=[s for p in parts for s in p["sigmas"]],
         trajectories=[t for p in parts for t in p["trajectories"]],
     )
+
+
+SAMPLE_CACHE_ENV = "DIFFGEN_SAMPLE_CACHE"
+
+
+def model_digest(model: torch.nn.Module) -> str:
+    """A digest of a model's class, weights and buffers (batch-norm statistics included)."""
+    h = hashlib.sha1(type(model).__qualname__.encode())
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def sample_cache_file(model: torch.nn.Module, shape, settings: SamplerSettings) -> Path | None:
+    """Where `sample` keeps this model's samples in the folder $DIFFGEN_SAMPLE_CACHE (None when
+    it is unset): one file per model weights, image shape, settings and device type."""
+    folder = os.environ.get(SAMPLE_CACHE_ENV)
+    if not folder:
+        return None
+    key = f"{model_digest(model)}|{tuple(shape)}|{settings!r}|{model_device(model).type}"
+    return Path(folder) / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.pt"
+
+
+def _sample_cached(model, seeds, shape, settings, batch, show, device, path: Path) -> Samples:
+    """`sample` through the cache file `path`: only the seeds not in it are drawn, then kept."""
+    kept = torch.load(path, weights_only=True) if path.exists() else {}
+    new = [seed for seed in dict.fromkeys(seeds) if seed not in kept]
+    for i in tqdm(range(0, len(new), batch), disable=not show or not new, desc="sampling"):
+        part = _sample_chunk(model, new[i:i + batch], new[i:i + batch], shape, settings, None,
+                             device)
+        for j, seed in enumerate(new[i:i + batch]):
+            kept[seed] = {
+                "image": part["images"][j], "steps": part["steps"][j], "converged":
+                part["converged"][j], "sigmas": torch.tensor(part["sigmas"][j],
+                                                             dtype=torch.float64)
+            }
+    if new:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        torch.save(kept, tmp)
+        os.replace(tmp, path)
+    rows = [kept[seed] for seed in seeds]
+    return Samples(images=torch.stack([r["image"] for r in rows]), seeds=list(seeds),
+                   settings=settings, steps=torch.stack([r["steps"] for r in rows]),
+                   converged=torch.stack([r["converged"] for r in rows]),
+                   sigmas=[r["sigmas"].tolist() for r in rows], trajectories=[])
 
 
 def _sample_chunk(model, seeds, noise_seeds, shape, s: SamplerSettings, record_every,

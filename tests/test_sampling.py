@@ -102,3 +102,34 @@ def test_the_first_two_steps_are_algorithm_1_by_hand():
         expected.append(y)
     torch.testing.assert_close(out.trajectories[0]["y"], torch.stack(expected))
     torch.testing.assert_close(out.images[0], 0.5 * expected[2])  # f(y2), the last estimate
+
+
+def test_the_run_cache_draws_each_seed_once_and_gives_what_sampling_gives(tmp_path, monkeypatch):
+    from diffgen_utils import sampling
+
+    m, shape = model(), (1, 8, 8)
+    fresh = sample(m, [4, 1, 9], shape=shape, max_steps=30, progress=False)
+    monkeypatch.setenv(sampling.SAMPLE_CACHE_ENV, str(tmp_path))
+    first = sample(m, [1, 9], shape=shape, max_steps=30, progress=False)
+    both = sample(m, [4, 1, 9], shape=shape, max_steps=30, progress=False)  # draws seed 4 only
+    torch.testing.assert_close(both.images, fresh.images, rtol=0, atol=1e-6)
+    assert both.steps.tolist() == fresh.steps.tolist() and both.seeds == [4, 1, 9]
+    assert both.sigmas[1] == pytest.approx(fresh.sigmas[1]) and both.trajectories == []
+    torch.testing.assert_close(first.images, fresh.images[1:], rtol=0, atol=1e-6)
+
+    def no_sampling(*args, **kwargs):  # from here on, drawing anything is an error
+        raise AssertionError("drew a seed although the cache holds it")
+
+    monkeypatch.setattr(sampling, "_sample_chunk", no_sampling)
+    again = sample(m, [9, 4], shape=shape, max_steps=30, progress=False)
+    torch.testing.assert_close(again.images, fresh.images[[2, 0]], rtol=0, atol=0)
+    with pytest.raises(AssertionError, match="cache holds"):  # other settings: another file
+        sample(m, [9], shape=shape, max_steps=31, progress=False)
+    other = model()
+    with torch.no_grad():
+        next(other.parameters()).add_(1e-3)
+    with pytest.raises(AssertionError, match="cache holds"):  # other weights: another file
+        sample(other, [9], shape=shape, max_steps=30, progress=False)
+    with pytest.raises(AssertionError, match="cache holds"):  # paths are never cached
+        sample(m, [9], shape=shape, max_steps=30, progress=False, record_every=1)
+    assert len(list(tmp_path.glob("*.pt"))) == 1

@@ -23,6 +23,9 @@ compared with the accepted baseline `scorecard/book.json` (`scorecard.compare`: 
 changed target, a NaN, fewer rows, or a pass turned fail fails the run; the book is kept and
 `_build/FAILED` names the rows). `--update-baseline` accepts the last run's rows.
 
+Chapters that sample the same model from the same seeds share the samples within one run
+(`sample_cache_dir`, cleared when the run starts; `sampling.sample`).
+
 Generated pages (in the staging copy, from this run's records; `pages`): the status page the
 intro includes, headed by a results summary; the cost page, `book/run_cost.md` (chapter wall
 times at this profile and at the last recorded run of the other, `_build/runs/<profile>.json`;
@@ -113,6 +116,12 @@ def with_scorecard_page(selected: list[str], available: list[str]) -> list[str]:
 
 def staging_dir(root=REPO_ROOT) -> Path:
     return Path(root) / "_build" / "source"
+
+
+def sample_cache_dir(root=REPO_ROOT) -> Path:
+    """Samples shared by the chapters of one run (`sampling.sample_cache_file`); cleared when a
+    run starts, so no run reads another's."""
+    return Path(root) / "_build" / "sample-cache"
 
 
 def scorecard_dir(profile: str, root=REPO_ROOT) -> Path:
@@ -278,6 +287,7 @@ def execute_notebook(src, dst, profile: str, device: str, root=REPO_ROOT,
     t0 = time.perf_counter()
     with _environ(DIFFGEN_BATCH="1",
                   DIFFGEN_SCORECARD_DIR=str(scorecard) if plan.scorecard else "",
+                  DIFFGEN_SAMPLE_CACHE=str(sample_cache_dir(root)),
                   PYTHONPATH=_this_package_first()):
         try:
             pm.execute_notebook(str(dst), str(dst),
@@ -584,6 +594,7 @@ def run_book(profile="book", notebooks=None, device=None, build=True, root=REPO_
             raise RunFailed(f"listed in _toc.yml but missing: {', '.join(missing)}")
         stage = stage_book(notebooks, profile, root)
         set_build_footer(stage, record)
+        shutil.rmtree(sample_cache_dir(root), ignore_errors=True)
         for i, nb in enumerate(notebooks, 1):
             tag = f"[{i}/{len(notebooks)}] {nb}"
             plan = plan_chapter(chapter_needs(root / nb), profile)
