@@ -133,3 +133,16 @@ def test_the_run_cache_draws_each_seed_once_and_gives_what_sampling_gives(tmp_pa
     with pytest.raises(AssertionError, match="cache holds"):  # paths are never cached
         sample(m, [9], shape=shape, max_steps=30, progress=False, record_every=1)
     assert len(list(tmp_path.glob("*.pt"))) == 1
+
+
+def test_model_digest_reads_every_kind_of_tensor_and_sees_a_change():
+    from diffgen_utils.sampling import model_digest
+
+    m = torch.nn.Module()
+    m.register_buffer("scalar", torch.tensor(3.0))  # 0-dim, as a learned scale
+    m.register_buffer("empty", torch.zeros(0))
+    m.register_buffer("transposed", torch.ones(3, 4).t())  # not contiguous
+    before = model_digest(m)
+    assert model_digest(m) == before
+    m.scalar += 1e-6
+    assert model_digest(m) != before
