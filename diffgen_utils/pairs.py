@@ -52,7 +52,7 @@ def convergence_summary(nets, sigma_range) -> dict:
         float(max(memo)) if memo else None, "wide_ok": sum(c.converged for c in wide), "wide_n":
         len(wide), "wide_max": float(max(c.gain.max() for c in wide)) if wide else None, "all_ok":
         sum(c.converged for _, c in conv.values()), "all_n": len(conv), "all_max":
-        float(max(c.gain.max() for _, c in conv.values()))
+        float(max(c.gain.max() for _, c in conv.values())) if conv else None
     }
 
 

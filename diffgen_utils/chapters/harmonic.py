@@ -322,9 +322,8 @@ def basis_rows(fig3: jm.JacobianAnalysis | None, model: str, suffix: str = "", d
     return [
         dict(
             id=id_ + suffix, measure=measure, paper=paper, checkpoints=[model],
-            **(dict(
-                measured=value()) if fig3 is not None else dict(measured=None, missing=missing)))
-        for id_, measure, value, paper in specs
+            **(dict(measured=float(value())) if fig3 is not None else dict(
+                measured=None, missing=missing))) for id_, measure, value, paper in specs
     ]
 
 
