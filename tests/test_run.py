@@ -348,3 +348,20 @@ def test_the_sphinx_build_imports_the_runners_package(monkeypatch):
     """The jupyter-book subprocess loads diffgen_utils.book.book_sphinx from this checkout."""
     monkeypatch.setenv("PYTHONPATH", "elsewhere")
     assert run._this_package_first().split(os.pathsep) == [str(REPO_ROOT), "elsewhere"]
+
+
+def test_update_baseline_accepts_rows_waiting_for_models_but_no_unmeasured_row(book, capsys):
+    (book / "_build").mkdir()
+    run_record = {"profile": "book", "status": "ok", "face_data": True}
+    (book / "_build" / "run.json").write_text(json.dumps(run_record))
+    waiting = {
+        **_row("F15.ratio", passed=None), "measured": None, "missing":
+        "no 40x40 model at N = 100 yet"
+    }
+    (book / "_build" / "scorecard.json").write_text(json.dumps([_row("G.one"), waiting]))
+    assert run.main(["--profile", "book", "--update-baseline"], root=book) == 0
+    assert json.loads((book / "scorecard" / "book.json").read_text())[1] == waiting
+    unmeasured = {k: v for k, v in waiting.items() if k != "missing"}
+    (book / "_build" / "scorecard.json").write_text(json.dumps([_row("G.one"), unmeasured]))
+    assert run.main(["--profile", "book", "--update-baseline"], root=book) == 1
+    assert "rows measured NaN or None" in capsys.readouterr().err
