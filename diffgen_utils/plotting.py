@@ -190,6 +190,14 @@ def split_of(split, net) -> str:
     return split(net) if callable(split) else split
 
 
+def notice(text: str):
+    """A one-line figure that says why a figure is not there (a model the profile lacks)."""
+    fig, ax = subplots(width=4.8, height=0.9)
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=8)
+    return fig
+
+
 def training_figure(nets: dict, sigma_range, optimum=None, row_height: float = 2.3, split="test"):
     """One row of `training_curves` per trained model (`nets`: {key: a zoo model, with .name,
     .history and .config}), at every noise level in `sigma_range` (lo, hi) it was evaluated at;
@@ -197,10 +205,7 @@ def training_figure(nets: dict, sigma_range, optimum=None, row_height: float = 2
     "train" or a function of the model) which PSNR each row shows. As wide as the column;
     returns the figure; without models, a panel that says so."""
     if not nets:
-        fig, ax = subplots(width=4.8, height=0.9)
-        ax.axis("off")
-        ax.text(0.5, 0.5, "no such model at this profile", ha="center", va="center", fontsize=8)
-        return fig
+        return notice("no such model at this profile")
     fig, axes = subplots(len(nets), 2, height=row_height * len(nets) + 0.5, squeeze=False)
     for row, (key, net) in zip(axes, nets.items()):
         sigmas = evaluated_sigmas(net.history, *sigma_range)

@@ -274,11 +274,8 @@ def plot_size_pair(pair: Comparison | None, profile: Profile, count: int = 8):
     ss = profile.second_size
     title = f"{size_label(ss.size, unet_blocks(ss.size))}, N = {max(ss.pairs, default=0):,}"
     if pair is None:
-        fig, ax = plotting.subplots(width=4.8, height=0.9)
-        ax.axis("off")
-        ax.text(0.5, 0.5, not_shipped(profile, ss.size, profile.faces.largest_n, "S1/S2 pair"),
-                ha="center", va="center", wrap=True, fontsize=8)
-        return fig
+        return plotting.notice(not_shipped(profile, ss.size, profile.faces.largest_n,
+                                           "S1/S2 pair"))
     count = min(count, len(pair.stats.pair))
     grid, titles = pair.columns(count)
     return plotting.image_grid(grid, titles=titles, ncols=count, row_labels=PAIR_ROWS,

@@ -20,7 +20,7 @@ from .. import analysis, data, zoo
 from .. import jacobian as jm
 from ..config import Profile
 from ..families import FACES, not_shipped
-from ..plotting import image_grid, image_png, running_geomean, running_mean, subplots, unit_range
+from ..plotting import (image_grid, image_png, notice, running_geomean, running_mean, unit_range)
 
 # The paper's Figs 3 and 21 are at 80x80: d = 6400.
 PAPER_DIM = 6400
@@ -365,10 +365,7 @@ def fig3_grid(a: jm.JacobianAnalysis | None, missing: str = ""):
     """Fig 3's eigenvectors: top row at the paper's indices rescaled to d, bottom row further
     down the spectrum; with `a` None, a panel saying why (`missing`)."""
     if a is None:
-        fig, ax = subplots(width=4.8, height=0.9)
-        ax.axis("off")
-        ax.text(0.5, 0.5, missing, ha="center", va="center", wrap=True, fontsize=8)
-        return fig
+        return notice(missing)
     mapping, ks = fig3_indices(len(a.eigvals))
     titles = [f"k={k}, λ={a.eigvals[k]:.2f}" for k in ks]
     return image_grid(unit_range(jm.oriented(a, ks)), titles=titles, ncols=len(mapping), vmin=-1,
