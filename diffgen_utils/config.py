@@ -120,6 +120,8 @@ CALPHA_STEPS = 12_000  # of batch 64 at 32x32: 0.77 M images, about an hour on o
 STEADY_SYNTHETIC_RECIPE = Recipe(blocks=2, width=32, batch=64, lr=5e-4, lr_schedule="cosine",
                                  sigma_sampling="log_uniform", sigma_min=0.005,
                                  loss_weighting="inverse_variance")
+STEADY_MANIFOLD_RECIPE = replace(STEADY_SYNTHETIC_RECIPE, size=20, steps=MANIFOLD_STEPS,
+                                 eval_every=MANIFOLD_STEPS // 20)
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,12 @@ class ManifoldModels:
     """How the manifold models are trained (chapter 06: disks, ray, cone; families.MANIFOLDS)."""
 
     recipe: Recipe = Recipe()
+    # (kind, Recipe): kinds trained otherwise, e.g. one that keeps its old recipe while the
+    # new one trains in book-next; each chapter shows every model's recipe
+    kind_recipes: tuple = ()
+
+    def recipe_for(self, kind: str) -> Recipe:
+        return dict(self.kind_recipes).get(kind, self.recipe)
 
 
 @dataclass(frozen=True)
@@ -242,8 +250,13 @@ class Profile:
 
     @property
     def manifold_size(self) -> int:
-        """Image size of the manifold models (disks, ray, cone)."""
-        return self.manifolds.recipe.size or self.synthetic_size
+        """Image size of the manifold models (disks, ray, cone): one for all of them."""
+        recipes = [self.manifolds.recipe, *(r for _, r in self.manifolds.kind_recipes)]
+        sizes = {r.size or self.synthetic_size for r in recipes}
+        if len(sizes) > 1:
+            raise ValueError(f"profile {self.name!r}: the manifold recipes give the sizes "
+                             f"{sorted(sizes)}; chapter 06 needs one size for all three kinds")
+        return sizes.pop()
 
     def train_config(self, dataset: str, n_train: int, **overrides) -> TrainConfig:
         """A TrainConfig with this profile's defaults; overrides win."""
@@ -328,9 +341,12 @@ PROFILES = {
             recipe=BOOK_SYNTHETIC_RECIPE,
             # Figs 16-18 only show eigenvectors at sigma = 0.2: half the steps, to fit the budget
             contour_recipe=replace(BOOK_SYNTHETIC_RECIPE, steps=2_500, eval_every=250)),
-        # manifolds at 20x20, which the one-block UNet's 18x18 receptive field nearly covers:
-        # the optimal denoisers of the disks' intensities and of the face ray are global
-        manifolds=ManifoldModels(recipe=replace(BOOK_SYNTHETIC_RECIPE, size=20)),
+        # manifolds at 20x20 with the steady recipe, whose two blocks see the whole image: the
+        # optimal denoisers of the disks' intensities and of the face ray are global. The cone
+        # keeps the one-block recipe until its steady model ships.
+        manifolds=ManifoldModels(
+            recipe=STEADY_MANIFOLD_RECIPE,
+            kind_recipes=(("cone", replace(BOOK_SYNTHETIC_RECIPE, size=20)), )),
         # memorization against training time: the two-block control, since the one-block
         # net's samples do not copy its training faces at any N (chapter 02)
         watched=WatchedRuns(ns=(10, 100, 1000), blocks=2),
@@ -370,8 +386,7 @@ PROFILES["book-next"] = replace(
     _book,
     name="book-next",
     replaces="book",
-    manifolds=ManifoldModels(recipe=replace(STEADY_SYNTHETIC_RECIPE, size=20, steps=MANIFOLD_STEPS,
-                                            eval_every=MANIFOLD_STEPS // 20)),
+    manifolds=ManifoldModels(recipe=STEADY_MANIFOLD_RECIPE),
     # Fig 4 at the synthetic size (32x32), where the two blocks' 44x44 field covers the image.
     # The contour models of Figs 16-18 keep the book's recipe: the budget goes to Figs 4-5 first.
     calpha=replace(

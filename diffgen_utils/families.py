@@ -216,8 +216,8 @@ class Manifolds:
         if not match:
             return None
         kind = match.group(1)
-        return p.recipe_config(kind, _positive_n(match.group(2), name), p.manifolds.recipe,
-                               synthetic.data_options(kind))
+        return p.recipe_config(kind, _positive_n(match.group(2), name),
+                               p.manifolds.recipe_for(kind), synthetic.data_options(kind))
 
 
 class Watched:

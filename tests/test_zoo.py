@@ -198,6 +198,23 @@ def test_contour_models_use_their_own_recipe():
     assert zoo.spec("calpha-c4-b8-N64", smoke, with_data=False).config.steps == smoke.steps
 
 
+def test_a_manifold_kind_may_keep_its_own_recipe():
+    book, nxt = config.get_profile("book"), config.get_profile("book-next")
+    disks, cone = (families.config_of(f"{k}-N20000", book) for k in ("disks", "cone"))
+    assert (disks.blocks, disks.steps) == (2, config.MANIFOLD_STEPS)
+    assert (cone.blocks, cone.steps) == (1, config.BOOK_SYNTHETIC_RECIPE.steps)
+    assert families.config_of("cone-N20000",
+                              nxt) == replace(families.config_of("ray-N20000", nxt),
+                                              dataset="cone", data_options=cone.data_options)
+    assert families.model_names(nxt, "manifolds") == ["cone-N20000"]  # the others shipped
+    odd = replace(
+        book, manifolds=replace(
+            book.manifolds, kind_recipes=(("cone", replace(config.BOOK_SYNTHETIC_RECIPE,
+                                                           size=32)), )))
+    with pytest.raises(ValueError, match="one size for all three"):
+        odd.manifold_size
+
+
 def test_a_replacing_profile_lists_only_the_models_it_trains_differently():
     nxt, book = config.get_profile("book-next"), config.get_profile("book")
     names = families.model_names(nxt, family="all")

@@ -364,7 +364,8 @@ FIGURES = (
       for n, c in ((16, "1.5"), (17, "2"), (18, "4"))),
     Figure("Fig19", "one face and its rescalings", "manifolds",
            paper_scale="40×40 face ray, BF-CNN"),
-    Figure("Fig20", "a cone of sinusoids", "manifolds", paper_scale="sinusoid cone, BF-CNN"),
+    Figure("Fig20", "a cone of sinusoids", "manifolds", "cone",
+           paper_scale="sinusoid cone, BF-CNN"),
     Figure("Fig21", "faces with shuffled pixels", "harmonic", paper_scale=FACES_80),
     Figure("Table1", "UNet blocks, receptive fields and parameters per image size",
            "generalization", "sizes", "20×20 to 160×160 CelebA, 1- to 4-block UNets"),
@@ -462,8 +463,8 @@ def our_scale(family: str, profile: str) -> str:
         n = f"{DATASET_NAMES[dataset]}, {n}"
     else:
         recipe = {
-            "calpha": p.calpha.recipe, "manifolds": p.manifolds.recipe, "contours":
-            p.calpha.contour_recipe or p.calpha.recipe
+            "calpha": p.calpha.recipe, "manifolds": p.manifolds.recipe, "cone":
+            p.manifolds.recipe_for("cone"), "contours": p.calpha.contour_recipe or p.calpha.recipe
         }[family]
         cfg, n = p.recipe_config(family, p.synthetic_n, recipe), f"{p.synthetic_n:,} images"
     net = f"{cfg.blocks}-block UNet" if cfg.arch == "unet" else "BF-CNN (21 layers)"
