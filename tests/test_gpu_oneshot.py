@@ -99,7 +99,7 @@ def test_checkpoints_fit_the_device_limits_and_load(smoke_run, tmp_path, monkeyp
 
 def test_steps_that_fit_the_budget():
     tool = load_tool()
-    cfg = families.config_of("disks-N10", config.get_profile("book"))  # 5000 steps, eval every 500
+    cfg = config.TrainConfig("disks", 20, 10, steps=5000, eval_every=500)
     cost = tool.Cost(fixed_s=10, step_s=0.01)
     assert tool.steps_that_fit(cfg, cost, seconds_left=70) == 5000
     assert tool.steps_that_fit(cfg, cost, seconds_left=27) == 1500  # whole evaluation periods

@@ -246,7 +246,8 @@ def test_model_families_and_recipes():
     custom = replace(book, calpha=replace(book.calpha, recipe=replace(book.calpha.recipe,
                                                                       steps=7)))
     assert zoo.spec("calpha4-N20000", custom, with_data=False).config.steps == 7
-    assert zoo.spec("disks-N20000", custom, with_data=False).config.steps == 5000
+    assert zoo.spec("disks-N20000", custom,
+                    with_data=False).config.steps == book.manifolds.recipe.steps
     paper = config.get_profile("paper")
     for name in families.model_names(paper, "calpha") + families.model_names(paper, "manifolds"):
         c = zoo.spec(name, paper, with_data=False).config
