@@ -143,6 +143,7 @@ class SizeSet:
     size: int
     pairs: tuple = ()
     s1_only: tuple = ()
+    longer: tuple = ()  # (N, steps): S1 models trained for more steps (is the gap still growing?)
 
     @property
     def s1_ns(self) -> tuple:
@@ -331,7 +332,7 @@ PROFILES = {
         # the others of the set)
         faces=FaceModels(n_values=(1, 10, 100, 1000, 10_000, 13_000), gap_sizes=(10, ),
                          deeper_ns=(10, 13_000), deeper_gap_ns=(100, 1000),
-                         more_sizes=(SizeSet(40, pairs=(13_000, )), )),
+                         more_sizes=(SizeSet(40, pairs=(13_000, ), s1_only=(100, 1000)), )),
         lr_halvings=(0.5, 0.75, 0.9),
         sigma_sampling="log_uniform",
         eval_every=1000,
@@ -393,8 +394,9 @@ PROFILES["book-next"] = replace(
         _book.calpha, recipe=replace(STEADY_SYNTHETIC_RECIPE, steps=CALPHA_STEPS,
                                      eval_every=CALPHA_STEPS // 20)),
     # faces at 40x40 with Table 1's two blocks (Fig 15, the generalization pair, Fig 3)
-    faces=replace(_book.faces, more_sizes=(SizeSet(40, pairs=(13_000, ),
-                                                   s1_only=(10, 100, 1000)), )),
+    faces=replace(
+        _book.faces, more_sizes=(SizeSet(40, pairs=(13_000, ), s1_only=(10, 100, 1000),
+                                         longer=((1000, 24_000), )), )),
     # does the chapter's own one-block net copy at N = 10 when trained three times longer?
     watched=replace(_book.watched, longer=((10, 36_000), )),
 )

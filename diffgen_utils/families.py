@@ -44,16 +44,17 @@ def _positive_n(text: str, name: str) -> int:
 class Faces:
     """Face models: `celeba-N{n}-S{1|2}` (chapters 01-04), `celeba_shuffled-N{n}-S1` (the same
     faces under one fixed pixel permutation), `...-{size}px` (Fig 15: another resolution, UNet
-    blocks from Table 1) and `...-{b}blocks` (chapter 02's depth control). Omitted parts take
-    the profile's face size and Table 1's blocks."""
+    blocks from Table 1), `...-{b}blocks` (chapter 02's depth control) and `...-{steps}steps`
+    (trained longer, the same schedule stretched). Omitted parts take the profile's face size,
+    Table 1's blocks and the profile's steps."""
 
     key = "faces"
     pattern = re.compile(r"^(celeba|celeba_shuffled)-N(\d+)-(S1|S2)"
-                         r"(?:-(\d+)px)?(?:-(\d+)blocks)?$")
-    spelling = "celeba-N<n>-S1|S2[-<size>px][-<b>blocks], celeba_shuffled-N<n>-S1"
+                         r"(?:-(\d+)px)?(?:-(\d+)blocks)?(?:-(\d+)steps)?$")
+    spelling = "celeba-N<n>-S1|S2[-<size>px][-<b>blocks][-<steps>steps], celeba_shuffled-N<n>-S1"
 
     def name(self, p: Profile, n: int, subset: str = "S1", *, dataset: str = "celeba",
-             size: int | None = None, blocks: int | None = None) -> str:
+             size: int | None = None, blocks: int | None = None, steps: int | None = None) -> str:
         size = size or p.face_size
         name = f"{dataset}-N{n}-{subset}"
         if size != p.face_size:
@@ -61,6 +62,8 @@ class Faces:
         default_blocks = p.blocks if size == p.face_size else config.unet_blocks(size)
         if blocks is not None and blocks != default_blocks:
             name += f"-{blocks}blocks"
+        if steps is not None and steps != p.steps:
+            name += f"-{steps}steps"
         self.config(name, p)  # every name it builds must parse back
         return name
 
@@ -72,6 +75,7 @@ class Faces:
         for ss in f.more_sizes:
             names += [self.name(p, n, s, size=ss.size) for n in ss.pairs for s in SUBSETS]
             names += [self.name(p, n, size=ss.size) for n in ss.s1_only if n not in ss.pairs]
+            names += [self.name(p, n, size=ss.size, steps=steps) for n, steps in ss.longer]
         names += [self.name(p, n, s, blocks=f.deeper_blocks) for n in f.deeper_ns for s in SUBSETS]
         names += [
             self.name(p, n, blocks=f.deeper_blocks) for n in f.deeper_gap_ns
@@ -101,7 +105,13 @@ class Faces:
             if not 1 <= blocks <= 4 or size % 2**blocks:
                 raise KeyError(f"{name!r}: a UNet needs 1 to 4 blocks and a size divisible by "
                                f"2**blocks, got {blocks} blocks at {size}x{size}")
-        return p.train_config(dataset, n, subset=subset, size=size, blocks=blocks)
+        steps = p.steps
+        if match.group(6) is not None:
+            steps = int(match.group(6))
+            if steps in (0, p.steps):
+                raise KeyError(f"{name!r}: give more steps than the profile's {p.steps}, or "
+                               f"leave '-<steps>steps' out of the name")
+        return p.train_config(dataset, n, subset=subset, size=size, blocks=blocks, steps=steps)
 
 
 class OtherFaces:

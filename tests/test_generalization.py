@@ -381,8 +381,29 @@ def test_size_rows_divide_the_gaps_or_wait_for_the_models():
     assert ratio["measured"] == pytest.approx(4.0 / 2.0)  # over the mean of S1 and S2
     assert ratio["spread"] == pytest.approx(4.0 / 1.0 - 4.0 / 3.0)
     assert "missing" in rows["Fig15.gap_ratio_N1000"]  # no 40x40 model at N = 1000
+    assert gen.gap_ratios(s1, s2,
+                          {100: 4.0, 13_000: 0.2}) == {100: (ratio["measured"], ratio["spread"])}
     assert rows["Fig15.gap_40px_largest_N"]["measured"] == 0.2
     assert "S1/S2 pair" in rows["Fig2.pair_similarity_40px_largest_N"]["missing"]  # not sampled
+
+
+def test_gap_history_reads_each_evaluation_of_a_training_run():
+    from types import SimpleNamespace
+
+    import matplotlib.pyplot as plt
+
+    sigmas = [0.1, 0.5]
+    history = [
+        dict(step=s, sigmas=sigmas, train_psnr=[30.0 + g, 20.0 + g], test_psnr=[30.0, 20.0])
+        for s, g in ((100, 1.0), (200, 3.0))
+    ]
+    net = SimpleNamespace(history=history, config=config.TrainConfig("celeba", 20, 10, batch=8))
+    seen, gap = gen.gap_history(net)
+    assert seen.tolist() == [800, 1600] and gap == pytest.approx([1.0, 3.0])
+    fig, ax = plt.subplots()
+    gen.plot_gap_histories(ax, {"a": net, "absent": None})
+    assert [line.get_label() for line in ax.get_lines()] == ["a"]
+    plt.close(fig)
 
 
 def test_gap_vs_n_leaves_out_empty_curves_and_dashes_the_controls():

@@ -282,14 +282,29 @@ def test_watched_runs_train_as_the_face_model_they_name_and_sample_as_they_go():
 
 def test_faces_at_another_size_are_declared_with_table_1s_blocks():
     book, nxt = config.get_profile("book"), config.get_profile("book-next")
-    shipped = [n for n in families.model_names(book, "faces") if n.endswith("-40px")]
-    assert shipped == ["celeba-N13000-S1-40px", "celeba-N13000-S2-40px"]  # the pair ships
+
+    def declared(size_set):
+        pairs = {f"celeba-N{n}-{s}-40px" for n in size_set.pairs for s in ("S1", "S2")}
+        alone = {f"celeba-N{n}-S1-40px" for n in size_set.s1_only}
+        return pairs | alone | {f"celeba-N{n}-S1-40px-{k}steps" for n, k in size_set.longer}
+
+    shipped = [n for n in families.model_names(book, "faces") if "-40px" in n]
+    assert set(shipped) == declared(book.second_size) and "celeba-N13000-S2-40px" in shipped
     names = families.model_names(nxt, "faces")  # book-next trains the rest of the set
-    assert names == ["celeba-N10-S1-40px", "celeba-N100-S1-40px", "celeba-N1000-S1-40px"]
-    cfg = families.config_of(shipped[1], nxt)
+    assert set(names) == declared(nxt.second_size) - set(shipped)
+    cfg = families.config_of("celeba-N13000-S2-40px", nxt)
     assert (cfg.size, cfg.blocks, cfg.subset, cfg.steps) == (40, 2, "S2", nxt.steps)
-    assert zoo.checkpoint_path(names[0], nxt).parent.name == "book-next"
-    assert zoo.checkpoint_path(shipped[0], nxt).parent.name == "book"
+    longer = families.FACES.name(nxt, 1000, size=40, steps=24_000)
+    assert longer == "celeba-N1000-S1-40px-24000steps"
+    assert families.config_of(longer,
+                              nxt) == replace(families.config_of("celeba-N1000-S1-40px", nxt),
+                                              steps=24_000)  # the schedule stretched
+    assert families.FACES.name(nxt, 1000, size=40, steps=nxt.steps) == "celeba-N1000-S1-40px"
+    with pytest.raises(KeyError, match="more steps"):
+        families.config_of(f"celeba-N10-S1-{nxt.steps}steps", nxt)
+    for name in declared(nxt.second_size):  # each read from where it was trained
+        folder = "book-next" if name in names else "book"
+        assert zoo.checkpoint_path(name, nxt).parent.name == folder
 
 
 def test_promote_moves_finished_models_and_their_manifest_entries(tmp_path, monkeypatch):

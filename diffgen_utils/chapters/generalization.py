@@ -174,6 +174,50 @@ def plot_gap_vs_n(curves: dict, ax, controls=()) -> None:
     ax.grid(alpha=0.3, which="both"), ax.legend(fontsize=8)
 
 
+def gap_history(net) -> tuple[np.ndarray, np.ndarray]:
+    """(training images seen, train - test gap in dB) at each evaluation of a model's training."""
+    history = net.history
+    return (np.array([e["step"] * net.config.batch
+                      for e in history]), np.array([PsnrGap.from_history(e).gap for e in history]))
+
+
+def plot_gap_histories(ax, nets: dict, title: str = "") -> None:
+    """The train - test gap of each nets[label] against the training images it had seen (a
+    model that is None is left out): is the gap that Fig 15 reads still moving?"""
+    for label, net in nets.items():
+        if net is not None:
+            ax.plot(*gap_history(net), "o-", ms=3, label=label)
+    ax.set_xlabel("training images seen"), ax.set_ylabel("train − test PSNR (dB)")
+    ax.set_ylim(bottom=0), ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3), ax.legend(fontsize=7)
+
+
+def gap_history_figure(profile: Profile, nets: dict, size_nets: dict):
+    """One panel per N with S1 models at both sizes: the train - test gap against training of
+    the face size's S1 and S2 models and the second size's S1 model. nets, size_nets:
+    {(N, subset): model} at the face size and at `Profile.second_size`."""
+    ns = [n for n in profile.second_size.s1_ns if (n, "S1") in nets and (n, "S1") in size_nets]
+    if not ns:
+        return plotting.notice("no N has models at both sizes yet")
+    ss = profile.second_size.size
+    main = size_label(profile.face_size, profile.blocks)
+    second = size_label(ss, unet_blocks(ss))
+    ncols = min(2, len(ns))
+    nrows = -(-len(ns) // ncols)
+    fig, axes = plotting.subplots(nrows, ncols, height=2.4 * nrows, squeeze=False)
+    for i, (ax, n) in enumerate(zip(axes.flat, ns)):
+        plot_gap_histories(
+            ax, {
+                f"{main}, S1": nets[n, "S1"], f"{main}, S2": nets.get(
+                    (n, "S2")), f"{second}, S1": size_nets[n, "S1"]
+            }, title=f"N = {n:,}")
+        if i:
+            ax.get_legend().remove()
+    for ax in axes.flat[len(ns):]:
+        ax.axis("off")
+    return fig
+
+
 def plot_paths(paths: dict, axes, marks=()) -> None:
     """Fig 8: cosine of the denoised snapshots along t (left) and the effective noise level
     (right) of a `two_paths` result; `marks` are steps drawn as dotted lines."""
@@ -310,6 +354,18 @@ TABLE1_HEADER = [
 TABLE1_FORMATS = ["<", ">", "d", "d", "d", ",d", ",d", ">", ">"]
 
 
+def gap_ratios(gaps: dict, s2_gaps: dict, size_gaps: dict) -> dict:
+    """Fig 15's test at each N of GAP_RATIO_NS with models at both sizes: {N: (ratio, spread)},
+    the second size's S1 gap over the face size's mean S1/S2 gap, and how much the ratio
+    changes between the face size's S1 and S2 gap (dB in, a ratio out)."""
+    out = {}
+    for n in GAP_RATIO_NS:
+        if n in size_gaps and n in gaps and n in s2_gaps:
+            mean = (gaps[n] + s2_gaps[n]) / 2
+            out[n] = (size_gaps[n] / mean, abs(size_gaps[n] / gaps[n] - size_gaps[n] / s2_gaps[n]))
+    return out
+
+
 def size_measurements(profile: Profile, gaps: dict, s2_gaps: dict, size_gaps: dict,
                       size_stats=None) -> list[dict]:
     """Fig 15's rows and the pair at the second size (`Profile.second_size`).
@@ -323,16 +379,14 @@ def size_measurements(profile: Profile, gaps: dict, s2_gaps: dict, size_gaps: di
     names = lambda n, subsets=("S1", ): [  # noqa: E731
         FACES.name(profile, n, s, size=size) for s in subsets
     ]
-    rows = []
+    rows, ratios = [], gap_ratios(gaps, s2_gaps, size_gaps)
     for n in GAP_RATIO_NS:
         row = dict(
             id=f"Fig15.gap_ratio_N{n}", target=GAP_RATIO_TARGET,
             measure=f"train - test gap at {net} over that at {base} (mean of S1 and "
             f"S2), mean over sigma, N={n}", checkpoints=names(n))
-        if n in size_gaps and n in gaps:
-            mean = (gaps[n] + s2_gaps[n]) / 2
-            row.update(measured=size_gaps[n] / mean,
-                       spread=abs(size_gaps[n] / gaps[n] - size_gaps[n] / s2_gaps[n]))
+        if n in ratios:
+            row.update(measured=ratios[n][0], spread=ratios[n][1])
         else:
             row.update(measured=None, missing=not_shipped(profile, ss.size, n))
         rows.append(row)
