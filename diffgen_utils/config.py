@@ -393,10 +393,11 @@ PROFILES["book-next"] = replace(
     calpha=replace(
         _book.calpha, recipe=replace(STEADY_SYNTHETIC_RECIPE, steps=CALPHA_STEPS,
                                      eval_every=CALPHA_STEPS // 20)),
-    # faces at 40x40 with Table 1's two blocks (Fig 15, the generalization pair, Fig 3)
+    # faces at 40x40 with Table 1's two blocks (Fig 15, the generalization pair, Fig 3), and
+    # two trained twice as long: where do Fig 15's gap at N = 1000 and Fig 3 settle?
     faces=replace(
         _book.faces, more_sizes=(SizeSet(40, pairs=(13_000, ), s1_only=(10, 100, 1000),
-                                         longer=((1000, 24_000), )), )),
+                                         longer=((1000, 24_000), (13_000, 24_000))), )),
     # does the chapter's own one-block net copy at N = 10 when trained three times longer?
     watched=replace(_book.watched, longer=((10, 36_000), )),
 )
