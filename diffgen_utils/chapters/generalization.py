@@ -181,15 +181,16 @@ def gap_history(net) -> tuple[np.ndarray, np.ndarray]:
                       for e in history]), np.array([PsnrGap.from_history(e).gap for e in history]))
 
 
-def plot_gap_histories(ax, nets: dict, title: str = "") -> None:
+def plot_gap_histories(ax, nets: dict, title: str = "", legend: bool = True) -> None:
     """The train - test gap of each nets[label] against the training images it had seen (a
     model that is None is left out): is the gap that Fig 15 reads still moving?"""
     for label, net in nets.items():
         if net is not None:
             ax.plot(*gap_history(net), "o-", ms=3, label=label)
     ax.set_xlabel("training images seen"), ax.set_ylabel("train − test PSNR (dB)")
-    ax.set_ylim(bottom=0), ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3), ax.legend(fontsize=7)
+    ax.set_ylim(bottom=0), ax.set_title(title, fontsize=9), ax.grid(alpha=0.3)
+    if legend:
+        ax.legend(fontsize=7)
 
 
 def gap_history_figure(profile: Profile, nets: dict, size_nets: dict):
@@ -199,20 +200,15 @@ def gap_history_figure(profile: Profile, nets: dict, size_nets: dict):
     ns = [n for n in profile.second_size.s1_ns if (n, "S1") in nets and (n, "S1") in size_nets]
     if not ns:
         return plotting.notice("no N has models at both sizes yet")
-    ss = profile.second_size.size
     main = size_label(profile.face_size, profile.blocks)
-    second = size_label(ss, unet_blocks(ss))
+    second = size_label(profile.second_size.size, unet_blocks(profile.second_size.size))
     ncols = min(2, len(ns))
     nrows = -(-len(ns) // ncols)
     fig, axes = plotting.subplots(nrows, ncols, height=2.4 * nrows, squeeze=False)
     for i, (ax, n) in enumerate(zip(axes.flat, ns)):
-        plot_gap_histories(
-            ax, {
-                f"{main}, S1": nets[n, "S1"], f"{main}, S2": nets.get(
-                    (n, "S2")), f"{second}, S1": size_nets[n, "S1"]
-            }, title=f"N = {n:,}")
-        if i:
-            ax.get_legend().remove()
+        panel = {f"{main}, S1": nets[n, "S1"], f"{main}, S2": nets.get((n, "S2"))}
+        panel[f"{second}, S1"] = size_nets[n, "S1"]
+        plot_gap_histories(ax, panel, title=f"N = {n:,}", legend=i == 0)
     for ax in axes.flat[len(ns):]:
         ax.axis("off")
     return fig

@@ -20,7 +20,7 @@ from .. import analysis, data, zoo
 from .. import jacobian as jm
 from ..config import Profile
 from ..families import FACES, not_shipped
-from ..plotting import (image_grid, image_png, notice, running_geomean, running_mean, unit_range)
+from ..plotting import image_grid, image_png, notice, running_geomean, running_mean, unit_range
 
 # The paper's Figs 3 and 21 are at 80x80: d = 6400.
 PAPER_DIM = 6400
