@@ -150,6 +150,11 @@ class SizeSet:
         """N of its S1 models, ascending."""
         return tuple(sorted(set(self.pairs) | set(self.s1_only)))
 
+    def longest_steps(self, n: int) -> int | None:
+        """Steps of the longest `longer` run at N (None: none, the profile's own steps): the
+        run a claim at N rests on, the one nearest to the end of its training."""
+        return max((steps for m, steps in self.longer if m == n), default=None)
+
 
 @dataclass(frozen=True)
 class FaceModels:
@@ -305,8 +310,9 @@ PROFILES = {
         n_test=32,
         n_eval=16,
         train_missing=True,
-        faces=FaceModels(n_values=(1, 10, 40), gap_sizes=(8, ), deeper_ns=(10, 40),
-                         more_sizes=(SizeSet(32, pairs=(40, ), s1_only=(10, )), )),
+        faces=FaceModels(
+            n_values=(1, 10, 40), gap_sizes=(8, ), deeper_ns=(10, 40),
+            more_sizes=(SizeSet(32, pairs=(40, ), s1_only=(10, ), longer=((40, 80), )), )),
         lr_halvings=(0.5, 0.75),
         eval_every=20,
         synthetic_size=16,

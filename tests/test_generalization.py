@@ -361,9 +361,9 @@ def test_table1_rows_match_the_paper_at_its_width():
 
 
 def test_size_rows_divide_the_gaps_or_wait_for_the_models():
-    p = config.get_profile("book")  # declares no 40x40 models yet: every row waits
+    p = config.get_profile("book")
     s1, s2 = {100: 1.0, 1000: 0.5}, {100: 3.0, 1000: 0.5}
-    waiting = gen.size_measurements(p, s1, s2, {}, None)
+    waiting = gen.size_measurements(p, s1, s2, {}, None)  # no 40x40 gaps: every row waits
     assert [r["id"] for r in waiting] == [
         "Fig15.gap_ratio_N100", "Fig15.gap_ratio_N1000", "Fig15.gap_40px_largest_N",
         "Fig2.pair_similarity_40px_largest_N"
@@ -427,3 +427,27 @@ def test_s1_gaps_read_the_stored_evaluation_of_the_s1_models():
               (100, "S1"): net([25.0, 21.0], [25.0, 20.0])}
     assert list(gen.s1_models(models)) == [10, 100]
     assert gen.s1_gaps(models) == {10: pytest.approx(7.0), 100: pytest.approx(0.5)}
+    longer = {(100, 36_000): net([26.0, 22.0], [25.0, 20.0]), (100, 24_000): net([9.0, 9.0],
+                                                                                 [0.0, 0.0])}
+    assert gen.longest_gaps(models, longer) == {10: pytest.approx(7.0), 100: pytest.approx(1.5)}
+    assert gen.longer_curves("40", longer) == {
+        "40, 24,000 steps": {100: pytest.approx(9.0)}, "40, 36,000 steps":
+        {100: pytest.approx(1.5)}
+    }
+
+
+def test_a_longer_run_carries_the_rows_at_its_n():
+    size_set = config.SizeSet(40, pairs=(13_000, ), s1_only=(1000, ),
+                              longer=((1000, 24_000), (1000, 36_000), (13_000, 24_000)))
+    assert size_set.longest_steps(1000) == 36_000 and size_set.longest_steps(100) is None
+    p = config.get_profile("book")
+    p = replace(p, faces=replace(p.faces, more_sizes=(size_set, )))
+    s1, s2 = {1000: 0.2, 13_000: 0.1}, {1000: 0.4, 13_000: 0.1}
+    rows = {r["id"]: r for r in gen.size_measurements(p, s1, s2, {1000: 0.6, 13_000: 0.3}, None)}
+    ratio = rows["Fig15.gap_ratio_N1000"]
+    assert ratio["checkpoints"] == ["celeba-N1000-S1-40px-36000steps"]
+    assert ratio["measured"] == pytest.approx(2.0) and "36,000 steps" in ratio["measure"]
+    largest = rows["Fig15.gap_40px_largest_N"]
+    assert largest["checkpoints"] == ["celeba-N13000-S1-40px-24000steps"]
+    pair = rows["Fig2.pair_similarity_40px_largest_N"]  # a pair needs S1 and S2: the shorter
+    assert pair["checkpoints"] == ["celeba-N13000-S1-40px", "celeba-N13000-S2-40px"]

@@ -193,10 +193,11 @@ def plot_gap_histories(ax, nets: dict, title: str = "", legend: bool = True) -> 
         ax.legend(fontsize=7)
 
 
-def gap_history_figure(profile: Profile, nets: dict, size_nets: dict):
+def gap_history_figure(profile: Profile, nets: dict, size_nets: dict, longer: dict = None):
     """One panel per N with S1 models at both sizes: the train - test gap against training of
-    the face size's S1 and S2 models and the second size's S1 model. nets, size_nets:
-    {(N, subset): model} at the face size and at `Profile.second_size`."""
+    the face size's S1 and S2 models and the second size's S1 models. nets, size_nets:
+    {(N, subset): model} at the face size and at `Profile.second_size`; longer: {(N, steps):
+    model} of the second size's longer runs (`longer_size_models`)."""
     ns = [n for n in profile.second_size.s1_ns if (n, "S1") in nets and (n, "S1") in size_nets]
     if not ns:
         return plotting.notice("no N has models at both sizes yet")
@@ -208,6 +209,9 @@ def gap_history_figure(profile: Profile, nets: dict, size_nets: dict):
     for i, (ax, n) in enumerate(zip(axes.flat, ns)):
         panel = {f"{main}, S1": nets[n, "S1"], f"{main}, S2": nets.get((n, "S2"))}
         panel[f"{second}, S1"] = size_nets[n, "S1"]
+        for (m, steps), net in sorted((longer or {}).items()):
+            if m == n:
+                panel[f"{second}, S1, {steps:,} steps"] = net
         plot_gap_histories(ax, panel, title=f"N = {n:,}", legend=i == 0)
     for ax in axes.flat[len(ns):]:
         ax.axis("off")
@@ -273,12 +277,45 @@ def size_label(size: int, blocks: int) -> str:
 
 
 def size_models(profile: Profile, device: str = "cpu") -> dict:
-    """{(N, subset): zoo model} of every model the profile declares at its second size."""
+    """{(N, subset): zoo model} of every model the profile declares at its second size with the
+    profile's steps (the longer runs: `longer_size_models`)."""
     ss = profile.second_size
     keys = [(n, s) for n in ss.pairs for s in SUBSETS] + [(n, "S1")
                                                           for n in ss.s1_only if n not in ss.pairs]
     return {(n, s): zoo.load(FACES.name(profile, n, s, size=ss.size), profile, device=device)
             for n, s in sorted(keys)}
+
+
+def longer_size_models(profile: Profile, device: str = "cpu") -> dict:
+    """{(N, steps): zoo model} of the S1 runs at the second size trained for longer
+    (`SizeSet.longer`)."""
+    ss = profile.second_size
+    return {(n, steps): zoo.load(FACES.name(profile, n, size=ss.size, steps=steps), profile,
+                                 device=device)
+            for n, steps in sorted(ss.longer)}
+
+
+def final_gap(net) -> float:
+    """A model's train - test gap (dB, mean over its noise levels) at its last evaluation."""
+    return PsnrGap.from_history(net.history[-1]).gap
+
+
+def longer_curves(label: str, longer: dict) -> dict:
+    """Fig 15's points of the longer runs ({(N, steps): model}): {"<label>, <steps> steps":
+    {N: gap}}, one curve per number of steps."""
+    curves = {}
+    for (n, steps), net in sorted(longer.items()):
+        curves.setdefault(f"{label}, {steps:,} steps", {})[n] = final_gap(net)
+    return curves
+
+
+def longest_gaps(models: dict, longer: dict) -> dict:
+    """{N: gap} of the longest-trained S1 run at each N: the run of `longer` ({(N, steps):
+    model}) with the most steps where there is one, else the S1 model of `models`."""
+    gaps = s1_gaps(models)
+    for n, steps in sorted(longer):  # ascending steps: the longest run is written last
+        gaps[n] = final_gap(longer[n, steps])
+    return gaps
 
 
 def s1_models(models: dict) -> dict:
@@ -289,7 +326,7 @@ def s1_models(models: dict) -> dict:
 def s1_gaps(models: dict) -> dict:
     """{N: train - test gap (dB)} of the S1 models among {(N, subset): zoo model}, from the
     evaluation each stored when its training ended."""
-    return {n: PsnrGap.from_history(net.history[-1]).gap for n, net in s1_models(models).items()}
+    return {n: final_gap(net) for n, net in s1_models(models).items()}
 
 
 def size_pair(profile: Profile, seeds, device: str = "cpu") -> Comparison | None:
@@ -367,28 +404,34 @@ def size_measurements(profile: Profile, gaps: dict, s2_gaps: dict, size_gaps: di
     """Fig 15's rows and the pair at the second size (`Profile.second_size`).
 
     gaps[n], s2_gaps[n]: the face size's S1 and S2 gaps (dB); size_gaps[n]: the second size's
-    S1 gap; size_stats: PairStats of its S1/S2 pair at the largest N (None: not sampled). The
-    ratio's spread is the ratio's change between the S1 and the S2 gap at the face size. A row
-    whose models the profile lacks is declared missing."""
+    S1 gap, from its longest run at N (`longest_gaps`); size_stats: PairStats of its S1/S2 pair
+    at the largest N (None: not sampled). The ratio's spread is the ratio's change between the
+    S1 and the S2 gap at the face size. A row whose models the profile lacks is declared
+    missing."""
     ss, size = profile.second_size, profile.second_size.size
     base, net = f"{profile.face_size}×{profile.face_size}", size_label(size, unet_blocks(size))
     names = lambda n, subsets=("S1", ): [  # noqa: E731
         FACES.name(profile, n, s, size=size) for s in subsets
     ]
+    longest = lambda n: FACES.name(profile, n, size=size, steps=ss.longest_steps(n))  # noqa: E731
+    trained = lambda n: (
+        "" if ss.longest_steps(n) is None else  # noqa: E731
+        f" ({net} trained {ss.longest_steps(n):,} steps)")
     rows, ratios = [], gap_ratios(gaps, s2_gaps, size_gaps)
     for n in GAP_RATIO_NS:
         row = dict(
             id=f"Fig15.gap_ratio_N{n}", target=GAP_RATIO_TARGET,
             measure=f"train - test gap at {net} over that at {base} (mean of S1 and "
-            f"S2), mean over sigma, N={n}", checkpoints=names(n))
+            f"S2), mean over sigma, N={n}{trained(n)}", checkpoints=[longest(n)])
         if n in ratios:
             row.update(measured=ratios[n][0], spread=ratios[n][1])
         else:
             row.update(measured=None, missing=not_shipped(profile, ss.size, n))
         rows.append(row)
     largest = max(ss.pairs, default=profile.faces.largest_n)
-    row = dict(id=f"Fig15.gap_{size}px_largest_N", checkpoints=names(largest),
-               measure=f"train - test gap at {net}, mean over sigma, N={largest}")
+    row = dict(
+        id=f"Fig15.gap_{size}px_largest_N", checkpoints=[longest(largest)],
+        measure=f"train - test gap at {net}, mean over sigma, N={largest}{trained(largest)}")
     row.update(
         dict(measured=size_gaps[largest]) if largest in
         size_gaps else dict(measured=None, missing=not_shipped(profile, ss.size, largest)))

@@ -330,11 +330,11 @@ def basis_rows(fig3: jm.JacobianAnalysis | None, model: str, suffix: str = "", d
 def size_analysis(profile: Profile, face: int = 0,
                   device: str = "cpu") -> tuple[str, jm.JacobianAnalysis | None]:
     """Fig 3 at the profile's second size: (model name, `jacobian.analyze` of its largest-N S1
-    model at test face `face` and FIG3_SIGMA), the analysis None where the profile declares no
-    model at that size."""
+    model, its longest run, at test face `face` and FIG3_SIGMA), the analysis None where the
+    profile declares no model at that size."""
     ss = profile.second_size
     n = max(ss.s1_ns, default=profile.faces.largest_n)
-    name = FACES.name(profile, n, size=ss.size)
+    name = FACES.name(profile, n, size=ss.size, steps=ss.longest_steps(n))
     if not ss.s1_ns:
         return name, None
     pool = data.face_pool("celeba", ss.size, substitute_ok=profile.train_missing)
