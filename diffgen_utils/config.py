@@ -335,9 +335,11 @@ PROFILES = {
         n_eval=256,
         train_missing=False,
         # 40x40 faces with Table 1's two blocks (Fig 15, the pair and Fig 3 at 40x40)
-        faces=FaceModels(n_values=(1, 10, 100, 1000, 10_000, 13_000), gap_sizes=(10, ),
-                         deeper_ns=(10, 13_000), deeper_gap_ns=(100, 1000),
-                         more_sizes=(SizeSet(40, pairs=(13_000, ), s1_only=(10, 100, 1000)), )),
+        faces=FaceModels(
+            n_values=(1, 10, 100, 1000, 10_000, 13_000), gap_sizes=(10, ), deeper_ns=(10, 13_000),
+            deeper_gap_ns=(100, 1000), more_sizes=(SizeSet(40, pairs=(13_000, ),
+                                                           s1_only=(10, 100, 1000),
+                                                           longer=((1000, 24_000), )), )),
         lr_halvings=(0.5, 0.75, 0.9),
         sigma_sampling="log_uniform",
         eval_every=1000,

@@ -400,6 +400,8 @@ def test_gap_history_reads_each_evaluation_of_a_training_run():
     net = SimpleNamespace(history=history, config=config.TrainConfig("celeba", 20, 10, batch=8))
     seen, gap = gen.gap_history(net)
     assert seen.tolist() == [800, 1600] and gap == pytest.approx([1.0, 3.0])
+    assert gen.late_gap_range(net) == pytest.approx((3.0, 3.0))  # only step 200 is late
+    assert gen.late_gap_range(net, fraction=0.5) == pytest.approx((1.0, 3.0))
     fig, ax = plt.subplots()
     gen.plot_gap_histories(ax, {"a": net, "absent": None})
     assert [line.get_label() for line in ax.get_lines()] == ["a"]

@@ -209,10 +209,10 @@ def gap_history_figure(profile: Profile, nets: dict, size_nets: dict, longer: di
     for i, (ax, n) in enumerate(zip(axes.flat, ns)):
         panel = {f"{main}, S1": nets[n, "S1"], f"{main}, S2": nets.get((n, "S2"))}
         panel[f"{second}, S1"] = size_nets[n, "S1"]
-        for (m, steps), net in sorted((longer or {}).items()):
-            if m == n:
-                panel[f"{second}, S1, {steps:,} steps"] = net
-        plot_gap_histories(ax, panel, title=f"N = {n:,}", legend=i == 0)
+        runs = {steps: net for (m, steps), net in sorted((longer or {}).items()) if m == n}
+        for steps, net in runs.items():
+            panel[f"{second}, S1, {steps:,} steps"] = net
+        plot_gap_histories(ax, panel, title=f"N = {n:,}", legend=i == 0 or bool(runs))
     for ax in axes.flat[len(ns):]:
         ax.axis("off")
     return fig
@@ -309,13 +309,29 @@ def longer_curves(label: str, longer: dict) -> dict:
     return curves
 
 
-def longest_gaps(models: dict, longer: dict) -> dict:
-    """{N: gap} of the longest-trained S1 run at each N: the run of `longer` ({(N, steps):
+def longest_runs(models: dict, longer: dict) -> dict:
+    """{N: model} of the longest-trained S1 run at each N: the run of `longer` ({(N, steps):
     model}) with the most steps where there is one, else the S1 model of `models`."""
-    gaps = s1_gaps(models)
+    runs = s1_models(models)
     for n, steps in sorted(longer):  # ascending steps: the longest run is written last
-        gaps[n] = final_gap(longer[n, steps])
-    return gaps
+        runs[n] = longer[n, steps]
+    return runs
+
+
+def longest_gaps(models: dict, longer: dict) -> dict:
+    """{N: gap (dB)} of `longest_runs`: the second size's gaps the rows of Fig 15 rest on."""
+    return {n: final_gap(net) for n, net in longest_runs(models, longer).items()}
+
+
+LATE_FRACTION = 1 / 3  # "late in training": the last third of the images seen
+
+
+def late_gap_range(net, fraction: float = LATE_FRACTION) -> tuple[float, float]:
+    """The smallest and largest train - test gap (dB) a model measured over the last `fraction`
+    of its training: how far one evaluation, the gap Fig 15 reads, could have fallen."""
+    seen, gap = gap_history(net)
+    late = gap[seen >= seen[-1] * (1 - fraction)]
+    return float(late.min()), float(late.max())
 
 
 def s1_models(models: dict) -> dict:
