@@ -193,7 +193,7 @@ def plot_gap_histories(ax, nets: dict, title: str = "", legend: bool = True) -> 
         ax.legend(fontsize=7)
 
 
-def gap_history_figure(profile: Profile, nets: dict, size_nets: dict, longer: dict = None):
+def gap_history_figure(profile: Profile, nets: dict, size_nets: dict, longer: dict | None = None):
     """One panel per N with S1 models at both sizes: the train - test gap against training of
     the face size's S1 and S2 models and the second size's S1 models. nets, size_nets:
     {(N, subset): model} at the face size and at `Profile.second_size`; longer: {(N, steps):
@@ -426,33 +426,34 @@ def size_measurements(profile: Profile, gaps: dict, s2_gaps: dict, size_gaps: di
     missing."""
     ss, size = profile.second_size, profile.second_size.size
     base, net = f"{profile.face_size}×{profile.face_size}", size_label(size, unet_blocks(size))
-    names = lambda n, subsets=("S1", ): [  # noqa: E731
-        FACES.name(profile, n, s, size=size) for s in subsets
-    ]
-    longest = lambda n: FACES.name(profile, n, size=size, steps=ss.longest_steps(n))  # noqa: E731
-    trained = lambda n: (
-        "" if ss.longest_steps(n) is None else  # noqa: E731
-        f" ({net} trained {ss.longest_steps(n):,} steps)")
+
+    def longest(n):  # the run the rows at N rest on: its checkpoint and how long it trained
+        steps = ss.longest_steps(n)
+        trained = "" if steps is None else f" ({net} trained {steps:,} steps)"
+        return FACES.name(profile, n, size=size, steps=steps), trained
+
     rows, ratios = [], gap_ratios(gaps, s2_gaps, size_gaps)
     for n in GAP_RATIO_NS:
+        name, trained = longest(n)
         row = dict(
             id=f"Fig15.gap_ratio_N{n}", target=GAP_RATIO_TARGET,
             measure=f"train - test gap at {net} over that at {base} (mean of S1 and "
-            f"S2), mean over sigma, N={n}{trained(n)}", checkpoints=[longest(n)])
+            f"S2), mean over sigma, N={n}{trained}", checkpoints=[name])
         if n in ratios:
             row.update(measured=ratios[n][0], spread=ratios[n][1])
         else:
             row.update(measured=None, missing=not_shipped(profile, ss.size, n))
         rows.append(row)
     largest = max(ss.pairs, default=profile.faces.largest_n)
-    row = dict(
-        id=f"Fig15.gap_{size}px_largest_N", checkpoints=[longest(largest)],
-        measure=f"train - test gap at {net}, mean over sigma, N={largest}{trained(largest)}")
+    name, trained = longest(largest)
+    row = dict(id=f"Fig15.gap_{size}px_largest_N", checkpoints=[name],
+               measure=f"train - test gap at {net}, mean over sigma, N={largest}{trained}")
     row.update(
         dict(measured=size_gaps[largest]) if largest in
         size_gaps else dict(measured=None, missing=not_shipped(profile, ss.size, largest)))
     rows.append(row)
-    row = dict(id=f"Fig2.pair_similarity_{size}px_largest_N", checkpoints=names(largest, SUBSETS),
+    row = dict(id=f"Fig2.pair_similarity_{size}px_largest_N",
+               checkpoints=[FACES.name(profile, largest, s, size=size) for s in SUBSETS],
                measure=f"median over seeds of cos(S1 sample, S2 sample), {net}, N={largest}")
     row.update(
         pair_measures(size_stats) if size_stats is not None else dict(
